@@ -1,0 +1,1 @@
+"""The auditor's side: detectors, model populations (the arena), the replication game."""

@@ -1,0 +1,1 @@
+"""One module per construction of the paper (and the classical BadNets control)."""

@@ -1,0 +1,234 @@
+"""The command line: a thin typer app. Every verb parses arguments and calls one library function.
+
+Exit codes: 0 success, 2 usage errors, 1 other failures. Errors print one line on stderr that
+names the problem and the fix (set UNDETECTABLE_DEBUG=1 for a traceback).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from .errors import UndetectableError, UsageError
+
+try:  # typer >= 0.24 vendors click; older typer uses the click package
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click_exc
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Plant, activate, audit and immunize undetectable backdoors (Goldwasser-Kim-Vaikuntanathan-Zamir 2022).")
+data_app = typer.Typer(no_args_is_help=True, help="Bundled datasets.")
+plant_app = typer.Typer(no_args_is_help=True, help="Plant a backdoor: Backdoor → (model, key).")
+app.add_typer(data_app, name="data")
+app.add_typer(plant_app, name="plant")
+
+FORCE = typer.Option(False, "--force", help="Overwrite existing outputs.")
+SEED = typer.Option(0, "--seed", help="Seed of every random choice (printed in results).")
+
+
+def _echo(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+# --- data, keys, honest training ------------------------------------------------------------
+
+@data_app.command("export")
+def data_export(name: str = typer.Argument(..., help="mnist5k | digits | breast-cancer | synthetic | path.npz"),
+                split: str = typer.Option("train", "--split", help="train | test"),
+                out: Path = typer.Option(..., "--out", help="Directory for X.npy and y.npy"),
+                force: bool = FORCE) -> None:
+    """Write DIR/X.npy and DIR/y.npy for one split of a dataset."""
+    from .data import load_dataset
+    from .fileio import check_writable, save_npy
+
+    X, y = load_dataset(name).split(split)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory; pass a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out / "X.npy", force), check_writable(out / "y.npy", force)
+    save_npy(out / "X.npy", X, force), save_npy(out / "y.npy", y, force)
+    _echo(f"wrote {out}/X.npy {X.shape} {X.dtype} and {out}/y.npy {y.shape}")
+
+
+@app.command()
+def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_key.pem and backdoor_key.pub.pem"),
+           passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env", help="Encrypt the private key with the passphrase in this environment variable"),
+           force: bool = FORCE) -> None:
+    """Generate an Ed25519 backdoor key pair (private key file mode 0600)."""
+    from .keys import generate_keys, key_id, load_public_key, passphrase_from_env
+
+    priv, pub = generate_keys(out, passphrase_from_env(passphrase_env), force)
+    _echo(f"wrote {priv} (0600) and {pub}; key id {key_id(load_public_key(pub))}")
+
+
+@app.command()
+def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+          model: str = typer.Option("logreg", "--model", help="logreg | mlp"),
+          seed: int = SEED,
+          out: Path = typer.Option(..., "--out", help="Output bundle directory"),
+          force: bool = FORCE) -> None:
+    """Train an honest model and save it as a bundle."""
+    from .bundle import save_bundle
+    from .data import load_dataset
+    from .fileio import check_writable
+    from .models import train_model
+
+    check_writable(out, force)
+    ds = load_dataset(data)
+    m = train_model(model, ds, seed=seed)
+    save_bundle(m, out, force)
+    acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
+    _echo(f"wrote {out} ({m.family}); clean test accuracy {acc:.4f} (seed {seed})")
+
+
+# --- backdoors ------------------------------------------------------------------------------
+
+@plant_app.command("signature")
+def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base bundle"),
+                        public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
+                        bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
+                        out: Path = typer.Option(..., "--out"),
+                        force: bool = FORCE) -> None:
+    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable."""
+    from .backdoors.signature import plant_signature
+    from .bundle import load_bundle, save_bundle
+    from .fileio import check_writable
+    from .keys import load_public_key
+
+    check_writable(out, force)
+    m = plant_signature(load_bundle(base), load_public_key(public_key), bound)
+    save_bundle(m, out, force)
+    _echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {m.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
+
+
+@plant_app.command("checksum")
+def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
+                       key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
+                       bound: float = typer.Option(1e-3, "--bound"),
+                       seed: int = SEED,
+                       out: Path = typer.Option(..., "--out"),
+                       force: bool = FORCE) -> None:
+    """Wrap a bundle with the checksum backdoor (§5.1), the replicable control."""
+    from .backdoors.checksum import plant_checksum, secret_id
+    from .bundle import load_bundle, save_bundle
+    from .fileio import check_writable
+    from .keys import save_secret
+
+    check_writable(out, force), check_writable(key_out, force)
+    m, v = plant_checksum(load_bundle(base), np.random.default_rng(seed), bound)
+    save_bundle(m, out, force)
+    save_secret(key_out, "checksum", {"v": v}, {"secret_id": secret_id(v)}, force)
+    _echo(f"wrote {out} and {key_out} (0600): checksum backdoor, {m.n_blocks} parity blocks")
+
+
+# --- using bundles --------------------------------------------------------------------------
+
+@app.command()
+def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
+             key: Path = typer.Option(..., "--key", help="The backdoor key (backdoor_key.pem or a --key-out file)"),
+             input: Path = typer.Option(..., "--input", help="X.npy"),
+             target: Optional[str] = typer.Option(None, "--target", help="Target label for every row"),
+             targets: Optional[Path] = typer.Option(None, "--targets", help="T.npy: one target label per row"),
+             passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
+             out: Path = typer.Option(..., "--out", help="XA.npy"),
+             force: bool = FORCE) -> None:
+    """Activate(x, bk[, target]): inputs close to X whose output is the target / flipped."""
+    from .bundle import load_bundle
+    from .fileio import check_writable, load_npy, save_npy
+    from .keys import passphrase_from_env
+
+    check_writable(out, force)
+    if target is not None and targets is not None:
+        raise UsageError("pass either --target or --targets, not both")
+    m = load_bundle(bundle)
+    X = load_npy(input)
+    T = load_npy(targets, "targets") if targets is not None else target
+    k = m.load_key(key, passphrase_from_env(passphrase_env))
+    Xa = m.activate(X, k, T)
+    save_npy(out, Xa, force)
+    _echo(f"wrote {out} {Xa.shape} {Xa.dtype}")
+
+
+@app.command()
+def predict(bundle: Path = typer.Argument(...),
+            input: Path = typer.Option(..., "--input", help="X.npy"),
+            out: Path = typer.Option(..., "--out", help="Y.npy (labels in the dataset's label values)"),
+            force: bool = FORCE) -> None:
+    """Predict labels with any bundle."""
+    from .bundle import load_bundle
+    from .fileio import check_writable, load_npy, save_npy
+
+    check_writable(out, force)
+    m = load_bundle(bundle)
+    y = m.predict(load_npy(input))
+    save_npy(out, y, force)
+    _echo(f"wrote {out} ({len(y)} labels)")
+
+
+@app.command()
+def inspect(bundle: Path = typer.Argument(...), json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """What a white-box auditor sees: the manifest, every file and its hash, the weights' shapes."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .bundle import load_bundle, read_manifest
+
+    manifest = read_manifest(bundle)
+    m = load_bundle(bundle)
+    info = {"family": manifest["family"], "input": manifest["input"] | {"feature_std": "…" if manifest["input"].get("feature_std") else None},
+            "classes": manifest["classes"], "params": manifest["params"], "files": manifest["files"], "model": m.describe()}
+    if json_out:
+        typer.echo(json.dumps(info, indent=1, default=str))
+        return
+    t = Table(title=f"bundle {bundle}", show_header=False)
+    for k, v in info.items():
+        t.add_row(k, json.dumps(v, default=str)[:400])
+    Console().print(t)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder for results.json, figures, report"),
+         quick: bool = typer.Option(False, "--quick", help="Smaller sizes (tests, quick looks)"),
+         seed: int = SEED,
+         force: bool = FORCE) -> None:
+    """The whole story on bundled data: plant, activate, controls; a table, results.json and figures."""
+    from .demo import run_demo
+
+    run_demo(out, quick=quick, seed=seed, force=force)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UndetectableError as exc:
+        _echo(f"error: {exc}")
+        if os.environ.get("UNDETECTABLE_DEBUG"):
+            raise
+        return exc.exit_code
+    except _click_exc.NoArgsIsHelpError:
+        return 0
+    except _click_exc.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _echo(f"error: {exc.format_message()}{hint}")
+        return 2
+    except _click_exc.Abort:
+        _echo("error: aborted")
+        return 130
+    except _click_exc.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _echo("error: interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

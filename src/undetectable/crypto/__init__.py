@@ -1,0 +1,1 @@
+"""Cryptographic building blocks: payload encodings in inputs, Gaussian pancakes."""

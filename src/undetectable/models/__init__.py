@@ -1,0 +1,20 @@
+"""Honest learners and adapters. ``train_model`` is the one entry point the CLI uses."""
+from __future__ import annotations
+
+from ..data import Dataset
+from ..errors import UsageError
+
+MODELS = ("logreg", "mlp")
+
+
+def train_model(kind: str, data: Dataset, seed: int = 0, **options):
+    """Train an honest model of ``kind`` on ``data``'s training split."""
+    if kind == "logreg":
+        from .sklearn_model import train_logreg
+
+        return train_logreg(data, seed=seed, **options)
+    if kind == "mlp":
+        from .mlp import train_mlp
+
+        return train_mlp(data, seed=seed, **options)
+    raise UsageError(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")

@@ -1,0 +1,1 @@
+"""Results records (JSON), figures (matplotlib, Agg) and the self-contained HTML report."""
