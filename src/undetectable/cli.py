@@ -204,6 +204,15 @@ def demo(out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder
     run_demo(out, quick=quick, seed=seed, force=force)
 
 
+# --- white-box constructions: rff, relu, export onnx (issue 3) ---------------------------------
+
+
+# --- audit: badnets, audit, arena, replication (issue 4) -------------------------------------
+
+
+# --- defenses and report: immunize, verify-coins, report (issue 5) ---------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise."""
     try:

@@ -1,0 +1,28 @@
+"""Client-verifiable random coins: the documented, versioned derivation of every random feature.
+
+Procedure (version 1). For a user seed S (a non-negative integer) and a purpose string P
+(e.g. ``"rff/weights"``, ``"rff/offsets"``, ``"relu/weights"``):
+
+    digest = SHA-256( b"undetectable/coins/v1\\x00" ‖ P (utf-8) ‖ b"\\x00" ‖ S as 16-byte little-endian )
+    generator = numpy.random.Generator(numpy.random.PCG64(numpy.random.SeedSequence(int(digest))))
+
+Honest training draws its random features from these generators only, in a fixed order, so anyone
+holding S can recompute them (``verify-coins``). A planted model replaces some coins by secretly
+sampled ones (Gaussian pancakes, a spiked covariance) and therefore fails that check.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+COINS_VERSION = 1
+_DOMAIN = b"undetectable/coins/v1\x00"
+
+
+def coin_rng(seed: int, purpose: str) -> np.random.Generator:
+    """The generator for ``purpose`` derived from ``seed`` (procedure version 1, above)."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**128:
+        raise ValueError(f"seed must be an integer in [0, 2^128); got {seed!r}")
+    digest = hashlib.sha256(_DOMAIN + purpose.encode() + b"\x00" + int(seed).to_bytes(16, "little")).digest()
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int.from_bytes(digest, "little"))))
