@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..data import Dataset
 from ..errors import UsageError
 
-MODELS = ("logreg", "mlp")
+MODELS = ("logreg", "mlp", "rff")
 
 
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
@@ -17,4 +17,8 @@ def train_model(kind: str, data: Dataset, seed: int = 0, **options):
         from .mlp import train_mlp
 
         return train_mlp(data, seed=seed, **options)
+    if kind == "rff":
+        from .rff import train_rff
+
+        return train_rff(data, seed=seed, **options)
     raise UsageError(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")
