@@ -1,0 +1,1 @@
+"""Defenses: immunization by randomized smoothing, post-processing, client-controlled coins, oblivious mitigation."""
