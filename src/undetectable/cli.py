@@ -212,6 +212,25 @@ def demo(out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder
 
 # --- defenses and report: immunize, verify-coins, report (issue 5) ---------------------------
 
+@app.command()
+def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any family)"),
+             sigma: float = typer.Option(..., "--sigma", help="Noise σ > 0; for images in [0,1] pixel units (1/255 = one grey level)"),
+             n: int = typer.Option(100, "--n", help="Noise samples per prediction"),
+             alpha: float = typer.Option(0.001, "--alpha", help="Abstain unless the binomial test rejects at this level"),
+             seed: int = SEED,
+             out: Path = typer.Option(..., "--out", help="Output bundle (family 'smoothed'; predict gives -1 for abstain)"),
+             force: bool = FORCE) -> None:
+    """Randomized smoothing (Thm 2.4, Cohen et al. 2019): wrap a bundle so predict votes over noisy copies."""
+    from .bundle import load_bundle, save_bundle
+    from .defend.smoothing import immunize as immunize_model
+    from .fileio import check_writable
+
+    check_writable(out, force)
+    m = immunize_model(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
+    save_bundle(m, out, force)
+    _echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")
+
+
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise."""
