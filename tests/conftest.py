@@ -1,10 +1,25 @@
 """Shared fixtures: real data, trained once per test session; a CLI runner that checks the error contract."""
 from __future__ import annotations
 
+import os
+
+# Two pytest workers on two cores: one BLAS/torch thread each, or they thrash.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import numpy as np
 import pytest
 
 from undetectable.cli import main as cli_main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

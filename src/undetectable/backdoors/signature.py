@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ..bundle import Model, register
 from ..crypto.payload import carrier_for, carrier_from_json
-from ..errors import KeyMismatchError, UsageError
+from ..errors import BundleError, KeyMismatchError, UsageError
 from ..keys import key_id, load_private_key, public_from_pem, public_pem
 from .common import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 
@@ -108,7 +108,10 @@ class SignatureBackdoor(WrapperBackdoor):
     def _load(cls, directory, params, spec, classes):
         base = cls._load_base(directory)
         carrier = carrier_from_json(json.loads((directory / "payload_layout.json").read_text()))
-        return cls(base, public_from_pem(params["public_key"]), carrier)
+        model = cls(base, public_from_pem(params["public_key"]), carrier)
+        if model.key_id != params.get("key_id"):
+            raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
+        return model
 
 
 def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e-3) -> SignatureBackdoor:
