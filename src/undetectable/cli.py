@@ -212,6 +212,28 @@ def demo(out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder
 
 # --- defenses and report: immunize, verify-coins, report (issue 5) ---------------------------
 
+@app.command("verify-coins")
+def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bundle"),
+                     seed: int = typer.Option(..., "--seed", help="The seed S the client chose for 'train --seed S'"),
+                     json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON")) -> None:
+    """Client-controlled coins: exit 0 iff the random features are exactly the coins of seed S."""
+    import json
+
+    from .defend.coins import verify_coins_bundle
+
+    res = verify_coins_bundle(bundle, seed)
+    typer.echo(json.dumps(res.to_json()) if json_out else res.message())
+
+
+@app.command()
+def report(directory: Path = typer.Argument(..., help="Folder with results.json (written by 'undetectable demo')"),
+           force: bool = FORCE) -> None:
+    """Write DIR/report.html: self-contained (inline figures and CSS) from DIR/results.json and DIR/**/arena.json."""
+    from .report.html import write_report
+
+    _echo(f"wrote {write_report(directory, force=force)}")
+
+
 @app.command()
 def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any family)"),
              sigma: float = typer.Option(..., "--sigma", help="Noise σ > 0; for images in [0,1] pixel units (1/255 = one grey level)"),

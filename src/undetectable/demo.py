@@ -45,5 +45,8 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False)
         console.print(table)
     data = {"quick": quick, "seed": seed, "sections": sections}
     write_json(out / "results.json", data)
-    console.print(f"wrote {out / 'results.json'} and {len([f for s in sections for f in s['figures']])} figures")
+    from .report.html import write_report
+
+    report = write_report(out, force=True)
+    console.print(f"wrote {out / 'results.json'}, {report} and {len([f for s in sections for f in s['figures']])} figures")
     return data
