@@ -206,6 +206,47 @@ def demo(out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder
 
 # --- white-box constructions: rff, relu, export onnx (issue 3) ---------------------------------
 
+@plant_app.command("rff")
+def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+                  features: int = typer.Option(3000, "--features", help="m, the number of random Fourier features"),
+                  secret_dim: int = typer.Option(32, "--secret-dim", help="d, the CLWE dimension (support size of the key)"),
+                  beta: float = typer.Option(0.01, "--beta", help="Pancake noise β > 0"),
+                  shift: str = typer.Option("half", "--shift", help="half (the backdoor) | integer (the invariance control)"),
+                  seed: int = SEED,
+                  out: Path = typer.Option(..., "--out", help="Output bundle directory"),
+                  key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
+                  force: bool = FORCE) -> None:
+    """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
+    from .backdoors.rff_clwe import plant_rff, save_rff_key
+    from .bundle import save_bundle
+    from .data import load_dataset
+    from .fileio import check_writable
+
+    check_writable(out, force), check_writable(key_out, force)
+    ds = load_dataset(data)
+    m, key = plant_rff(ds, seed=seed, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
+    save_bundle(m, out, force)
+    save_rff_key(key_out, key, {"secret_dim": secret_dim, "gamma": float(np.linalg.norm(key["bk"])), "beta": beta, "shift": shift}, force)
+    acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
+    _echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; clean test accuracy {acc:.4f}")
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export bundles to other formats.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (rff, relu)"),
+                    out: Path = typer.Option(..., "--out", help="model.onnx"),
+                    force: bool = FORCE) -> None:
+    """Write a plain ONNX graph computing the bundle's scores and class index."""
+    from .bundle import load_bundle
+    from .export import export_onnx
+
+    path = export_onnx(load_bundle(bundle), out, force)
+    _echo(f"wrote {path}")
+
+
 
 # --- audit: badnets, audit, arena, replication (issue 4) -------------------------------------
 

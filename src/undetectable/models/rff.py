@@ -86,7 +86,7 @@ class RFFClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_features: int = 1000, bandwidth: float | None = None, head: str = "ridge",
-                 alpha: float = 1.0, C: float = 1.0, max_iter: int = 300, random_state: int | None = 0) -> None:
+                 alpha: float = 100.0, C: float = 1.0, max_iter: int = 300, random_state: int | None = 0) -> None:
         self.n_features = n_features
         self.bandwidth = bandwidth
         self.head = head
@@ -129,16 +129,18 @@ class RFFClassifier(ClassifierMixin, BaseEstimator):
         self.weights_ = np.ascontiguousarray(weights, dtype=np.float64)
         self.offsets_ = honest_offsets(seed, m)
         self._cache = None
-        Phi = self.transform(X)
+        Phi = self.features(X)
         C = len(self.classes_)
         if self.head == "ridge":
             Y = (2.0 * yi - 1.0) if C == 2 else (2.0 * np.eye(C)[yi] - 1.0)
             self.coef_ = _ridge(Phi, Y, float(self.alpha))
+            self.n_iter_ = 1  # closed form
         else:
             from sklearn.linear_model import LogisticRegression
 
             lr = LogisticRegression(C=self.C, fit_intercept=False, max_iter=self.max_iter).fit(Phi, yi)
             self.coef_ = lr.coef_[0].copy() if C == 2 else lr.coef_.T.copy()
+            self.n_iter_ = int(np.max(lr.n_iter_))
         return self
 
     # --- evaluation ---------------------------------------------------------------------------
@@ -155,7 +157,7 @@ class RFFClassifier(ClassifierMixin, BaseEstimator):
         out += B
         return np.cos(out, out=out)
 
-    def transform(self, X) -> np.ndarray:
+    def features(self, X) -> np.ndarray:
         """φ(X): (n, m) random Fourier features (X already validated)."""
         X = np.asarray(X, dtype=np.float64)
         return self._features_into(X, np.empty((len(X), self.weights_.shape[0])))
@@ -335,7 +337,7 @@ def _check_data(data: Dataset) -> None:
 
 
 def fit_rff(data: Dataset, seed: int = 0, n_features: int = 3000, bandwidth: float | None = None, head: str = "ridge",
-            alpha: float = 1.0, C: float = 1.0, max_iter: int = 300, weights: np.ndarray | None = None) -> RFFModel:
+            alpha: float = 100.0, C: float = 1.0, max_iter: int = 300, weights: np.ndarray | None = None) -> RFFModel:
     """The one path shared by Train-RFF (``weights=None``: honest coins) and Backdoor-RFF (secret ``weights``)."""
     _check_data(data)
     if not isinstance(n_features, (int, np.integer)) or n_features < 1:
