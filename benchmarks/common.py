@@ -15,7 +15,10 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
-def ratio_row(name: str, ours: float, baseline: float, target: str, ok: bool, note: str = "") -> dict:
-    """One benchmark result: ``ours`` and ``baseline`` in seconds, their ratio, the target and verdict."""
-    return {"name": name, "ours_s": ours, "baseline_s": baseline, "ratio": ours / baseline if baseline else float("nan"),
-            "target": target, "ok": bool(ok), "note": note}
+def ratio_row(name: str, ours: float, baseline: float, target: str, ok: bool, note: str = "",
+              ratio: float | None = None) -> dict:
+    """One benchmark result: ``ours`` and ``baseline`` in seconds, the ratio (default ours/baseline, i.e. a
+    time ratio; pass ``ratio`` for a throughput ratio baseline/ours), the target and the verdict."""
+    if ratio is None:
+        ratio = ours / baseline if baseline else float("nan")
+    return {"name": name, "ours_s": ours, "baseline_s": baseline, "ratio": ratio, "target": target, "ok": bool(ok), "note": note}
