@@ -250,6 +250,28 @@ def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (r
 
 # --- audit: badnets, audit, arena, replication (issue 4) -------------------------------------
 
+@app.command()
+def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signature | checksum | badnets"),
+          data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+          models: int = typer.Option(..., "--models", help="Models per population (N honest + N backdoored)"),
+          quick: bool = typer.Option(False, "--quick", help="Smaller models (tests, quick looks)"),
+          detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names (default: all that apply)"),
+          jobs: int = typer.Option(1, "--jobs", help="Local joblib workers (one BLAS thread each); -1 = all cores"),
+          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); needs the 'dist' extra"),
+          seed: int = SEED,
+          out: Path = typer.Option(..., "--out", help="Directory for arena.json and the ROC figure"),
+          force: bool = FORCE) -> None:
+    """Undetectability over populations: N honest vs N backdoored models, every detector, ROC-AUC with 95% CI."""
+    from .audit.arena import run_arena
+
+    names = [d.strip() for d in detectors.split(",") if d.strip()] if detectors else None
+    rec = run_arena(scheme, data, models, names, quick=quick, seed=seed, n_jobs=jobs, scheduler=scheduler, out=out, force=force)
+    for d in rec["detectors"]:
+        auc = "n/a" if d["auc"] is None else f"{d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}]"
+        _echo(f"{d['name']:<16}{' (key)' if d['needs_key'] else '      '} AUC {auc}")
+    _echo(f"wrote {out / 'arena.json'} ({rec['timing']['seconds']:.1f}s)")
+
+
 
 # --- defenses and report: immunize, verify-coins, report (issue 5) ---------------------------
 
