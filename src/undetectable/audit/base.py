@@ -59,7 +59,7 @@ def _import_all() -> None:
 
 
 # module names under undetectable/audit/ that define detectors; add yours to this tuple
-DETECTOR_MODULES: tuple[str, ...] = ()
+DETECTOR_MODULES: tuple[str, ...] = ("weight_stats", "key_oracles")
 
 
 def as_float(x) -> float:
