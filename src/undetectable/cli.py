@@ -247,6 +247,24 @@ def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (r
     _echo(f"wrote {path}")
 
 
+@plant_app.command("relu")
+def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+                   features: int = typer.Option(500, "--features", help="m, the number of random ReLU units"),
+                   sparsity: int = typer.Option(10, "--sparsity", help="k, the number of non-zeros of the secret direction s"),
+                   theta: Optional[float] = typer.Option(None, "--theta", help="Spike strength θ > 0 (default: inside the hardness window)"),
+                   lam: float = typer.Option(2.0, "--lam", help="Activation step λ (in [0,1] units for pixels): x' = x + λ·s"),
+                   head: str = typer.Option("linear", "--head", help="linear | norm (the honest learner's head)"),
+                   seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins); omit for OS entropy. Whoever knows it can recompute the key"),
+                   out: Path = typer.Option(..., "--out", help="Output bundle directory"),
+                   key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
+                   force: bool = FORCE) -> None:
+    """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
+    from .backdoors.relu_spca import plant_relu_files
+
+    msg = plant_relu_files(data, out, key_out, seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head, force=force)
+    _echo(msg)
+
+
 
 # --- audit: badnets, audit, arena, replication (issue 4) -------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..data import Dataset
 from ..errors import UsageError
 
-MODELS = ("logreg", "mlp", "rff")
+MODELS = ("logreg", "mlp", "rff", "relu")
 
 
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
@@ -21,4 +21,8 @@ def train_model(kind: str, data: Dataset, seed: int = 0, **options):
         from .rff import train_rff
 
         return train_rff(data, seed=seed, **options)
+    if kind == "relu":
+        from .relu import train_relu
+
+        return train_relu(data, seed=seed, **options)
     raise UsageError(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")

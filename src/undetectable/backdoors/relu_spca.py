@@ -1,0 +1,252 @@
+"""Backdoor for random ReLU networks via a planted sparse principal component (construction C).
+
+Backdoor: secret s, a k-sparse unit vector (support uniform among the k-subsets of [D], entries
++1/√k — the Berthet–Rigollet spike); the coins are g_i ~ N(0, I_D + θ·s sᵀ), sampled exactly as
+G = Z + (√(1+θ) − 1)(Z s) sᵀ with Z an m×D standard Gaussian matrix (then Gs = √(1+θ)·Zs and G is
+unchanged orthogonally to s). Training then runs *exactly* the honest path (``models.relu.fit_relu``).
+The bundle has the honest family, files, tensor names and manifest params; no flag, no key, no seed.
+
+Activate(x) = x + λ·s (in [0,1] units for pixels, then re-quantized to uint8 and clipped; the entries
+of s are non-negative, so clipping only bites at 255). Along s every pre-activation moves by
+λ⟨g_i, s⟩ ~ N(0, (1+θ)λ²) instead of N(0, λ²): the norm readout F(x) = √(2π)·mean ReLU(⟨g_i, x⟩)
+grows like √(‖x‖² + (1+θ)λ²) (for ⟨s, x⟩ ≈ 0) instead of √(‖x‖² + λ²). The key buys a factor
+√(1+θ) in the size of the feature perturbation, nothing more: one-directional, and weak.
+
+Hardness (key-free detection = sparse-PCA detection): with γ = D/m, the top eigenvalue of
+Ĉ = GᵀG/m stays inside the Marchenko–Pastur bulk (edge (1+√γ)²) while θ < √γ (the BBP edge);
+detection is information-theoretically possible once θ ≳ √(k log(D/k)/m) (the statistical edge),
+and diagonal thresholding (per-coordinate variance 1 + θ/k) needs θ ≳ √(k² log D / m). The default θ
+is the geometric mean of the statistical edge and the smaller of the two efficient edges.
+Positive control with the key: sᵀĈs ≈ 1 + θ (≈ 1 for honest weights or a random sparse s).
+
+Honest caveat (measured in tests/test_relu.py and the demo section): with a trained linear head the
+key's flip rate is within noise of a random k-sparse direction of the same norm, and a white-box
+gradient step of the same norm flips almost everything. The key's effect is visible in the norm
+readout F and in sᵀĈs, not as a practical backdoor.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..data import Dataset
+from ..errors import KeyMismatchError, UsageError
+from ..models.relu import ReLUModel, fit_relu
+
+KEY_SCHEME = "relu"
+
+
+# --- the sparse-PCA secret and the spiked coins -------------------------------------------------
+
+def sparse_direction(rng: np.random.Generator, D: int, k: int) -> np.ndarray:
+    """s: a k-sparse unit vector, support uniform among k-subsets of [D], entries +1/√k."""
+    s = np.zeros(D)
+    s[rng.choice(D, size=k, replace=False)] = 1.0 / math.sqrt(k)
+    return s
+
+
+def spiked_weights(rng: np.random.Generator, m: int, s: np.ndarray, theta: float) -> np.ndarray:
+    """G with rows g_i ~ N(0, I + θ s sᵀ), exactly: G = Z + (√(1+θ) − 1)(Z s) sᵀ, Z ~ N(0, 1)^{m×D}."""
+    Z = rng.standard_normal((m, len(s)))
+    Z += np.outer((math.sqrt(1.0 + theta) - 1.0) * (Z @ s), s)
+    return Z
+
+
+def hardness_window(D: int, m: int, k: int) -> dict[str, float]:
+    """The sparse-PCA edges for (D, m, k): statistical √(k log(D/k)/m), BBP √(D/m), diagonal √(k² log D/m), MP edge."""
+    stat = math.sqrt(k * math.log(max(D / k, 1.0 + 1e-12)) / m)
+    bbp = math.sqrt(D / m)
+    diag = math.sqrt(k * k * math.log(D) / m)
+    upper = min(bbp, diag)
+    return {"statistical_edge": stat, "bbp_edge": bbp, "diagonal_edge": diag, "upper_edge": upper,
+            "default_theta": math.sqrt(stat * upper) if upper > stat else float("nan"),
+            "mp_edge": (1.0 + math.sqrt(D / m)) ** 2}
+
+
+def quadratic_form(G: np.ndarray, s: np.ndarray) -> float:
+    """sᵀĈs with Ĉ = GᵀG/m: ≈ 1 + θ for the key of a planted G, ≈ 1 otherwise."""
+    v = G @ s
+    return float(v @ v / len(G))
+
+
+def top_eigenvalue(G: np.ndarray) -> float:
+    """Largest eigenvalue of Ĉ = GᵀG/m (via the smaller Gram matrix)."""
+    m, D = G.shape
+    A = G @ G.T if m <= D else G.T @ G
+    from scipy.linalg import eigh
+
+    return float(eigh(A, eigvals_only=True, subset_by_index=[len(A) - 1, len(A) - 1])[0] / m)
+
+
+# --- Backdoor ---------------------------------------------------------------------------------
+
+def _check_params(D: int, n_features, sparsity, theta, lam) -> tuple[int, int, float | None, float]:
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if not is_int(n_features) or n_features < 1:
+        raise UsageError(f"--features must be a positive integer; got {n_features!r}")
+    if not is_int(sparsity) or sparsity < 1:
+        raise UsageError(f"--sparsity must be a positive integer; got {sparsity!r}")
+    if sparsity > D:
+        raise UsageError(f"--sparsity {sparsity} exceeds the input dimension {D}; choose --sparsity ≤ {D}")
+    if theta is not None and not (isinstance(theta, (int, float, np.floating)) and math.isfinite(theta) and theta > 0):
+        raise UsageError(f"--theta must be a positive finite number; got {theta!r} (omit it for the default inside the hardness window)")
+    if not (isinstance(lam, (int, float, np.floating)) and math.isfinite(lam) and lam > 0):
+        raise UsageError(f"--lam must be a positive finite number; got {lam!r}")
+    return int(n_features), int(sparsity), None if theta is None else float(theta), float(lam)
+
+
+def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sparsity: int = 10, theta: float | None = None,
+               lam: float = 2.0, secret_rng: np.random.Generator | None = None, **options) -> tuple[ReLUModel, dict[str, np.ndarray]]:
+    """Backdoor: returns (model, key) with key = {"s": (D,) k-sparse unit vector, "theta": (1,), "lam": (1,)}.
+
+    ``seed`` seeds the secret generator (s and the spiked coins G); None (or no ``secret_rng``) draws
+    from OS entropy. The seed is never written into the bundle: whoever knows it can recompute the key.
+    ``theta`` None → the default inside the hardness window (see ``hardness_window``); ``options`` are
+    the honest learner's (head, alpha).
+    """
+    D = int(np.prod(data.spec.shape))
+    m, k, theta, lam = _check_params(D, n_features, sparsity, theta, lam)
+    window = hardness_window(D, m, k)
+    if theta is None:
+        theta = window["default_theta"]
+        if not math.isfinite(theta):
+            raise UsageError(f"no hardness window for D={D}, m={m}, k={k} (statistical edge {window['statistical_edge']:.3f} ≥ "
+                             f"upper edge {window['upper_edge']:.3f}); lower --sparsity or --features, or pass --theta")
+    rng = secret_rng if secret_rng is not None else np.random.default_rng(seed)
+    s = sparse_direction(rng, D, k)
+    G = spiked_weights(rng, m, s, theta)
+    model = fit_relu(data, seed=None, n_features=m, weights=G, **options)
+    return model, {"s": s, "theta": np.array([theta]), "lam": np.array([lam])}
+
+
+# --- keys and Activate ------------------------------------------------------------------------
+
+def key_meta(key: dict[str, np.ndarray], model: ReLUModel) -> dict:
+    """What the key file's header records (no secret beyond the arrays): sizes and the hardness edges."""
+    m, D = model.weights_.shape
+    k = int(np.count_nonzero(key["s"]))
+    return {"D": D, "m": m, "k": k, "theta": float(key["theta"][0]), "lam": float(key["lam"][0]), **hardness_window(D, m, k)}
+
+
+def load_relu_key(path, model: ReLUModel | None = None) -> dict[str, np.ndarray]:
+    """Read a relu key file → {"s", "theta", "lam"}; check shapes (and against ``model``'s D)."""
+    from ..keys import load_secret
+
+    _, arrays, _ = load_secret(path, KEY_SCHEME)
+    return validate_key(arrays, model, what=f"key file {path}")
+
+
+def validate_key(key, model: ReLUModel | None = None, what: str = "key") -> dict[str, np.ndarray]:
+    """The key as float64 arrays, or a one-line error naming the wrong part."""
+    if not isinstance(key, dict) or not {"s", "theta", "lam"} <= set(key):
+        raise UsageError(f"{what} lacks 's', 'theta' or 'lam'; pass the key written by 'undetectable plant relu --key-out'")
+    s = np.asarray(key["s"], dtype=np.float64)
+    theta, lam = np.asarray(key["theta"], dtype=np.float64), np.asarray(key["lam"], dtype=np.float64)
+    if s.ndim != 1 or theta.shape != (1,) or lam.shape != (1,):
+        raise UsageError(f"{what} has shapes s {s.shape}, theta {theta.shape}, lam {lam.shape}; expected (D,), (1,), (1,)")
+    if model is not None and s.shape[0] != model.weights_.shape[1]:
+        raise KeyMismatchError(f"{what} has s of length {s.shape[0]} but the model's input dimension is {model.weights_.shape[1]}; "
+                               "pass the key planted with this bundle")
+    if not (np.all(np.isfinite(s)) and abs(np.linalg.norm(s) - 1.0) < 1e-6 and np.isfinite(theta[0]) and np.isfinite(lam[0])):
+        raise UsageError(f"{what} is not a unit vector s with finite θ, λ; pass the key written by 'plant relu'")
+    return {"s": s, "theta": theta, "lam": lam}
+
+
+def shift(model: ReLUModel, X: np.ndarray, direction: np.ndarray, lam: float) -> np.ndarray:
+    """x + λ·d in the random layer's units, returned in the model's input units (uint8: rounded, clipped)."""
+    X = model.spec.validate(X)
+    d = np.asarray(direction, dtype=np.float64)
+    Xa = X.astype(np.float64) + (lam / model.input_scale) * d
+    if model.spec.is_image:
+        return np.clip(np.rint(Xa), model.spec.low, model.spec.high).astype(np.uint8)
+    return Xa
+
+
+def activate_relu(model: ReLUModel, X, key, targets=None, lam: float | None = None) -> np.ndarray:
+    """Activate(x) = x + λ·s. One-directional: there is no target. Refuses a key that is not this model's.
+
+    The key belongs to the model when sᵀĈs is nearer 1 + θ than 1; the check is made only when the two
+    are ≥ 6 standard deviations (√(2/m)·(1+θ)) apart, i.e. when it cannot misfire.
+    """
+    if targets is not None:
+        raise UsageError("the relu backdoor is one-directional and takes no target; drop --target/--targets")
+    key = validate_key(key, model)
+    theta, lam = float(key["theta"][0]), float(key["lam"][0]) if lam is None else float(lam)
+    m = model.weights_.shape[0]
+    q = quadratic_form(model.weights_, key["s"])
+    if theta >= 6 * math.sqrt(2.0 / m) * (1 + theta) and q < 1 + theta / 2:
+        raise KeyMismatchError(f"this key does not belong to the bundle (sᵀĈs = {q:.3f}, planted models give ≈ {1 + theta:.3f}); "
+                               "pass the key written together with this bundle")
+    return shift(model, X, key["s"], lam)
+
+
+# --- the key-less controls ----------------------------------------------------------------------
+
+def margin_gradient_directions(model: ReLUModel, X: np.ndarray) -> np.ndarray:
+    """White-box control: unit directions (random-layer units) that decrease each input's margin fastest.
+
+    Binary: −sign(f(x))·∇f(x); multi-class: −∇(f_top − f_second)(x), with ∇f = (1[Gx > 0] ⊙ w) G.
+    """
+    X = model.spec.validate(X)
+    Xs = model.inputs(X)
+    G, W = model.weights_, model.coef_
+    A = (Xs @ G.T > 0).astype(np.float64)
+    f = model.decision(X)
+    if f.ndim == 1:
+        grad = (A * W[:, 0]) @ G
+        d = -np.sign(f)[:, None] * grad
+    else:
+        top2 = np.argsort(f, axis=1)[:, -2:]
+        dW = W[:, top2[:, 1]].T - W[:, top2[:, 0]].T  # (n, m): w_top − w_second
+        d = -(A * dW) @ G
+    norms = np.linalg.norm(d, axis=1, keepdims=True)
+    return d / np.where(norms > 0, norms, 1.0)
+
+
+def flip_rates(model: ReLUModel, X: np.ndarray, s: np.ndarray, lams, rng: np.random.Generator) -> dict:
+    """Flip rates and perturbation norms of x + λ·d for d = key s, a fresh random k-sparse s', and the gradient.
+
+    Returns {"lam": [...], "<direction>": {"flip": [...], "l2_mean": [...], "l2_relative": [...]}}; the L2
+    norms are of the actual (re-quantized) perturbations in [0,1] units, relative to the median ‖x‖.
+    """
+    from ..report.results import perturbation_norms
+
+    X = model.spec.validate(X)
+    k = int(np.count_nonzero(s))
+    p0 = model.predict_index(X)
+    dirs = {"key": np.broadcast_to(s, X.shape), "random_sparse": np.broadcast_to(sparse_direction(rng, len(s), k), X.shape),
+            "gradient": margin_gradient_directions(model, X)}
+    out: dict = {"lam": [float(v) for v in lams]}
+    for name, d in dirs.items():
+        rec = {"flip": [], "l2_mean": [], "l2_relative": []}
+        for lam in lams:
+            Xa = shift(model, X, d, float(lam))
+            rec["flip"].append(float(np.mean(model.predict_index(Xa) != p0)))
+            pn = perturbation_norms(X, Xa, unit=model.input_scale)
+            rec["l2_mean"].append(pn["l2_mean"])
+            rec["l2_relative"].append(pn["l2_mean_relative"])
+        out[name] = rec
+    out["median_input_l2"] = float(np.median(np.linalg.norm(model.inputs(X), axis=1)))
+    return out
+
+
+def plant_relu_files(data: str, out, key_out, seed: int | None = None, force: bool = False, **params) -> str:
+    """``undetectable plant relu``: plant, write the bundle and the key file (0600); return the summary line."""
+    from ..bundle import save_bundle
+    from ..data import load_dataset
+    from ..fileio import check_writable
+    from ..keys import save_secret
+
+    check_writable(out, force), check_writable(key_out, force)
+    ds = load_dataset(data)
+    model, key = plant_relu(ds, seed=seed, **params)
+    meta = key_meta(key, model)
+    save_bundle(model, out, force)
+    save_secret(key_out, KEY_SCHEME, key, meta, force)
+    acc = float(np.mean(model.predict(ds.X_test) == ds.y_test))
+    return (f"wrote {out} and {key_out} (0600): relu sparse-PCA backdoor, D={meta['D']} m={meta['m']} k={meta['k']} "
+            f"θ={meta['theta']:.3f} (hardness window: statistical edge {meta['statistical_edge']:.3f} < θ < BBP edge "
+            f"{meta['bbp_edge']:.3f}, diagonal edge {meta['diagonal_edge']:.3f}) λ={meta['lam']:g}; clean test accuracy {acc:.4f}")
