@@ -15,11 +15,11 @@ import numpy as np
 
 from .errors import UsageError
 from .report.results import write_json
-from .sections import signature
+from .sections import oblivious, signature
 
 
 # Add your section here (one entry per module in undetectable/sections/).
-SECTIONS: list[Callable[[Path, bool, int], dict]] = [signature.section]
+SECTIONS: list[Callable[[Path, bool, int], dict]] = [signature.section, oblivious.section]
 
 
 def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False) -> dict:

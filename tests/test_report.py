@@ -1,0 +1,100 @@
+"""report.html: self-contained, complete, and clean one-line errors on missing/corrupt results."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_clean_failure
+from undetectable.report.results import write_json
+
+
+def tiny_section(out: Path, quick: bool, seed: int) -> dict:
+    """A small but real section: oblivious mitigation of a perfect model on a linear vs a Fourier task."""
+    from undetectable.defend.oblivious import GroundTruthModel, make_task, mitigate
+    from undetectable.report.figures import plt, save
+    from undetectable.report.results import clopper_pearson_ci, record
+
+    errs = {}
+    for kind in ("linear", "fourier"):
+        ds = make_task(kind, D=10, n=400, n_test=100, seed=seed)
+        m = mitigate(GroundTruthModel(kind, 10, seed=seed), ds.X_test, ds.X_train, seed, n_rep=8, groups=4)
+        errs[kind] = int(np.sum(m.indices != ds.y_test))
+    p = plt()
+    fig, ax = p.subplots(figsize=(3, 2))
+    ax.bar([0, 1], [errs["linear"] / 100, errs["fourier"] / 100])
+    save(fig, out / "tiny.png")
+    res = record("tiny", seed, {"D": 10}, {"err": errs}, {"err_linear": clopper_pearson_ci(errs["linear"], 100),
+                                                           "err_fourier": clopper_pearson_ci(errs["fourier"], 100)})
+    return {"title": "Tiny <oblivious> section", "claim": "Mitigation is exact for affine ground truth & fails for Fourier.",
+            "rows": [{"metric": "mitigated error, linear", "value": f"{errs['linear']}/100", "control": f"fourier: {errs['fourier']}/100"}],
+            "figures": ["tiny.png"], "results": res, "caveat": "A perfect model, D = 10.",
+            "defenses": [{"defense": "oblivious", "attack": "none", "before": "0.00", "after": f"{errs['linear'] / 100:.2f}", "cost": "24 queries"}]}
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rep")
+    s = tiny_section(d, True, 0)
+    write_json(d / "results.json", {"quick": True, "seed": 0, "sections": [s]})
+    (d / "arena-rff").mkdir()
+    write_json(d / "arena-rff" / "arena.json", {"scheme": "rff", "data": "synthetic", "n_models": 4, "detectors": [
+        {"name": "weight_ks", "needs_key": False, "auc": 0.53, "auc_ci": [0.2, 0.85], "tpr_at_5fpr": 0.0, "cross_entropy": 0.69},
+        {"name": "pancake_key", "needs_key": True, "auc": 1.0, "auc_ci": [1.0, 1.0], "tpr_at_5fpr": 1.0, "cross_entropy": 0.01}],
+        "figures": ["roc_missing.png"]})
+    return d, s
+
+
+def test_report_is_complete_and_self_contained(cli, demo_dir):
+    d, s = demo_dir
+    res = cli("report", d)
+    assert res.code == 0, res.err
+    html = (d / "report.html").read_text()
+    assert "Tiny &lt;oblivious&gt; section" in html  # escaped
+    assert s["claim"].replace("&", "&amp;") in html and "A perfect model, D = 10." in html
+    assert s["rows"][0]["value"] in html and s["rows"][0]["control"] in html
+    lo, hi = s["results"]["ci"]["err_fourier"]
+    assert f"[{lo:.4f}, {hi:.4f}]" in html
+    # figures inline as base64 PNG, decodable
+    imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(imgs) == 1 and base64.b64decode(imgs[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "roc_missing.png is missing" in html
+    # arena and defenses tables, versions and seed
+    assert "weight_ks" in html and "0.53 [0.20, 0.85]" in html and "yes (positive control)" in html
+    assert "24 queries" in html and "numpy" in html and "seed 0" in html
+    # no script, no network reference
+    assert "<script" not in html.lower()
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', html)
+
+
+def test_no_overwrite_without_force(cli, demo_dir):
+    d, _ = demo_dir
+    (d / "report.html").write_text("old")
+    assert_clean_failure(cli("report", d), contains="--force")
+    assert (d / "report.html").read_text() == "old"
+    assert cli("report", d, "--force").code == 0
+    assert (d / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_missing_and_corrupt_results(cli, tmp_path):
+    assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="run 'undetectable demo")
+    (tmp_path / "results.json").write_text('{"sections": [ {"title": 1')
+    assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="corrupt")
+    (tmp_path / "results.json").write_text('{"seed": 0}')
+    assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="sections")
+    assert_clean_failure(cli("report", tmp_path / "nope"), contains="not a directory")
+
+
+def test_demo_writes_report(monkeypatch, tmp_path):
+    """run_demo ends with report.html, rendered from the results.json it just wrote."""
+    from undetectable import demo
+
+    monkeypatch.setattr(demo, "SECTIONS", [tiny_section])
+    data = demo.run_demo(tmp_path / "out", quick=True, seed=3)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["seed"] == 3
+    assert data["sections"][0]["rows"][0]["value"] in html and "Seed 3" in html
