@@ -206,28 +206,33 @@ def margin_gradient_directions(model: ReLUModel, X: np.ndarray) -> np.ndarray:
     return d / np.where(norms > 0, norms, 1.0)
 
 
-def flip_rates(model: ReLUModel, X: np.ndarray, s: np.ndarray, lams, rng: np.random.Generator) -> dict:
+def flip_rates(model: ReLUModel, X: np.ndarray, s: np.ndarray, lams, rng: np.random.Generator, n_random: int = 1) -> dict:
     """Flip rates and perturbation norms of x + λ·d for d = key s, a fresh random k-sparse s', and the gradient.
 
     Returns {"lam": [...], "<direction>": {"flip": [...], "l2_mean": [...], "l2_relative": [...]}}; the L2
     norms are of the actual (re-quantized) perturbations in [0,1] units, relative to the median ‖x‖.
+    ``n_random`` > 1 averages the random control over that many fresh k-sparse directions.
     """
     from ..report.results import perturbation_norms
 
     X = model.spec.validate(X)
     k = int(np.count_nonzero(s))
     p0 = model.predict_index(X)
-    dirs = {"key": np.broadcast_to(s, X.shape), "random_sparse": np.broadcast_to(sparse_direction(rng, len(s), k), X.shape),
-            "gradient": margin_gradient_directions(model, X)}
+    dirs = {"key": [s], "random_sparse": [sparse_direction(rng, len(s), k) for _ in range(max(1, int(n_random)))],
+            "gradient": [margin_gradient_directions(model, X)]}
     out: dict = {"lam": [float(v) for v in lams]}
-    for name, d in dirs.items():
+    for name, ds in dirs.items():
         rec = {"flip": [], "l2_mean": [], "l2_relative": []}
         for lam in lams:
-            Xa = shift(model, X, d, float(lam))
-            rec["flip"].append(float(np.mean(model.predict_index(Xa) != p0)))
-            pn = perturbation_norms(X, Xa, unit=model.input_scale)
-            rec["l2_mean"].append(pn["l2_mean"])
-            rec["l2_relative"].append(pn["l2_mean_relative"])
+            f, l2, rel = [], [], []
+            for d in ds:
+                Xa = shift(model, X, d, float(lam))
+                f.append(float(np.mean(model.predict_index(Xa) != p0)))
+                pn = perturbation_norms(X, Xa, unit=model.input_scale)
+                l2.append(pn["l2_mean"]), rel.append(pn["l2_mean_relative"])
+            rec["flip"].append(float(np.mean(f)))
+            rec["l2_mean"].append(float(np.mean(l2)))
+            rec["l2_relative"].append(float(np.mean(rel)))
         out[name] = rec
     out["median_input_l2"] = float(np.median(np.linalg.norm(model.inputs(X), axis=1)))
     return out
