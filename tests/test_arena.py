@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from undetectable.audit import arena as A
 
-from .conftest import assert_clean_failure
+from conftest import assert_clean_failure
 
 TINY = {"n_train": 200, "max_iter": 25}  # logistic regressions on 200 rows: a population in seconds
 
