@@ -199,6 +199,6 @@ def write_report(directory: str | Path, force: bool = False, out: str | Path | N
     data = load_results(directory)
     out = Path(out) if out is not None else directory / "report.html"
     text = render_report(data, directory)
-    with atomic_file(out, force) as tmp:
+    with atomic_file(out, force, mode=0o644) as tmp:  # a report is meant to be shared
         tmp.write_text(text, encoding="utf-8")
     return out

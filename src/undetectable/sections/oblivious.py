@@ -39,7 +39,7 @@ def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[li
         (f"verify-coins, honest rff (m={m_rff}) / relu (m={m_relu}), their seed {seed}", f"{v(res['rff_honest'])} / {v(res['relu_honest'])}",
          f"same honest rff, seed {seed + 1}: {v(res['rff_honest_wrong_seed'])}"),
         (f"verify-coins, planted rff (CLWE) / relu (sparse PCA), seed {seed}", f"{v(res['rff_planted'])} / {v(res['relu_planted'])}",
-         f"logreg: {logreg_msg}; {secs * 1e3:.0f} ms per check"),
+         f"logreg: {logreg_msg}; {secs * 1e3:.1f} ms per check"),
     ]
     return rows, {k: r.to_json() for k, r in res.items()} | {"seconds_per_check": secs}
 
@@ -97,6 +97,9 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     mitigate_secs = (time.perf_counter() - t0) / len(X)
     m_act = mitigate(sig, Xa, sampler, rng, rho, n_rep)
     asr_after = int(np.sum(m_act.indices == t))
+    # black-box labels only (no scores): noisier near the decision boundary
+    lab_act = mitigate(sig, Xa, sampler, rng, rho, 2 * n_rep, output="label").indices
+    lab_clean = mitigate(sig, X, sampler, rng, rho, 2 * n_rep, output="label").indices
 
     # RFF: key vs a random direction of the same norm (the key negates, a random vector randomizes)
     Xk = rff.activate(X, key)
@@ -122,6 +125,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
         "rff_clean_error_before": float(np.mean(p0 != f)), "rff_clean_error_after": float(np.mean(q0 != f)),
         "rff_perturbation_relative": float(np.linalg.norm(Xk[0] - X[0]) / np.median(np.linalg.norm(X, axis=1))),
         "fourier_err_before": float(np.mean(oracle.predict(fd.X_test) != fd.y_test)), "fourier_err_after": fourier_err / n,
+        "label_only_asr_after": float(np.mean(lab_act == t)), "label_only_clean_error_after": float(np.mean(lab_clean != f)),
         "mitigation_ms_per_input": 1e3 * mitigate_secs, "coins": coin_res,
     }
     ci = {"sig_asr_before": clopper_pearson_ci(asr_before, n), "sig_asr_after": clopper_pearson_ci(asr_after, n),
@@ -140,6 +144,8 @@ def section(out: Path, quick: bool, seed: int) -> dict:
          f"backdoor fired on {M['triggered_queries']} of {M['total_queries']} queries"),
         ("clean error vs ground truth: model → mitigated (signature model)", f"{M['sig_clean_error_before']:.3f} → {M['sig_clean_error_after']:.3f}",
          f"{q} queries per input (ρ={rho}); nearest query at {M['min_query_distance_relative']:.2f}× median ‖x‖"),
+        (f"labels only (no scores), {6 * n_rep} queries per input: ASR after / clean error after",
+         f"{M['label_only_asr_after']:.2%} / {M['label_only_clean_error_after']:.3f}", "with scores: see the two rows above"),
         (f"RFF backdoor (m={m_rff}, d={d_secret}, β=0.01): key flip rate before → after", f"{M['rff_flip_key_before']:.2%} → {M['rff_flip_key_after']:.2%}",
          f"random same-norm direction: {M['rff_flip_random_before']:.2%} → {M['rff_flip_random_after']:.2%} (‖σ·bk‖ = {M['rff_perturbation_relative']:.0f}× median ‖x‖)"),
         ("clean error vs ground truth: RFF model → mitigated", f"{M['rff_clean_error_before']:.3f} → {M['rff_clean_error_after']:.3f}",
@@ -150,7 +156,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     defenses = [
         {"defense": "client-controlled coins (verify-coins)", "attack": "RFF/CLWE, ReLU/sparse-PCA planted coins",
          "before": "accepted (no coins check)", "after": f"rff {coin_res['rff_planted']['rows_differ']}/{m_rff}, relu {coin_res['relu_planted']['rows_differ']}/{m_relu} rows differ: rejected",
-         "cost": f"one PRG draw ({coin_res['seconds_per_check'] * 1e3:.0f} ms); covers the coins only, not the head or the data"},
+         "cost": f"one PRG draw ({coin_res['seconds_per_check'] * 1e3:.1f} ms); covers the coins only, not the head or the data"},
         {"defense": f"oblivious mitigation (ρ={rho}, {q} queries/input)", "attack": "signature (float payload)",
          "before": f"ASR {M['sig_asr_before']:.2%}", "after": f"ASR {M['sig_asr_after']:.2%}",
          "cost": f"{q}× queries; clean error {M['sig_clean_error_before']:.3f} → {M['sig_clean_error_after']:.3f}"},
