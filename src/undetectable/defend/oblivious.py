@@ -39,9 +39,11 @@ Query cost: 3·n_rep model queries per input.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..data import Dataset
 from ..errors import UsageError
@@ -164,9 +166,6 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
     n_trig = 0 if trig is not None else None
     est = np.empty((len(X), model.n_classes))
     min_dist = math.inf
-    from tqdm.auto import tqdm
-    import sys
-
     for start in tqdm(range(0, len(X), chunk), desc="oblivious", disable=not sys.stderr.isatty()):
         x = X[start:start + chunk]
         k = len(x)
