@@ -102,12 +102,16 @@ def _ci_rows(ci: dict) -> str:
     return "<table><tr><th>95% confidence interval</th><th>[low, high]</th></tr>" + "".join(items) + "</table>"
 
 
-def _section(s: dict, directory: Path) -> str:
+def _params(p: dict) -> str:
+    return "; ".join(f"{k} = {v if isinstance(v, (str, int, float)) else json.dumps(v, default=str)}" for k, v in p.items())
+
+
+def _section(s: dict, directory: Path, index: int = 0) -> str:
     rec = s.get("results") if isinstance(s.get("results"), dict) else {}
-    parts = [f"<h2 id='{escape(str(rec.get('name', '')))}'>{escape(s['title'])}</h2>"]
+    parts = [f"<h2 id='sec-{index}'>{escape(s['title'])}</h2>"]
     meta = [f"seed {rec.get('seed')}" if rec.get("seed") is not None else "", f"{s['seconds']:.1f} s" if isinstance(s.get("seconds"), (int, float)) else ""]
     if rec.get("params"):
-        meta.append("parameters " + escape(json.dumps(rec["params"], default=str))[:600])
+        meta.append("parameters: " + escape(_params(rec["params"]) if isinstance(rec["params"], dict) else str(rec["params"]))[:800])
     parts.append(f"<p class='meta'>{' · '.join(m for m in meta if m)}</p>")
     parts.append(f"<p class='claim'><b>The paper's claim.</b> {escape(str(s.get('claim', '')))}</p>")
     rows = "".join(f"<tr><td>{escape(str(r.get('metric', '')))}</td><td class='num'>{escape(str(r.get('value', '')))}</td>"
@@ -170,7 +174,7 @@ def render_report(data: dict, directory: str | Path, arenas: list[tuple[Path, di
     directory = Path(directory)
     arenas = find_arenas(directory) if arenas is None else arenas
     sections = data["sections"]
-    toc = "".join(f"<li>{escape(s['title'])}</li>" for s in sections)
+    toc = "".join(f"<li><a href='#sec-{i}'>{escape(s['title'])}</a></li>" for i, s in enumerate(sections))
     vers = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in _versions(data).items())
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [
@@ -178,7 +182,7 @@ def render_report(data: dict, directory: str | Path, arenas: list[tuple[Path, di
         "<p class='meta'>Goldwasser, Kim, Vaikuntanathan, Zamir, <i>Planting Undetectable Backdoors in Machine Learning Models</i> "
         f"(FOCS 2022). Seed {escape(str(data.get('seed')))} · {'quick sizes' if data.get('quick') else 'full sizes'} · generated {now}.</p>",
         f"<ol>{toc}</ol>",
-        *(_section(s, directory) for s in sections),
+        *(_section(s, directory, i) for i, s in enumerate(sections)),
         "<h2>Arena: can an auditor tell backdoored models from honest ones?</h2>",
         "<p>ROC-AUC ≈ 0.5 (CI covering 0.5) means the detector cannot tell the populations apart; detectors that use the key are positive controls.</p>",
         _arena_table(arenas, directory),
