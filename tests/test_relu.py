@@ -54,14 +54,15 @@ def test_retraining_reproduces_weights_exactly(mnist, relu_honest):
     assert not np.array_equal(relu_honest[1].weights_, relu_honest[0].weights_)  # control: another seed differs
 
 
-def test_sklearn_check_estimator():
-    """Every applicable check passes (head='linear'); check_array_api_input is skipped by sklearn (SCIPY_ARRAY_API unset).
-    head='norm' is binary only by design, so the multi-class checks do not apply to it and it is not run here."""
+@pytest.mark.parametrize("head", ["linear", "norm"])
+def test_sklearn_check_estimator(head):
+    """Every applicable check passes; check_array_api_input is skipped by sklearn (SCIPY_ARRAY_API unset).
+    head='norm' declares itself binary-only and poor-scoring (tags), so sklearn runs its binary checks on it."""
     from sklearn.utils.estimator_checks import check_estimator
 
     from undetectable.models.relu import RandomReLUClassifier
 
-    results = check_estimator(RandomReLUClassifier(n_features=40), on_fail=None)
+    results = check_estimator(RandomReLUClassifier(n_features=40, head=head), on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
     assert not failed, failed

@@ -95,6 +95,13 @@ class RandomReLUClassifier(ClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.head == "norm":  # thresholds F(x) ≈ ‖x‖: binary only, and poor unless the label is a function of ‖x‖
+            tags.classifier_tags.multi_class = False
+            tags.classifier_tags.poor_score = True
+        return tags
+
     def fit(self, X, y) -> "RandomReLUClassifier":
         """Train: draw the honest coins G, then fit the head on φ(X)."""
         return self._fit(X, y, weights=None)
@@ -117,7 +124,7 @@ class RandomReLUClassifier(ClassifierMixin, BaseEstimator):
         if C < 2:
             raise ValueError(f"RandomReLUClassifier needs samples of at least 2 classes in the data; got 1 class ({self.classes_[0]!r})")
         if self.head == "norm" and C != 2:
-            raise ValueError(f"head='norm' thresholds F(x) ≈ ‖x‖ and is binary only; got {C} classes (use head='linear')")
+            raise ValueError(f"Only binary classification is supported by head='norm' (it thresholds F(x) ≈ ‖x‖); got {C} classes, use head='linear'")
         m, D = int(self.n_features), X.shape[1]
         if weights is None:
             weights = honest_weights(_seed_of(self.random_state), m, D)
