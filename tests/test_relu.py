@@ -230,7 +230,7 @@ def test_key_amplifies_its_direction_by_sqrt_one_plus_theta(mnist, relu_planted)
     n2 = np.linalg.norm(Xs, axis=1) ** 2
     pred_key = np.sqrt(n2 + 2 * lam * (1 + theta) * (Xs @ s) + (1 + theta) * lam**2) - np.sqrt(n2)
     pred_rand = np.mean([np.sqrt(n2 + 2 * lam * (Xs @ r) + lam**2) for r in rand[:5]], axis=0) - np.sqrt(n2)
-    print(f"\nF growth at λ={lam}: key {g_key.mean():.3f} (theory {pred_key.mean():.3f}), random k-sparse {g_rand.mean():.3f} "
+    print(f"\nF growth at λ={lam} ({lam / np.median(np.linalg.norm(Xs, axis=1)):.2f} of the median ‖x‖, float inputs): key {g_key.mean():.3f} (theory {pred_key.mean():.3f}), random k-sparse {g_rand.mean():.3f} "
           f"(theory {pred_rand.mean():.3f}); ‖Gs‖/‖Gs'‖ = {ratio:.3f} vs √(1+θ) = {math.sqrt(1 + theta):.3f}")
     assert abs(g_key.mean() / pred_key.mean() - 1) < 0.2 and abs(g_rand.mean() / pred_rand.mean() - 1) < 0.2
     assert g_key.mean() > 1.2 * g_rand.mean()
