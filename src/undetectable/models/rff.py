@@ -7,8 +7,8 @@ f(x) = Σ_i w_i φ_i(x) (binary: sign; multi-class: one column per class, argmax
   then f is odd under negating every feature, which the CLWE backdoor does (an intercept would
   survive the negation and break the flip).
 * σ (the bandwidth) by the median heuristic: σ = π·median‖x − x'‖ over a deterministic subsample of
-  the training data, i.e. the kernel exp(−2π²‖x−x'‖²/σ²) = exp(−2‖x−x'‖²/median²). Measured on
-  synthetic and mnist5k this beats σ = 2π·median (length scale = median) by 0–3 points of accuracy.
+  the training data, i.e. the kernel exp(−2π²‖x−x'‖²/σ²) = exp(−2‖x−x'‖²/median²). Measured: on
+  synthetic this beats σ = 2π·median (length scale = median) by ~3 points; on mnist5k they tie (±1).
 * Random coins come **only** from ``models.coins.coin_rng(seed, "rff/weights")`` (the m×D matrix G,
   drawn as one ``standard_normal((m, D))``) and ``coin_rng(seed, "rff/offsets")`` (b, one ``random(m)``).
 
