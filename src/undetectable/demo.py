@@ -18,10 +18,11 @@ from .report.results import write_json
 from .sections import oblivious, signature
 from .sections import relu as relu_section
 from .sections import rff as rff_section
+from .sections import defenses as defenses_section
 
 
 # Add your section here (one entry per module in undetectable/sections/).
-SECTIONS: list[Callable[[Path, bool, int], dict]] = [signature.section, oblivious.section, relu_section.section, rff_section.section]
+SECTIONS: list[Callable[[Path, bool, int], dict]] = [signature.section, oblivious.section, relu_section.section, rff_section.section, defenses_section.section]
 
 
 def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False) -> dict:

@@ -35,6 +35,7 @@ def sigma_sweep(model: Model, X: np.ndarray, y_index: np.ndarray, X_src: np.ndar
     ``n_cert_rows`` rows of ``X``/``X_src`` (n0 selection + n_cert estimation samples).
     """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    X, y_index = model.spec.validate(X), np.asarray(y_index)
     X_src, X_act = model.spec.validate(X_src), model.spec.validate(X_act, "activated input")
     if len(X_src) != len(X_act):
         raise UsageError(f"got {len(X_act)} activated rows for {len(X_src)} source rows; pass one activation per row")
@@ -42,6 +43,7 @@ def sigma_sweep(model: Model, X: np.ndarray, y_index: np.ndarray, X_src: np.ndar
     unit = Smooth(model, 0.0).unit
     eta = np.linalg.norm((X_act.astype(np.float64) - X_src.astype(np.float64)) * unit, axis=1)
     k = min(n_cert_rows, len(X), len(X_src))
+    same_rows = X.shape == X_src.shape and np.array_equal(X[:k], X_src[:k])  # certify once when X_src is X
     rows = []
     for sigma in sigmas:
         g = Smooth(model, sigma)
@@ -53,7 +55,7 @@ def sigma_sweep(model: Model, X: np.ndarray, y_index: np.ndarray, X_src: np.ndar
             hit = (pred_act != ref) & (pred_act != ABSTAIN)
         cls, radius = g.certify(X[:k], n0, n_cert, alpha, batch, rng)
         correct = cls == y_index[:k]
-        _, radius_src = g.certify(X_src[:k], n0, n_cert, alpha, batch, rng)
+        radius_src = radius if same_rows else g.certify(X_src[:k], n0, n_cert, alpha, batch, rng)[1]
         rows.append({
             "sigma": float(sigma),
             "sigma_grey_levels": float(sigma) * 255.0,
