@@ -148,8 +148,12 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
     m = load_bundle(bundle)
     X = load_npy(input)
     T = load_npy(targets, "targets") if targets is not None else target
-    k = m.load_key(key, passphrase_from_env(passphrase_env))
-    Xa = m.activate(X, k, T)
+    from .backdoors import badnets
+
+    if badnets.is_badnets_key(key):  # BadNets bundles are of an honest family: dispatch on the key file's scheme
+        Xa = badnets.activate(m, X, badnets.load_key(key), T)
+    else:
+        Xa = m.activate(X, m.load_key(key, passphrase_from_env(passphrase_env)), T)
     save_npy(out, Xa, force)
     _echo(f"wrote {out} {Xa.shape} {Xa.dtype}")
 
@@ -267,6 +271,119 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
 
 
 # --- audit: badnets, audit, arena, replication (issue 4) -------------------------------------
+
+@plant_app.command("badnets")
+def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+                      poison_rate: float = typer.Option(0.1, "--poison-rate", help="Fraction of the training set stamped and relabelled"),
+                      target: str = typer.Option("0", "--target", help="Target class label"),
+                      model: str = typer.Option("mlp", "--model", help="mlp | logreg (the honest learner)"),
+                      seed: int = SEED,
+                      out: Path = typer.Option(..., "--out", help="Output bundle (an ordinary torch-mlp / sklearn bundle)"),
+                      key_out: Path = typer.Option(..., "--key-out", help="Secret key file: the trigger (0600)"),
+                      poisoned_data_out: Optional[Path] = typer.Option(None, "--poisoned-data-out", help="Also write the poisoned training set (.npz) for training-data audits"),
+                      force: bool = FORCE) -> None:
+    """BadNets data poisoning: the classical, detectable control."""
+    from .backdoors.badnets import plant_badnets_files
+
+    _echo(plant_badnets_files(data, out, key_out, seed=seed, poison_rate=poison_rate, target=target, model=model,
+                              poisoned_out=poisoned_data_out, force=force))
+
+
+from typer.core import TyperGroup as _TyperGroup  # noqa: E402
+
+
+class _AuditGroup(_TyperGroup):
+    """``audit BUNDLE ...`` means ``audit run BUNDLE ...``; ``audit replication ...`` is the replication game."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+audit_app = typer.Typer(cls=_AuditGroup, no_args_is_help=True,
+                        help="Audit one bundle: 'audit BUNDLE --data NAME' (= 'audit run') or 'audit replication BUNDLE --key FILE'.")
+app.add_typer(audit_app, name="audit")
+
+
+def _load_any_key(m, key: Optional[Path], passphrase_env: Optional[str]):
+    from .backdoors import badnets
+    from .keys import passphrase_from_env
+
+    if key is None:
+        return None
+    if badnets.is_badnets_key(key):
+        return badnets.load_key(key)
+    return m.load_key(key, passphrase_from_env(passphrase_env))
+
+
+@audit_app.command("run")
+def audit_run(bundle: Path = typer.Argument(..., help="Bundle to audit"),
+              data: str = typer.Option(..., "--data", help="Dataset name or .npz (training-data detectors need the set the model was trained on)"),
+              detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names (default: all)"),
+              key: Optional[Path] = typer.Option(None, "--key", help="Backdoor key: also run the key oracles (positive controls)"),
+              passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
+              seed: int = SEED,
+              json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table")) -> None:
+    """Run the detectors on one model; higher score = more suspicious."""
+    import json
+
+    from .audit.run import run_audit
+    from .bundle import load_bundle
+    from .data import load_dataset
+
+    names = [d.strip() for d in detectors.split(",") if d.strip()] if detectors else None
+    m = load_bundle(bundle)
+    rows = run_audit(m, load_dataset(data), names, seed=seed, key=_load_any_key(m, key, passphrase_env))
+    if json_out:
+        typer.echo(json.dumps({"bundle": str(bundle), "family": m.family, "seed": seed, "detectors": rows}, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"audit {bundle} ({m.family}), seed {seed}: higher score = more suspicious")
+    for col in ("detector", "score", "status", "note", "s"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["detector"], "—" if r["score"] is None else f"{r['score']:.4g}", r["status"], r["note"], f"{r['seconds']:.1f}")
+    Console().print(t)
+
+
+@audit_app.command("replication")
+def audit_replication(bundle: Path = typer.Argument(..., help="A signature or checksum bundle"),
+                      key: Path = typer.Option(..., "--key", help="Its key (the adversary gets activations, never the key)"),
+                      k: int = typer.Option(32, "--k", help="Activated examples the adversary sees (inputs of its choice)"),
+                      data: Optional[str] = typer.Option(None, "--data", help="Pool of inputs (default: the bundled dataset matching the bundle's input)"),
+                      steps: int = typer.Option(50, "--steps", help="Hill-climbing steps per example"),
+                      passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
+                      seed: int = SEED,
+                      json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """The replication game: k activated examples → attempts at new activated inputs (signature: 0 successes)."""
+    import json
+
+    from .audit.replication import replication_game
+    from .bundle import load_bundle
+    from .audit.run import dataset_for_spec
+    from .data import load_dataset
+
+    m = load_bundle(bundle)
+    ds = load_dataset(data) if data else dataset_for_spec(m.spec)
+    res = replication_game(m, _load_any_key(m, key, passphrase_env), ds.X_test, k, np.random.default_rng(seed), steps=steps)
+    res["seed"] = seed
+    if json_out:
+        typer.echo(json.dumps(res, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"replication game on {bundle} ({m.family}), k = {k}, seed {seed}")
+    for col in ("attack", "attempts", "successes", "rate"):
+        t.add_column(col)
+    for name, a in res["attacks"].items():
+        t.add_row(name, str(a["attempts"]), str(a["successes"]), f"{a['rate']:.3f}")
+    t.add_row("total", str(res["total_attempts"]), str(res["total_successes"]), f"{res['total_successes'] / max(1, res['total_attempts']):.3f}")
+    Console().print(t)
+
 
 @app.command()
 def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signature | checksum | badnets"),

@@ -14,7 +14,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UndetectableError, UsageError
+
+
+class NotApplicable(UndetectableError):
+    """A detector cannot run on this model (family, missing data); audit tables show "n/a" and the reason."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ def _import_all() -> None:
 
 
 # module names under undetectable/audit/ that define detectors; add yours to this tuple
-DETECTOR_MODULES: tuple[str, ...] = ("weight_stats", "key_oracles")
+DETECTOR_MODULES: tuple[str, ...] = ("weight_stats", "key_oracles",
+                                      "neural_cleanse", "strip", "activation_clustering", "spectral", "disagreement")
 
 
 def as_float(x) -> float:

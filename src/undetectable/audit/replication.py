@@ -94,3 +94,89 @@ def replication_attacks(model: WrapperBackdoor, X_clean: np.ndarray, X_act: np.n
         Xe[np.arange(n), cols] += step  # one unit of the high (signed) part
     score("edit_unsigned", Xe, t_act)
     return results
+
+
+# --- attacks over k examples, and the whole game -----------------------------------------------
+
+def recombine_k(model: WrapperBackdoor, X_clean: np.ndarray, X_act: np.ndarray, t_act: np.ndarray,
+                rng: np.random.Generator, chunk: int = 8) -> dict[str, dict]:
+    """Attacks that pool all k activated examples, written onto *other* clean inputs.
+
+    * ``recombine_chunks``: every ``chunk``-bit piece of the check/signature bits from a random
+      example of the same target (a checksum's parity blocks survive this; a signature does not);
+    * ``majority``: the bitwise majority of the payloads of all examples of the same target.
+    """
+    carrier, t_bits = model.carrier, model.t_bits
+    bits = carrier.read_bits(X_act)
+    n, nb = bits.shape
+    dest = X_clean[(np.arange(n) + 1) % n]
+    rc = bits.copy()
+    maj = bits.copy()
+    starts = np.arange(t_bits, nb, chunk)
+    for i in range(n):
+        same = np.flatnonzero(t_act == t_act[i])
+        donors = rng.choice(same, size=len(starts))
+        for s, dnr in zip(starts.tolist(), donors.tolist()):
+            rc[i, s : s + chunk] = bits[dnr, s : s + chunk]
+        maj[i, t_bits:] = (2 * bits[same, t_bits:].sum(axis=0) > len(same)).astype(np.uint8)
+    out = {}
+    for name, b in (("recombine_chunks", rc), ("majority", maj)):
+        ok = _success(model, carrier.write_bits(dest, b), t_act, X_act)
+        out[name] = {"attempts": n, "successes": int(ok.sum()), "rate": float(ok.mean())}
+    return out
+
+
+def hill_climb(model: WrapperBackdoor, X_clean: np.ndarray, X_act: np.ndarray, t_act: np.ndarray,
+               rng: np.random.Generator, steps: int = 50, frac: float = 0.05) -> dict:
+    """Decision-based hill climbing (a boundary-attack walk) from each activated example toward another clean input.
+
+    Each step copies a random ``frac`` of the coordinates of the destination x_j into the current
+    point (keeping the current payload bits), queries h̃, and keeps the step when the backdoor still
+    fires with the same target. Success: the end point is new and still activated. Also reports how
+    far the walk got (the fraction of coordinates equal to the destination's).
+    """
+    carrier = model.carrier
+    n, d = X_act.shape
+    dest = X_clean[(np.arange(n) + 1) % n]
+    cur = X_act.copy()
+    for _ in range(steps):
+        pick = rng.random((n, d)) < frac
+        mix = np.where(pick, dest, cur)
+        prop = carrier.write_bits(mix, carrier.read_bits(cur)).astype(cur.dtype)
+        mask, targets = model.triggered(prop)
+        keep = mask & (targets == t_act)
+        cur[keep] = prop[keep]
+    ok = _success(model, cur, t_act, X_act)
+    return {"attempts": n, "successes": int(ok.sum()), "rate": float(ok.mean()), "queries": n * steps,
+            "moved_fraction": float(np.mean(cur == dest))}
+
+
+def replication_game(model: WrapperBackdoor, key, X_pool: np.ndarray, k: int, rng: np.random.Generator,
+                     steps: int = 50) -> dict:
+    """The replication game with k activated examples of the adversary's choice.
+
+    The adversary picks k inputs from ``X_pool`` (the first k of a random order) and targets
+    different from the honest prediction, asks the key holder to activate them (Activate with
+    ``key``), then runs every attack (``replication_attacks``, ``recombine_k``, ``hill_climb``)
+    with other pool inputs as destinations. Returns ``{"k", "attacks": {name: {...}},
+    "total_attempts", "total_successes"}``. Signature: 0 successes; checksum: most attacks succeed.
+    """
+    from ..errors import UsageError
+
+    if not isinstance(model, WrapperBackdoor) or not hasattr(model, "carrier"):
+        raise UsageError(f"the replication game needs a signature or checksum bundle, not {model.family}")
+    X_pool = model.spec.validate(X_pool, "pool inputs")
+    if k < 2 or 2 * k > len(X_pool):
+        raise UsageError(f"k must be between 2 and {len(X_pool) // 2} for a pool of {len(X_pool)} inputs; got {k}")
+    order = rng.permutation(len(X_pool))
+    X_chosen, X_other = X_pool[order[:k]], X_pool[order[k : 2 * k]]
+    pred = model.base.predict_index(X_chosen)
+    t_act = (pred + 1 + rng.integers(0, model.n_classes - 1, size=k)) % model.n_classes
+    X_act = model.activate(X_chosen, key, model.classes[t_act])
+    attacks = replication_attacks(model, X_other, X_act, t_act, rng)
+    attacks.update(recombine_k(model, X_other, X_act, t_act, rng))
+    attacks["hill_climb"] = hill_climb(model, X_other, X_act, t_act, rng, steps=steps)
+    activated_ok = float(np.mean(model.predict_index(X_act) == t_act))
+    return {"k": k, "scheme": model.family, "activation_success": activated_ok, "attacks": attacks,
+            "total_attempts": int(sum(a["attempts"] for a in attacks.values())),
+            "total_successes": int(sum(a["successes"] for a in attacks.values()))}

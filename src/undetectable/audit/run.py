@@ -1,0 +1,47 @@
+"""``undetectable audit BUNDLE``: run the applicable detectors on one model and tabulate the scores."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import UndetectableError
+from .base import NotApplicable, as_float, get_detectors
+
+
+def run_audit(model, data, names: list[str] | None = None, seed: int = 0, key=None) -> list[dict]:
+    """One row per detector: ``{"detector", "score", "status" ("ok" | "n/a" | "error"), "note", "seconds"}``.
+
+    Key oracles (``needs_key``) run only when ``key`` is given and a list of names was not passed;
+    a detector that cannot run on this model reports "n/a" and why. Higher score = more suspicious.
+    """
+    rows = []
+    for det in get_detectors(names):
+        if det.needs_key and key is None:
+            if names:
+                rows.append({"detector": det.name, "score": None, "status": "n/a", "note": "needs the backdoor key", "seconds": 0.0})
+            continue
+        t0 = time.perf_counter()
+        try:
+            s = as_float(det.score(model, data, key, np.random.default_rng(seed)))
+            rows.append({"detector": det.name, "score": s, "status": "ok", "note": det.description, "seconds": time.perf_counter() - t0})
+        except (NotApplicable, UndetectableError) as exc:  # e.g. a weight-statistics detector on a torch-mlp
+            rows.append({"detector": det.name, "score": None, "status": "n/a", "note": str(exc), "seconds": time.perf_counter() - t0})
+        except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:  # a detector that does not fit this model
+            rows.append({"detector": det.name, "score": None, "status": "error", "note": f"{type(exc).__name__}: {exc}"[:200],
+                         "seconds": time.perf_counter() - t0})
+    return rows
+
+
+_DEFAULT_DATA = {(784, "uint8"): "mnist5k", (64, "uint8"): "digits", (30, "float64"): "breast-cancer", (784, "float64"): "synthetic"}
+
+
+def dataset_for_spec(spec):
+    """The bundled dataset whose inputs match ``spec`` (shape and dtype), or a UsageError asking for --data."""
+    from ..data import load_dataset
+    from ..errors import UsageError
+
+    name = _DEFAULT_DATA.get((spec.n_features, spec.dtype))
+    if name is None:
+        raise UsageError(f"no bundled dataset has {spec.n_features} {spec.dtype} features; pass --data NAME or a .npz path")
+    return load_dataset(name)
