@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from ..crypto.pancakes import PancakeSecret, make_secret, sample_weights
+from ..crypto.pancakes import make_secret, sample_weights
 from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..models.rff import RFFModel, fit_rff
@@ -57,14 +57,6 @@ def plant_rff(data: Dataset, seed: int = 0, n_features: int = 3000, secret_dim: 
     G = sample_weights(rng, int(n_features), secret)
     model = fit_rff(data, seed=seed, n_features=int(n_features), weights=G, **options)
     return model, {"bk": secret.bk()}
-
-
-def key_meta(secret: PancakeSecret | None = None, **params) -> dict:
-    """The key file's metadata: the pancake parameters (d, γ, β, shift) to state with every result."""
-    meta = dict(params)
-    if secret is not None:
-        meta |= secret.params()
-    return meta
 
 
 def save_rff_key(path: str | os.PathLike, key: dict[str, np.ndarray], meta: dict, force: bool = False):
