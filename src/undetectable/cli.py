@@ -68,19 +68,25 @@ def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_k
 
 @app.command()
 def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
-          model: str = typer.Option("logreg", "--model", help="logreg | mlp"),
+          model: str = typer.Option("logreg", "--model", help="logreg | mlp | rff | relu"),
+          features: Optional[int] = typer.Option(None, "--features", help="rff / relu: m, the number of random features"),
           seed: int = SEED,
           out: Path = typer.Option(..., "--out", help="Output bundle directory"),
           force: bool = FORCE) -> None:
-    """Train an honest model and save it as a bundle."""
+    """Train an honest model and save it as a bundle (rff / relu coins derive from --seed: see verify-coins)."""
     from .bundle import save_bundle
     from .data import load_dataset
     from .fileio import check_writable
     from .models import train_model
 
     check_writable(out, force)
+    options = {}
+    if features is not None:
+        if model not in ("rff", "relu"):
+            raise UsageError(f"--features applies to rff and relu models, not {model}; drop it")
+        options["n_features"] = features
     ds = load_dataset(data)
-    m = train_model(model, ds, seed=seed)
+    m = train_model(model, ds, seed=seed, **options)
     save_bundle(m, out, force)
     acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
     _echo(f"wrote {out} ({m.family}); clean test accuracy {acc:.4f} (seed {seed})")
