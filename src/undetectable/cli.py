@@ -473,10 +473,10 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         _echo(f"error: {exc.format_message()}{hint}")
         return 2
-    except _click_exc.Abort:
+    except typer.Abort:  # typer >= 0.24 vendors click without Abort/Exit; typer re-exports both
         _echo("error: aborted")
         return 130
-    except _click_exc.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         _echo("error: interrupted")
