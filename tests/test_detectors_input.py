@@ -42,6 +42,7 @@ def test_neural_cleanse_flags_badnets_not_honest(mnist, poisoned, mnist_mlp):
     assert bd.score > 2.0 and list(bd.flagged) == [TARGET]
     assert bd.norms[TARGET] <= 2 * key["mask"].sum()  # about the size of the real 16-pixel trigger
     assert hon.score < 2.0 and len(hon.flagged) == 0
+    assert all(p.requires_grad for p in mnist_mlp.net.parameters())  # the shared model comes back unchanged
 
 
 def test_strip_flags_triggered_inputs(mnist, poisoned, mnist_mlp, ed25519_key):

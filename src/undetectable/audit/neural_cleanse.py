@@ -59,14 +59,21 @@ def neural_cleanse(model, X_clean: np.ndarray, rng: np.random.Generator, steps: 
 
     ``classes`` (indices) restricts the optimization to some classes (the MAD is then over those).
     """
-    import torch
+    from .torch_view import frozen
 
     f = logits_fn_or_raise(model)
+    with frozen(model):
+        return _cleanse(model, f, X_clean, rng, steps, batch, lr, init_cost, classes)
+
+
+def _cleanse(model, f, X_clean, rng, steps, batch, lr, init_cost, classes) -> CleanseResult:
+    import torch
+
     X = model.spec.validate(X_clean, "clean inputs")
     C, D = model.n_classes, model.spec.n_features
     cls = np.arange(C) if classes is None else np.asarray(classes, dtype=np.int64)
     K = len(cls)
-    torch.manual_seed(int(rng.integers(2**31)))
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))  # no change to torch's global RNG
     Xf = torch.from_numpy(X.astype(np.float32))
     if model.spec.is_image:
         lo, hi = float(model.spec.low), float(model.spec.high)
@@ -76,7 +83,7 @@ def neural_cleanse(model, X_clean: np.ndarray, rng: np.random.Generator, steps: 
         sd = torch.from_numpy((np.asarray(model.spec.feature_std, dtype=np.float64) if model.spec.feature_std else X.std(axis=0) + 1e-8).astype(np.float32))
         to_pattern = lambda q: mu + 6.0 * sd * torch.tanh(q)  # noqa: E731
     m_raw = torch.zeros(K, D, requires_grad=True)
-    p_raw = (0.1 * torch.randn(K, D)).requires_grad_(True)
+    p_raw = (0.1 * torch.randn(K, D, generator=gen)).requires_grad_(True)
     opt = torch.optim.Adam([m_raw, p_raw], lr=lr, betas=(0.5, 0.9))
     lam = torch.full((K,), float(init_cost))
     target = torch.from_numpy(np.repeat(cls, min(batch, len(X))))

@@ -13,7 +13,8 @@ layer (torch-mlp), or the (standardized) inputs for a linear model, which has no
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -63,8 +64,6 @@ def logits_fn(model) -> Callable:
     if isinstance(inner, MLPModel):
         mean, std = torch.from_numpy(inner.mean), torch.from_numpy(inner.std)
         scale, net = float(inner.scale), inner.net
-        for p in net.parameters():
-            p.requires_grad_(False)
         return lambda x: net((x * scale - mean) / std)
     if isinstance(inner, SklearnModel):
         W, b, shift, sc = _linear_parts(inner)
@@ -73,6 +72,24 @@ def logits_fn(model) -> Callable:
         scale = float(inner.scale)
         return lambda x: (x * scale) @ Wt + bt
     raise NotApplicable(f"{model.family} models have no differentiable view here; the detector needs torch-mlp or logreg")
+
+
+@contextlib.contextmanager
+def frozen(model) -> Iterator[None]:
+    """Within the block, the model's torch parameters take no gradients (restored afterwards: the
+    model object is shared, e.g. by fine-tuning code, and must come back unchanged)."""
+    from ..models.mlp import MLPModel
+
+    inner = _unwrap(model)
+    params = list(inner.net.parameters()) if isinstance(inner, MLPModel) else []
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, f in zip(params, flags):
+            p.requires_grad_(f)
 
 
 def hidden_activations(model, X: np.ndarray, layer: int = -1, batch: int = 4096) -> np.ndarray:
