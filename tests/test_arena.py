@@ -88,3 +88,19 @@ def test_unit_is_pure():
     u = dict(scheme="checksum", data="mnist5k", seed=1, role="backdoored", index=0, detectors=(), params=TINY)
     a, b = A.evaluate_unit(**u), A.evaluate_unit(**u)
     assert a["seed"] == b["seed"] and a["seed"] != A.evaluate_unit(**(u | {"role": "honest"}))["seed"]
+
+
+def test_signature_backdoor_is_invisible_to_queries_by_construction():
+    """Same seed → the signature model answers every natural or noise query exactly like its honest base,
+    so any black-box meta-classifier gives both the same score (its arena AUC is chance by construction)."""
+    from undetectable.audit.meta import query_pool, softmax_outputs
+
+    ds = A._dataset("mnist5k")
+    pool = query_pool(ds, 64, np.random.default_rng(0))
+    s = A.model_seed(0, "backdoored", 0)
+    bd, sk = A.build_model("signature", "mnist5k", s, True, TINY)
+    hon, _ = A.build_model("signature", "mnist5k", s, False, TINY)
+    assert np.array_equal(softmax_outputs(bd, pool), softmax_outputs(hon, pool))
+    # the control that can fail: an activated query is answered differently
+    Xa = bd.activate(pool[:4], sk, [(int(c) + 1) % 10 for c in hon.predict_index(pool[:4])])
+    assert not np.array_equal(bd.predict_index(Xa), hon.predict_index(Xa))

@@ -44,8 +44,9 @@ def scheme_params(scheme: str, quick: bool = False) -> dict:
     if scheme == "rff":
         return {"n_features": 600 if quick else 2000, "secret_dim": 16 if quick else 32, "beta": 0.01}
     if scheme == "relu":
-        # θ below the BBP edge √(D/m) and near the statistical threshold √(k log(D/k)/m)
-        return {"n_features": 600 if quick else 2000, "sparsity": 16, "theta": 0.3 if quick else 0.2, "lam": 10.0}
+        # θ = None: plant_relu's default, the geometric mean of the statistical edge √(k log(D/k)/m) and
+        # min(BBP edge √(D/m), diagonal edge) — inside the sparse-PCA hardness window
+        return {"n_features": 600 if quick else 1000, "sparsity": 10, "theta": None, "lam": 2.0}
     if scheme in ("signature", "checksum"):
         return {"base": "logreg", "n_train": 600 if quick else 2000, "max_iter": 60 if quick else 200}
     if scheme == "badnets":
@@ -438,6 +439,7 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
                    "model_seconds": [r["seconds"] for r in res],
                    "models_x_detectors_per_minute": 60.0 * len(res) * len(dets) / elapsed if elapsed else None},
     }
+    record["construction"] = construction_params(scheme, data, p)
     if out is not None:
         from ..report.results import write_json
 
@@ -446,6 +448,23 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         record["figures"] = [fig.name]
         write_json(out / "arena.json", record, force=True)
     return record
+
+
+def construction_params(scheme: str, data: str, p: dict) -> dict:
+    """The hardness parameters every white-box result must state: (d, γ, β) for RFF, the sparse-PCA window for ReLU."""
+    D = _dataset(data).spec.n_features
+    if scheme == "rff":
+        d = int(p["secret_dim"])
+        return {"D": D, "m": int(p["n_features"]), "secret_dim_d": d, "gamma": 2 * float(np.sqrt(d)), "beta": float(p["beta"]),
+                "note": "d ≤ 100 is not cryptographically hard (lattice reduction recovers noiseless pancakes)"}
+    if scheme == "relu":
+        try:
+            from ..backdoors.relu_spca import hardness_window
+        except ImportError:  # pragma: no cover - ReLU not landed
+            return {}
+        w = hardness_window(D, int(p["n_features"]), int(p["sparsity"]))
+        return {"D": D, "m": int(p["n_features"]), "k": int(p["sparsity"]), "theta": p["theta"] if p["theta"] is not None else w["default_theta"], **w}
+    return {}
 
 
 def roc_curve_points(honest, backdoored) -> tuple[np.ndarray, np.ndarray]:

@@ -70,5 +70,5 @@ def null_key(scheme: str, D: int, params: dict, rng: np.random.Generator) -> dic
         u = rng.standard_normal(k)
         s = np.zeros(D)
         s[rng.choice(D, size=k, replace=False)] = u / np.linalg.norm(u)
-        return {"s": s, "theta": np.array([float(params.get("theta", 0.0))]), "lam": np.array([float(params.get("lam", 0.0))])}
+        return {"s": s, "theta": np.array([float(params.get("theta") or 0.0)]), "lam": np.array([float(params.get("lam") or 0.0)])}
     return {}

@@ -1,7 +1,8 @@
 """Meta-classifiers: detectors *learned* from held-out shadow populations of honest and backdoored models.
 
 * ``meta_blackbox`` — MNTD (Xu et al., "Detecting AI Trojans Using Meta Neural Analysis", S&P 2021):
-  a set of q query inputs and a linear classifier on the model's softmax outputs at those queries.
+  a set of q query inputs and a linear classifier on the model's softmax outputs at those queries
+  (each query's probabilities sorted, so that a per-model target class does not matter).
   When the shadow models are differentiable (torch MLPs: BadNets) the queries and the classifier are
   optimized *jointly* by gradient descent through the shadows ("query tuning"); otherwise the queries
   are a fixed random mix of training inputs and uniform noise and only the classifier is trained.
@@ -34,6 +35,14 @@ def softmax_outputs(model, Q: np.ndarray) -> np.ndarray:
     s = s - s.max(axis=1, keepdims=True)
     p = np.exp(s)
     return p / p.sum(axis=1, keepdims=True)
+
+
+def meta_features(P: np.ndarray) -> np.ndarray:
+    """Class-order-invariant features of softmax outputs: each query's probabilities sorted descending.
+
+    A deviation from MNTD's raw outputs: the BadNets population has a different target class per model,
+    so "some class takes all the mass at this query" must be expressible by a linear classifier."""
+    return -np.sort(-np.asarray(P), axis=1)
 
 
 def query_pool(data, n_queries: int, rng: np.random.Generator) -> np.ndarray:
@@ -99,7 +108,7 @@ def fit_blackbox(shadows: list[dict], labels: np.ndarray, data, rng: np.random.G
         return _fit_mntd_torch([s["torch"] for s in shadows], labels, data, rng, n_queries, steps)
     from sklearn.linear_model import LogisticRegression
 
-    F = np.stack([s["pool_out"].ravel() for s in shadows])
+    F = np.stack([meta_features(s["pool_out"]).ravel() for s in shadows])
     mu, sd = F.mean(axis=0), F.std(axis=0) + 1e-6
     clf = LogisticRegression(C=1.0, max_iter=2000).fit((F - mu) / sd, labels)
     return {"queries": shadows[0]["pool"], "coef": clf.coef_.ravel() / sd, "intercept": np.array([clf.intercept_[0] - (clf.coef_.ravel() / sd) @ mu])}
@@ -122,11 +131,11 @@ def _fit_mntd_torch(states, labels, data, rng, n_queries, steps) -> dict[str, np
     with torch.no_grad():
         w.normal_(0.0, 0.01, generator=gen)
     y = torch.tensor(labels, dtype=torch.float32)
-    opt = torch.optim.Adam([{"params": [Z], "lr": 0.1}, {"params": [w, b], "lr": 0.05}])
+    opt = torch.optim.Adam([{"params": [Z], "lr": 0.3}, {"params": [w, b], "lr": 0.05}])
     for _ in range(steps):
         opt.zero_grad()
         x = lo + (hi - lo) * torch.sigmoid(Z)
-        F = torch.stack([torch.softmax(f(x), dim=1).reshape(-1) for f in fwd])
+        F = torch.stack([torch.sort(torch.softmax(f(x), dim=1), dim=1, descending=True).values.reshape(-1) for f in fwd])
         loss = torch.nn.functional.binary_cross_entropy_with_logits(F @ w + b, y) + 1e-3 * (w**2).sum()
         loss.backward()
         opt.step()
@@ -137,7 +146,7 @@ def _fit_mntd_torch(states, labels, data, rng, n_queries, steps) -> dict[str, np
 
 def score_blackbox(model, state: dict[str, np.ndarray]) -> float:
     """MNTD score (a logit; higher = more likely backdoored) from querying ``model`` at the learned queries."""
-    f = softmax_outputs(model, state["queries"]).ravel()
+    f = meta_features(softmax_outputs(model, state["queries"])).ravel()
     return float(f @ state["coef"] + state["intercept"][0])
 
 
