@@ -9,9 +9,9 @@ through a separate feature forms its own small cluster: the smaller cluster of a
 as poisoned when its relative size is at most ``size_threshold`` (0.35, the paper's and ART's
 default) *and* the split is clean (silhouette ≥ ``min_silhouette``).
 
-The model score ("activation_clustering") is the largest silhouette score over classes among
-splits whose smaller cluster is ≤ 35% of the class (0 when none is): a clean class splits into
-two overlapping halves (low silhouette), a poisoned class into a tight small cluster and the rest.
+The model score ("activation_clustering") is the largest fraction of one class that is flagged
+(0 when no class has a small, clean split): a clean class splits into two overlapping halves
+(large, low silhouette), a poisoned class into a tight small cluster and the rest.
 It needs the *training set the model was trained on* (``--data`` pointing at it, e.g. the
 ``--poisoned-data-out`` file of ``plant badnets``); on clean data there is nothing to find.
 """
@@ -35,10 +35,12 @@ class ClusteringResult:
     silhouette: dict  # class index -> silhouette of the 2-means split
     small_fraction: dict  # class index -> relative size of the smaller cluster
 
+    flagged_fraction: dict = None  # class index -> fraction of the class flagged
+
     @property
     def score(self) -> float:
-        vals = [s for c, s in self.silhouette.items() if self.small_fraction[c] <= SIZE_THRESHOLD]
-        return float(max(vals)) if vals else 0.0
+        """The largest fraction of one class flagged as a separate small cluster (0 when none is)."""
+        return float(max(self.flagged_fraction.values())) if self.flagged_fraction else 0.0
 
 
 def reduce_dims(A: np.ndarray, n_dims: int = 10) -> np.ndarray:
@@ -56,7 +58,7 @@ def cluster_activations(A: np.ndarray, y: np.ndarray, rng: np.random.Generator, 
     from sklearn.metrics import silhouette_score
 
     flagged = np.zeros(len(A), dtype=bool)
-    sil, frac = {}, {}
+    sil, frac, ff = {}, {}, {}
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
         if len(rows) < 4:
@@ -68,9 +70,11 @@ def cluster_activations(A: np.ndarray, y: np.ndarray, rng: np.random.Generator, 
         small = int(np.argmin(sizes))
         frac[int(c)] = float(sizes[small] / len(rows))
         sil[int(c)] = float(silhouette_score(Z, lab, sample_size=min(len(Z), 2000), random_state=int(rng.integers(2**31)))) if sizes.min() > 0 else 0.0
+        ff[int(c)] = 0.0
         if frac[int(c)] <= size_threshold and sil[int(c)] >= min_silhouette:
             flagged[rows[lab == small]] = True
-    return ClusteringResult(flagged, sil, frac)
+            ff[int(c)] = frac[int(c)]
+    return ClusteringResult(flagged, sil, frac, ff)
 
 
 def activation_clustering(model, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, layer: int = 0, **kw) -> ClusteringResult:
@@ -83,7 +87,7 @@ def activation_clustering(model, X: np.ndarray, y: np.ndarray, rng: np.random.Ge
 
 @detector("activation_clustering", schemes=("badnets",))
 def score(model, data, key, rng) -> float:
-    """Activation clustering: best silhouette of a small (≤35%) 2-means split of a class's activations."""
+    """Activation clustering: largest fraction of a class split off as a small (≤35%), well-separated cluster."""
     if data is None:
         raise NotApplicable("activation clustering needs the model's training set; pass --data")
     return activation_clustering(model, data.X_train, data.y_train, rng).score
