@@ -28,11 +28,13 @@ def _torch():
     return torch
 
 
-class _Step:
-    """step(z) = 1[z > 0] with its a.e. derivative, 0 (explicit, so gradients are zero tensors, not None)."""
+_STEP = None
 
-    @staticmethod
-    def apply(z):
+
+def _step(z):
+    """step(z) = 1[z > 0] with its a.e. derivative, 0 (explicit, so gradients are zero tensors, not None)."""
+    global _STEP
+    if _STEP is None:
         torch = _torch()
 
         class StepFn(torch.autograd.Function):
@@ -44,7 +46,8 @@ class _Step:
             def backward(ctx, g):
                 return torch.zeros_like(g)
 
-        return StepFn.apply(z)
+        _STEP = StepFn
+    return _STEP.apply(z)
 
 
 def build_persistent(w: np.ndarray, b: float, mask: np.ndarray, tau: float, activation: str = "step", temp: float = 0.05):
@@ -80,7 +83,7 @@ def build_persistent(w: np.ndarray, b: float, mask: np.ndarray, tau: float, acti
                 self.vote.bias.fill_(-1.5)
 
         def gate(self, z):
-            return _Step.apply(z) if activation == "step" else torch.sigmoid(z / temp)
+            return _step(z) if activation == "step" else torch.sigmoid(z / temp)
 
         def forward(self, x):
             return self.gate(self.vote(self.gate(self.layer2(self.gate(self.layer1(x)))))).squeeze(-1)
