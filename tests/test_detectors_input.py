@@ -88,26 +88,49 @@ def test_activation_clustering_and_spectral_find_the_poison(poisoned, mnist_mlp,
 
 
 def test_agrees_with_art(poisoned):
-    """Same first-hidden-layer representation given to ART 1.x: identical AC flags in the target class;
-    ART's spectral score is our uncentred variant exactly (ART projects R, the paper R − R̄)."""
+    """Same first-hidden-layer representation given to ART 1.x (ActivationDefence, PCA to 10 dims, 2 clusters).
+
+    ART runs k-means once, unseeded (sklearn's n_init=1 from the global RNG), and often stops in a
+    worse local optimum; we use 10 restarts. So: over 8 seeded ART runs on the target class, the
+    ART split with the lowest k-means inertia must be ours, and no ART split may beat ours.
+    ART's spectral score must be our uncentred variant exactly (ART projects R, the paper R − R̄)."""
     pytest.importorskip("art")
     from art.defences.detector.poison import ActivationDefence, SpectralSignatureDefense
     from art.estimators.classification import PyTorchClassifier
 
+    from undetectable.audit.activation_clustering import reduce_dims
+
     m, key, P, is_poison = poisoned
+    cls = P.y_train == TARGET
+    rows = np.flatnonzero(cls)
     body = torch.nn.Sequential(*list(m.net[:2]))
-    Xin = m.torch_input(P.X_train).numpy()
+    others = np.concatenate([np.flatnonzero(P.y_train == c)[:20] for c in range(10) if c != TARGET])  # ART needs every class
+    sel = np.concatenate([rows, others])
+    Xin = m.torch_input(P.X_train[sel]).numpy()
     clf = PyTorchClassifier(model=body, loss=torch.nn.CrossEntropyLoss(), input_shape=(784,), nb_classes=10)
     R = hidden_activations(m, P.X_train, layer=0)
-    assert np.allclose(clf.get_activations(Xin, layer=len(clf.layer_names) - 1, batch_size=1024), R, atol=1e-5)
-    _, is_clean = ActivationDefence(clf, Xin, np.eye(10)[P.y_train]).detect_poison(nb_clusters=2, nb_dims=10, reduce="PCA")
-    art_flag = np.asarray(is_clean) == 0
-    ours = activation_clustering(m, P.X_train, P.y_train, np.random.default_rng(0))
-    cls = P.y_train == TARGET
-    inter = (art_flag & ours.flagged & cls).sum()
-    union = ((art_flag | ours.flagged) & cls).sum()
-    print(f"AC vs ART in the target class: Jaccard {inter / union:.3f}; ART flags {int((art_flag & is_poison).sum())} poisoned")
-    assert inter / union >= 0.95
+    assert np.allclose(clf.get_activations(Xin, layer=len(clf.layer_names) - 1, batch_size=1024), R[sel], atol=1e-5)
+    ours = activation_clustering(m, P.X_train, P.y_train, np.random.default_rng(0)).flagged[rows]
+    Z = reduce_dims(R[rows], 10)
+
+    def inertia(flag):
+        return sum(((Z[g] - Z[g].mean(axis=0)) ** 2).sum() for g in (flag, ~flag) if g.any())
+
+    state = np.random.get_state()
+    try:
+        runs = []
+        for s in range(8):
+            np.random.seed(s)
+            _, is_clean = ActivationDefence(clf, Xin, np.eye(10)[P.y_train[sel]]).detect_poison(
+                nb_clusters=2, nb_dims=10, reduce="PCA")
+            runs.append(np.asarray(is_clean)[: len(rows)] == 0)
+    finally:
+        np.random.set_state(state)
+    best = min(runs, key=inertia)
+    jac = (best & ours).sum() / (best | ours).sum()
+    print(f"AC vs ART (best of 8 ART runs by inertia) in the target class: Jaccard {jac:.3f}; "
+          f"ART runs matching ours: {sum(np.array_equal(r, ours) for r in runs)}/8; ours flags {int(ours.sum())}")
+    assert jac >= 0.95 and inertia(ours) <= min(inertia(r) for r in runs) * (1 + 1e-9)
     rows = np.flatnonzero(cls)
     art_tau = SpectralSignatureDefense.spectral_signature_scores(R[rows]).ravel() ** 2
     y = np.where(cls, TARGET, -1)
