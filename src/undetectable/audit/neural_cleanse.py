@@ -13,7 +13,7 @@ deviation: anomaly index a_t = (median − ‖m_t‖₁) / (1.4826 · MAD); a_t 
 
 The model score is the anomaly index of the smallest-norm class. All classes are optimized
 together in one batched problem (C × B rows per step). Needs a differentiable view
-(``torch_view.logits_fn``): torch-mlp, sklearn logreg, and the base of a wrapper backdoor.
+(``torch_view.logits_fn``): torch-mlp, sklearn logreg, rff, and the base of a wrapper backdoor.
 """
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def logits_fn_or_raise(model):
     return logits_fn(model)
 
 
-@detector("neural_cleanse", schemes=("badnets", "signature", "checksum"))
+@detector("neural_cleanse", schemes=("badnets", "signature", "checksum", "rff"))
 def score(model, data, key, rng) -> float:
     """Neural Cleanse: MAD anomaly index of the smallest reverse-engineered trigger (>2 flags)."""
     if data is None:

@@ -5,6 +5,7 @@
 
 * ``torch-mlp``: the network after its stored input standardization;
 * ``sklearn`` logistic regression (alone, or after a StandardScaler): the affine decision function;
+* ``rff``: cos(2π(⟨g_i, x/σ⟩ + b_i)) times the head (``RFFModel``'s own projection);
 * wrapper backdoors (signature, checksum): the wrapped *base* model. The verifier is a discrete
   check with zero gradient almost everywhere, so a gradient-based auditor sees exactly the base.
 
@@ -71,7 +72,18 @@ def logits_fn(model) -> Callable:
         bt = torch.from_numpy((b - (shift / sc) @ W.T).astype(np.float32))
         scale = float(inner.scale)
         return lambda x: (x * scale) @ Wt + bt
-    raise NotApplicable(f"{model.family} models have no differentiable view here; the detector needs torch-mlp or logreg")
+    if inner.family == "rff":  # f(x) = cos(2π(⟨g_i, x·s/σ⟩ + b_i)) @ coef, no intercept
+        P, B = inner.clf._projection()
+        Pt, Bt = torch.from_numpy(P.astype(np.float32)), torch.from_numpy(B.astype(np.float32))
+        W = torch.from_numpy(np.asarray(inner.coef_, dtype=np.float32))
+        s = float(inner.input_scale)
+
+        def rff_logits(x):
+            f = torch.cos((x * s) @ Pt + Bt) @ W
+            return torch.stack([-f, f], dim=1) if f.ndim == 1 else f
+
+        return rff_logits
+    raise NotApplicable(f"{model.family} models have no differentiable view here; the detector needs torch-mlp, logreg or rff")
 
 
 @contextlib.contextmanager
