@@ -19,10 +19,11 @@ from .sections import oblivious, signature
 from .sections import relu as relu_section
 from .sections import rff as rff_section
 from .sections import defenses as defenses_section
+from .sections import arena as arena_section
 
 
 # Add your section here (one entry per module in undetectable/sections/).
-SECTIONS: list[Callable[[Path, bool, int], dict]] = [signature.section, oblivious.section, relu_section.section, rff_section.section, defenses_section.section]
+SECTIONS: list[Callable[[Path, bool, int], dict]] = [signature.section, oblivious.section, relu_section.section, rff_section.section, defenses_section.section, arena_section.section]
 
 
 def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False) -> dict:

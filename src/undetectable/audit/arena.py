@@ -50,7 +50,8 @@ def scheme_params(scheme: str, quick: bool = False) -> dict:
     if scheme in ("signature", "checksum"):
         return {"base": "logreg", "n_train": 600 if quick else 2000, "max_iter": 60 if quick else 200}
     if scheme == "badnets":
-        return {"poison_rate": 0.1, "epochs": 2 if quick else 5, "hidden": 32 if quick else 64, "n_train": 1500 if quick else 4000}
+        # quick: clean accuracy ≈ 0.88, attack success ≈ 0.99 on mnist5k (measured, seeds 1000-1001)
+        return {"poison_rate": 0.1, "epochs": 4 if quick else 8, "hidden": 64, "n_train": 2000 if quick else 4000}
     raise UsageError(f"unknown scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
 
 
@@ -348,13 +349,13 @@ def arena_detectors(scheme: str, names: Iterable[str] | None = None) -> list[tup
 
     names = [n for n in names] if names else None
     if names:
-        known = set(DETECTORS) | set(META_DETECTORS)
         get_detectors(None)  # import every module so DETECTORS is complete
         known = set(DETECTORS) | set(META_DETECTORS)
         unknown = [n for n in names if n not in known]
         if unknown:
             raise UsageError(f"unknown detector(s) {unknown}; choose from {', '.join(sorted(known))}")
-        reg = [d for d in get_detectors([n for n in names if n in DETECTORS], scheme)]
+        wanted = [n for n in names if n in DETECTORS]
+        reg = get_detectors(wanted, scheme) if wanted else []  # get_detectors([]) would mean "all"
         meta = [n for n in names if n in META_DETECTORS and scheme in META_DETECTORS[n]]
         if not reg and not meta:
             raise UsageError(f"none of the detectors {names} applies to scheme {scheme!r}; omit --detectors to run all that do")

@@ -18,7 +18,7 @@ WB = ["ks_coord", "ad_coord", "ks_proj", "ad_proj", "mp_edge", "kurtosis", "spca
 PLAN = [
     ("rff", "digits", WB + ["rff_frac"], 6, 10),
     ("relu", "digits", WB + ["relu_quad"], 6, 10),
-    ("signature", "mnist5k", ["meta_blackbox"], 2, 3),
+    ("signature", "mnist5k", ["meta_blackbox"], 3, 4),
 ]
 SMALL = {"signature": {"n_train": 300, "max_iter": 30}, "rff": {"n_features": 400}, "relu": {"n_features": 600}}
 NEEDS = {"rff": "undetectable.backdoors.rff_clwe", "relu": "undetectable.backdoors.relu_spca", "signature": "undetectable.backdoors.signature"}
