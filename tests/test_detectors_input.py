@@ -153,3 +153,20 @@ def test_disagreement_search(mnist, mnist_mlp, poisoned, ed25519_key, rng):
     rep_b = disagreement_search(m, mnist_mlp, mnist.X_test, rng, n_random=2_000, n_noisy=2_000, n_climb=2_000)
     print(f"disagreement: signature {rep.to_json()}; checksum {rep_c.total_disagreements}/{rep_c.total_queries}; badnets {rep_b.to_json()}")
     assert rep_b.disagreements["climb"] > 0 and rep_b.total_disagreements > 0
+
+
+def test_differentiable_views_match_the_models(mnist, mnist_logreg, mnist_mlp):
+    """The torch views Neural Cleanse differentiates are the bundles' own scores (logreg, mlp, rff)."""
+    from undetectable.audit.base import NotApplicable
+    from undetectable.audit.torch_view import logits_fn
+    from undetectable.data import load_dataset
+    from undetectable.models import train_model
+
+    digits = load_dataset("digits")
+    rff = train_model("rff", digits, seed=0, n_features=200)
+    for m, X in ((mnist_logreg, mnist.X_test[:50]), (mnist_mlp, mnist.X_test[:50]), (rff, digits.X_test[:50])):
+        got = logits_fn(m)(torch.from_numpy(X.astype(np.float32))).detach().numpy()
+        assert np.allclose(got, m.scores(X), atol=1e-3 * (1 + np.abs(m.scores(X)).max())), m.family
+    relu = train_model("relu", digits, seed=0, n_features=100)
+    with pytest.raises(NotApplicable):
+        logits_fn(relu)
