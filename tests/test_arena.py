@@ -84,8 +84,9 @@ def test_dask_localcluster_matches_joblib():
     assert local["detectors"] == dist["detectors"]
 
 
-def test_unit_is_pure():
-    u = dict(scheme="checksum", data="mnist5k", seed=1, role="backdoored", index=0, detectors=(), params=TINY)
+def test_unit_seeds_are_fresh_and_reproducible():
+    u = dict(scheme="checksum", data="mnist5k", seed=1, role="backdoored", index=0, detectors=(),
+             params=A.scheme_params("checksum", True) | TINY)
     a, b = A.evaluate_unit(**u), A.evaluate_unit(**u)
     assert a["seed"] == b["seed"] and a["seed"] != A.evaluate_unit(**(u | {"role": "honest"}))["seed"]
 
@@ -98,8 +99,9 @@ def test_signature_backdoor_is_invisible_to_queries_by_construction():
     ds = A._dataset("mnist5k")
     pool = query_pool(ds, 64, np.random.default_rng(0))
     s = A.model_seed(0, "backdoored", 0)
-    bd, sk = A.build_model("signature", "mnist5k", s, True, TINY)
-    hon, _ = A.build_model("signature", "mnist5k", s, False, TINY)
+    p = A.scheme_params("signature", True) | TINY
+    bd, sk = A.build_model("signature", "mnist5k", s, True, p)
+    hon, _ = A.build_model("signature", "mnist5k", s, False, p)
     assert np.array_equal(softmax_outputs(bd, pool), softmax_outputs(hon, pool))
     # the control that can fail: an activated query is answered differently
     Xa = bd.activate(pool[:4], sk, [(int(c) + 1) % 10 for c in hon.predict_index(pool[:4])])
