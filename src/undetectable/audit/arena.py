@@ -99,7 +99,10 @@ def build_model(scheme: str, data: str, seed: int, backdoored: bool, params: dic
         if backdoored:
             from ..backdoors.rff_clwe import plant_rff
 
-            return plant_rff(ds, seed=seed, n_features=p["n_features"], secret_dim=p["secret_dim"], beta=p["beta"])
+            # plant_rff draws its secret from OS entropy unless handed a generator: derive it from the seed so
+            # that a work unit is a pure function of its arguments (same model on any worker)
+            return plant_rff(ds, seed=seed, n_features=p["n_features"], secret_dim=p["secret_dim"], beta=p["beta"],
+                             secret_rng=np.random.default_rng([int(seed), 0x5EC]))
         return train_model("rff", ds, seed=seed, n_features=p["n_features"]), None
     if scheme == "relu":
         if backdoored:
