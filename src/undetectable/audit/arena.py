@@ -247,7 +247,7 @@ def _run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, schedule
             except ImportError as exc:  # pragma: no cover
                 raise UsageError("--scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
             try:
-                client = Client(scheduler, timeout=30)  # as_completed needs it as the default client
+                client = Client(scheduler, timeout=10)  # as_completed needs it as the default client
             except OSError as exc:
                 raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one or drop --scheduler") from exc
             try:
