@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..bundle import Model, register
+from ..bundle import register
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng
+from .random_features import RandomFeaturesModel
 from .sklearn_model import input_scale as _input_scale
 
 HEADS = ("linear", "norm")
@@ -201,7 +202,7 @@ def _norm_head(F: np.ndarray, yi: np.ndarray, m: int) -> tuple[np.ndarray, np.nd
 # --- the bundle family ------------------------------------------------------------------------
 
 @register
-class ReLUModel(Model):
+class ReLUModel(RandomFeaturesModel):
     """Bundle family ``"relu"``: a ``RandomReLUClassifier`` whose features see x·input_scale.
 
     The model's inputs follow the dataset's spec (uint8 pixels stay uint8 in [0, 255]); the random
@@ -209,20 +210,6 @@ class ReLUModel(Model):
     """
 
     family = "relu"
-
-    def __init__(self, clf: RandomReLUClassifier, spec: InputSpec, classes, input_scale: float = 1.0) -> None:
-        super().__init__(spec, classes)
-        self.clf = clf
-        self.input_scale = float(input_scale)
-
-    @property
-    def weights_(self) -> np.ndarray:
-        """(m, D): the random weights g_i as rows (in [0,1]-input units for pixels)."""
-        return self.clf.weights_
-
-    @property
-    def coef_(self) -> np.ndarray:
-        return self.clf.coef_
 
     @property
     def intercept_(self) -> np.ndarray:
@@ -232,30 +219,12 @@ class ReLUModel(Model):
     def head(self) -> str:
         return self.clf.head
 
-    def inputs(self, X: np.ndarray) -> np.ndarray:
-        """Validated inputs → what the random layer sees (float64, [0,1] units for pixels)."""
-        return np.asarray(X, dtype=np.float64) * self.input_scale
-
-    def decision(self, X: np.ndarray) -> np.ndarray:
-        """f(x) on validated inputs: (n,) binary, (n, C) multi-class."""
-        return self.clf._decision(self.inputs(X))
-
     def norm_readout(self, X: np.ndarray) -> np.ndarray:
         """F(x) = √(2π)·mean_i ReLU(⟨g_i, x⟩) on validated inputs (any head)."""
         return norm_readout(self.inputs(X), self.weights_)
 
-    def scores(self, X: np.ndarray) -> np.ndarray:
-        f = self.decision(self.spec.validate(X))
-        return np.column_stack([-f, f]) if f.ndim == 1 else f
-
-    def predict_index(self, X: np.ndarray) -> np.ndarray:
-        f = self.decision(X)
-        return (f > 0).astype(np.int64) if f.ndim == 1 else f.argmax(axis=1).astype(np.int64)
-
     def describe(self) -> dict:
-        m, D = self.weights_.shape
-        return {"n_features": m, "input_dim": D, "head": self.head, "head_shape": list(self.coef_.shape),
-                "weight_norm_fro": float(np.linalg.norm(self.weights_)), "head_norm": float(np.linalg.norm(self.coef_))}
+        return {**super().describe(), "head": self.head}
 
     # Activate lives with the backdoor (backdoors/relu_spca.py); these dispatch there.
     def load_key(self, path, passphrase: str | None = None) -> dict:

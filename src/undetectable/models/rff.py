@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..bundle import Model, register
+from ..bundle import register
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng
+from .random_features import RandomFeaturesModel
 
 MEDIAN_SUBSAMPLE = 1000
 BANDWIDTH_FACTOR = math.pi  # σ = π · median pairwise distance
@@ -212,7 +213,7 @@ def rff_spec(data_spec: InputSpec, X_train: np.ndarray) -> tuple[InputSpec, floa
 
 
 @register
-class RFFModel(Model):
+class RFFModel(RandomFeaturesModel):
     """Bundle family ``"rff"``: an ``RFFClassifier`` whose features see x·input_scale.
 
     Files: ``rff.safetensors`` with ``weights`` (m×D, the g_i as rows), ``offsets`` (m,) and ``coef``
@@ -221,15 +222,6 @@ class RFFModel(Model):
     """
 
     family = "rff"
-
-    def __init__(self, clf: RFFClassifier, spec: InputSpec, classes, input_scale: float = 1.0) -> None:
-        super().__init__(spec, classes)
-        self.clf = clf
-        self.input_scale = float(input_scale)
-
-    @property
-    def weights_(self) -> np.ndarray:
-        return self.clf.weights_
 
     @property
     def offsets_(self) -> np.ndarray:
@@ -240,30 +232,8 @@ class RFFModel(Model):
         """σ in the features' units ([0, 1] for pixels)."""
         return self.clf.bandwidth_
 
-    @property
-    def coef_(self) -> np.ndarray:
-        return self.clf.coef_
-
-    def _inputs(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        return X * self.input_scale if self.input_scale != 1.0 else X
-
-    def decision(self, X: np.ndarray) -> np.ndarray:
-        """f(x) on validated inputs: (n,) binary, (n, C) multi-class."""
-        return self.clf._decision(self._inputs(X))
-
-    def scores(self, X: np.ndarray) -> np.ndarray:
-        f = self.decision(self.spec.validate(X))
-        return np.column_stack([-f, f]) if f.ndim == 1 else f
-
-    def predict_index(self, X: np.ndarray) -> np.ndarray:
-        f = self.decision(X)
-        return (f > 0).astype(np.int64) if f.ndim == 1 else f.argmax(axis=1).astype(np.int64)
-
     def describe(self) -> dict:
-        m, D = self.weights_.shape
-        return {"n_features": m, "input_dim": D, "bandwidth": self.bandwidth_, "head_shape": list(self.coef_.shape),
-                "weight_norm_fro": float(np.linalg.norm(self.weights_)), "head_norm": float(np.linalg.norm(self.coef_))}
+        return {**super().describe(), "bandwidth": self.bandwidth_}
 
     # Activate-RFF lives with the backdoor (backdoors/rff_clwe.py); the methods dispatch there.
     @staticmethod

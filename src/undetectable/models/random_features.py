@@ -1,0 +1,48 @@
+"""What the two random-feature bundle families (rff, relu) share: a fitted classifier ``clf`` whose
+random layer sees x·input_scale, a linear head, and the (m, D) random weights an auditor inspects."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..bundle import Model
+from ..spec import InputSpec
+
+
+class RandomFeaturesModel(Model):
+    """Base of the ``rff`` and ``relu`` families; ``clf`` has ``weights_``, ``coef_`` and ``_decision``."""
+
+    def __init__(self, clf, spec: InputSpec, classes, input_scale: float = 1.0) -> None:
+        super().__init__(spec, classes)
+        self.clf = clf
+        self.input_scale = float(input_scale)
+
+    @property
+    def weights_(self) -> np.ndarray:
+        """(m, D): the random weights g_i as rows (in the units the random layer sees)."""
+        return self.clf.weights_
+
+    @property
+    def coef_(self) -> np.ndarray:
+        return self.clf.coef_
+
+    def inputs(self, X: np.ndarray) -> np.ndarray:
+        """Validated inputs → what the random layer sees (float64; [0,1] units for pixels)."""
+        X = np.asarray(X, dtype=np.float64)
+        return X * self.input_scale if self.input_scale != 1.0 else X
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        """f(x) on validated inputs: (n,) binary, (n, C) multi-class."""
+        return self.clf._decision(self.inputs(X))
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        f = self.decision(self.spec.validate(X))
+        return np.column_stack([-f, f]) if f.ndim == 1 else f
+
+    def predict_index(self, X: np.ndarray) -> np.ndarray:
+        f = self.decision(X)
+        return (f > 0).astype(np.int64) if f.ndim == 1 else f.argmax(axis=1).astype(np.int64)
+
+    def describe(self) -> dict:
+        m, D = self.weights_.shape
+        return {"n_features": m, "input_dim": D, "head_shape": list(self.coef_.shape),
+                "weight_norm_fro": float(np.linalg.norm(self.weights_)), "head_norm": float(np.linalg.norm(self.coef_))}
