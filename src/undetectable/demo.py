@@ -11,19 +11,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from .errors import UsageError
 from .report.results import write_json
-from .sections import oblivious, signature
-from .sections import relu as relu_section
-from .sections import rff as rff_section
-from .sections import defenses as defenses_section
-from .sections import arena as arena_section
+from .sections import arena, defenses, oblivious, relu, rff, signature
 
-
-# Add your section here (one entry per module in undetectable/sections/).
-SECTIONS: list[Callable[[Path, bool, int], dict]] = [signature.section, oblivious.section, relu_section.section, rff_section.section, defenses_section.section, arena_section.section]
+# In the paper's order: the constructions (§5, §6, appendix), the auditor's view, then the defenses.
+# Add a section here (one entry per module in undetectable/sections/).
+SECTIONS: list[Callable[[Path, bool, int], dict]] = [
+    signature.section, rff.section, relu.section, arena.section, defenses.section, oblivious.section,
+]
 
 
 def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False) -> dict:

@@ -26,3 +26,12 @@ def coin_rng(seed: int, purpose: str) -> np.random.Generator:
         raise ValueError(f"seed must be an integer in [0, 2^128); got {seed!r}")
     digest = hashlib.sha256(_DOMAIN + purpose.encode() + b"\x00" + int(seed).to_bytes(16, "little")).digest()
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int.from_bytes(digest, "little"))))
+
+
+def seed_of(random_state) -> int:
+    """A learner's ``random_state`` as a coins seed: a non-negative int as is; None draws a fresh one."""
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy % (2**63))
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
+        return int(random_state)
+    raise ValueError(f"random_state must be a non-negative int (the coins seed) or None; got {random_state!r}")

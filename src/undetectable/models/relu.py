@@ -35,7 +35,7 @@ from ..bundle import register
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
-from .coins import coin_rng
+from .coins import coin_rng, seed_of
 from .random_features import RandomFeaturesModel
 from .sklearn_model import input_scale as _input_scale
 
@@ -47,14 +47,6 @@ BLOCK_ROWS = 4096
 def honest_weights(seed: int, m: int, D: int) -> np.ndarray:
     """The honest coins g_1..g_m ~ N(0, I_D) as rows: ``coin_rng(seed, "relu/weights").standard_normal((m, D))``."""
     return coin_rng(seed, "relu/weights").standard_normal((m, D))
-
-
-def _seed_of(random_state) -> int:
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy % (2**63))
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
-        return int(random_state)
-    raise ValueError(f"random_state must be a non-negative int (the coins seed) or None; got {random_state!r}")
 
 
 def relu_features(X: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -128,7 +120,7 @@ class RandomReLUClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"Only binary classification is supported by head='norm' (it thresholds F(x) ≈ ‖x‖); got {C} classes, use head='linear'")
         m, D = int(self.n_features), X.shape[1]
         if weights is None:
-            weights = honest_weights(_seed_of(self.random_state), m, D)
+            weights = honest_weights(seed_of(self.random_state), m, D)
         elif weights.shape != (m, D):
             raise ValueError(f"weights must have shape ({m}, {D}); got {weights.shape}")
         self.weights_ = np.ascontiguousarray(weights, dtype=np.float64)

@@ -31,7 +31,7 @@ from ..bundle import register
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
-from .coins import coin_rng
+from .coins import coin_rng, seed_of
 from .random_features import RandomFeaturesModel
 
 MEDIAN_SUBSAMPLE = 1000
@@ -59,14 +59,6 @@ def honest_weights(seed: int, m: int, D: int) -> np.ndarray:
 def honest_offsets(seed: int, m: int) -> np.ndarray:
     """The offsets b_1..b_m ~ U[0, 1): ``coin_rng(seed, "rff/offsets").random(m)``."""
     return coin_rng(seed, "rff/offsets").random(m)
-
-
-def _seed_of(random_state) -> int:
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy % (2**63))
-    if isinstance(random_state, (int, np.integer)) and random_state >= 0:
-        return int(random_state)
-    raise ValueError(f"random_state must be a non-negative int (the coins seed) or None; got {random_state!r}")
 
 
 class RFFClassifier(ClassifierMixin, BaseEstimator):
@@ -115,7 +107,7 @@ class RFFClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"RFFClassifier needs samples of at least 2 classes in the data; got 1 class ({self.classes_[0]!r})")
-        seed = _seed_of(self.random_state)
+        seed = seed_of(self.random_state)
         m, D = int(self.n_features), X.shape[1]
         if self.bandwidth is None:
             self.bandwidth_ = median_bandwidth(X)

@@ -62,7 +62,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     rep_cs = replication_attacks(cs, Xs, Xa_cs, t_act, rng)
 
     fig = "signature_activation.png"
-    rows_idx = [0, 1, 2]
+    rows_idx = [int(np.flatnonzero(y == c)[0]) for c in (0, 4, 7)]  # three different digits
     Xa_fig = bd.activate(X[rows_idx], sk, [(int(y[i]) + 3) % 10 for i in rows_idx])
     activation_triptych(X[rows_idx], Xa_fig, base.predict(X[rows_idx]), bd.predict(Xa_fig), out / fig)
 
