@@ -30,7 +30,7 @@ def main() -> int:
         table.add_column(col)
     for r in rows:
         table.add_row(r["name"], f"{r['ours_s']:.4f}", f"{r['baseline_s']:.4f}", f"{r['ratio']:.3f}", r["target"], "yes" if r["ok"] else "NO")
-    Console().print(table)
+    Console(width=max(Console().width, 150)).print(table)
     Path("benchmarks/last_run.json").write_text(json.dumps(rows, indent=1))
     return 0
 

@@ -50,8 +50,8 @@ class SignatureBackdoor(WrapperBackdoor):
         return self.t_bits + SIG_BITS
 
     # --- the message -----------------------------------------------------------------------
-    def messages(self, X: np.ndarray, targets: np.ndarray) -> list[bytes]:
-        R = np.ascontiguousarray(self.carrier.residual(X))
+    def messages(self, X: np.ndarray, targets: np.ndarray, residual: np.ndarray | None = None) -> list[bytes]:
+        R = np.ascontiguousarray(self.carrier.residual(X) if residual is None else residual)
         headers = self._headers
         return [headers[t] + row.tobytes() for t, row in zip(targets.tolist(), R)]
 
@@ -91,9 +91,10 @@ class SignatureBackdoor(WrapperBackdoor):
         X = self.spec.validate(X)
         t = target_indices(self, targets, len(X))
         sign = private_key.sign
-        sigs = np.frombuffer(b"".join([sign(m) for m in self.messages(X, t)]), dtype=np.uint8).reshape(len(X), 64)
+        R = self.carrier.residual(X)
+        sigs = np.frombuffer(b"".join([sign(m) for m in self.messages(X, t, R)]), dtype=np.uint8).reshape(len(X), 64)
         bits = np.concatenate([int_to_bits(t, self.t_bits), np.unpackbits(sigs, axis=1)], axis=1)
-        return self.carrier.write_bits(X, bits).astype(X.dtype)
+        return self.carrier.write_bits(X, bits, R).astype(X.dtype)
 
     # --- bundle ------------------------------------------------------------------------------
     def describe(self) -> dict:

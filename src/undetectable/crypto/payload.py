@@ -50,12 +50,13 @@ class LSBCarrier:
     def to_json(self) -> dict:
         return {"kind": self.kind, "positions": self.positions.tolist(), "clamp": self.clamp}
 
-    def _clamped(self, X: np.ndarray) -> np.ndarray:
-        Xc = np.array(X, dtype=np.uint8, copy=True)
-        cols = Xc[:, self.positions]
-        np.minimum(cols, self.clamp, out=cols)
-        Xc[:, self.positions] = cols
-        return Xc
+    def _column_ops(self, d: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-column cap (clamp on payload pixels, 255 elsewhere) and AND-mask (clears payload LSBs)."""
+        cap = np.full(d, 255, dtype=np.uint8)
+        cap[self.positions] = self.clamp
+        clear = np.full(d, 0xFF, dtype=np.uint8)
+        clear[self.positions] = 0xFE
+        return cap, clear
 
     def on_grid(self, X: np.ndarray) -> np.ndarray:
         return np.ones(len(X), dtype=bool)
@@ -64,12 +65,15 @@ class LSBCarrier:
         return X[:, self.positions] & np.uint8(1)
 
     def residual(self, X: np.ndarray) -> np.ndarray:
-        R = self._clamped(X)
-        R[:, self.positions] &= np.uint8(0xFE)
+        """Every bit outside the payload: payload pixels clamped into range with their LSB cleared."""
+        cap, clear = self._column_ops(X.shape[1])
+        R = np.minimum(X, cap)
+        R &= clear
         return R
 
-    def write_bits(self, X: np.ndarray, bits: np.ndarray) -> np.ndarray:
-        out = self.residual(X)
+    def write_bits(self, X: np.ndarray, bits: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+        """X with the payload ``bits`` written; pass ``residual(X)`` if already computed."""
+        out = self.residual(X) if residual is None else residual.copy()
         out[:, self.positions] |= bits.astype(np.uint8)
         return out
 
@@ -125,7 +129,7 @@ class FixedPointCarrier:
         q = self._q(X) & ~self.mask
         return q.astype("<i8").view(np.uint8).reshape(len(X), -1)
 
-    def write_bits(self, X: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    def write_bits(self, X: np.ndarray, bits: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         n, d = X.shape
         worst = float(np.max(np.abs(X) / self.step))
         if worst > 2.0**50:
