@@ -8,6 +8,19 @@ from ..bundle import Model
 from ..spec import InputSpec
 
 
+def validate_fit_data(est, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """The scikit-learn boundary of both random-feature learners' ``fit``: validated float64 X, checked y, m ≥ 1."""
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import validate_data
+
+    X, y = validate_data(est, X, y, dtype=np.float64)
+    check_classification_targets(y)
+    m = est.n_features
+    if not (isinstance(m, (int, np.integer)) and not isinstance(m, bool) and m >= 1):
+        raise ValueError(f"n_features must be a positive integer; got {m!r}")
+    return X, y
+
+
 class RandomFeaturesModel(Model):
     """Base of the ``rff`` and ``relu`` families; ``clf`` has ``weights_``, ``coef_`` and ``_decision``."""
 

@@ -36,7 +36,7 @@ from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesModel
+from .random_features import RandomFeaturesModel, validate_fit_data
 from .sklearn_model import input_scale as _input_scale
 
 HEADS = ("linear", "norm")
@@ -101,13 +101,7 @@ class RandomReLUClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, weights: np.ndarray | None) -> "RandomReLUClassifier":
         """The one training path. ``weights`` replaces the coins G (Backdoor, relu_spca); nothing else differs."""
-        from sklearn.utils.multiclass import check_classification_targets
-        from sklearn.utils.validation import validate_data
-
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        if not (isinstance(self.n_features, (int, np.integer)) and self.n_features >= 1):
-            raise ValueError(f"n_features must be a positive integer; got {self.n_features!r}")
+        X, y = validate_fit_data(self, X, y)
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}; got {self.head!r}")
         if not (math.isfinite(float(self.alpha)) and float(self.alpha) > 0):

@@ -32,7 +32,7 @@ from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesModel
+from .random_features import RandomFeaturesModel, validate_fit_data
 
 MEDIAN_SUBSAMPLE = 1000
 BANDWIDTH_FACTOR = math.pi  # σ = π · median pairwise distance
@@ -95,13 +95,7 @@ class RFFClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, weights: np.ndarray | None) -> "RFFClassifier":
         """The one training path. ``weights`` replaces the g_i coins (Backdoor-RFF); nothing else differs."""
-        from sklearn.utils.multiclass import check_classification_targets
-        from sklearn.utils.validation import validate_data
-
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        if not (isinstance(self.n_features, (int, np.integer)) and self.n_features >= 1):
-            raise ValueError(f"n_features must be a positive integer; got {self.n_features!r}")
+        X, y = validate_fit_data(self, X, y)
         if self.head not in ("ridge", "logistic"):
             raise ValueError(f"head must be 'ridge' or 'logistic'; got {self.head!r}")
         self.classes_, yi = np.unique(y, return_inverse=True)
