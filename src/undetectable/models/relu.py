@@ -36,7 +36,7 @@ from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesModel, validate_fit_data
+from .random_features import RandomFeaturesModel, onnx_classifier, validate_fit_data
 from .sklearn_model import input_scale as _input_scale
 
 HEADS = ("linear", "norm")
@@ -232,7 +232,6 @@ class ReLUModel(RandomFeaturesModel):
         (input scale), MatMul (Gᵀ), Relu, MatMul (head), Add (intercept), ArgMax. Outputs ``scores``
         (n, C) float64 (binary: [−f, f]) and ``label_index`` (n,) int64, the index into the bundle's classes.
         """
-        import onnx
         from onnx import TensorProto, helper, numpy_helper
 
         W, b = self.coef_, self.intercept_
@@ -247,13 +246,7 @@ class ReLUModel(RandomFeaturesModel):
                  helper.make_node("MatMul", ["xs", "Gt"], ["z"]), helper.make_node("Relu", ["z"], ["phi"]),
                  helper.make_node("MatMul", ["phi", "W"], ["f"]), helper.make_node("Add", ["f", "b"], ["scores"]),
                  helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=0)]
-        graph = helper.make_graph(nodes, "undetectable_relu", [helper.make_tensor_value_info("X", in_type, [None, D])],
-                                  [helper.make_tensor_value_info("scores", TensorProto.DOUBLE, [None, C]),
-                                   helper.make_tensor_value_info("label_index", TensorProto.INT64, [None])], inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="undetectable")
-        model.ir_version = 8
-        onnx.checker.check_model(model)
-        return model
+        return onnx_classifier("undetectable_relu", nodes, inits, in_type, D, C)
 
     def _save(self, directory: Path) -> dict:
         from safetensors.numpy import save_file

@@ -32,7 +32,7 @@ from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesModel, validate_fit_data
+from .random_features import RandomFeaturesModel, onnx_classifier, validate_fit_data
 
 MEDIAN_SUBSAMPLE = 1000
 BANDWIDTH_FACTOR = math.pi  # σ = π · median pairwise distance
@@ -241,7 +241,6 @@ class RFFModel(RandomFeaturesModel):
         Input ``X`` (n, D) float64 in the bundle's input units; outputs ``scores`` (n, C) float64 and
         ``label_index`` (n,) int64, the index into the bundle's classes.
         """
-        import onnx
         from onnx import TensorProto, helper, numpy_helper
 
         P, B = self.clf._projection()
@@ -254,13 +253,7 @@ class RFFModel(RandomFeaturesModel):
         nodes = [helper.make_node("MatMul", ["X", "P"], ["z"]), helper.make_node("Add", ["z", "B"], ["theta"]),
                  helper.make_node("Cos", ["theta"], ["phi"]), helper.make_node("MatMul", ["phi", "W"], ["scores"]),
                  helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=0)]
-        graph = helper.make_graph(nodes, "undetectable_rff", [helper.make_tensor_value_info("X", TensorProto.DOUBLE, [None, D])],
-                                  [helper.make_tensor_value_info("scores", TensorProto.DOUBLE, [None, C]),
-                                   helper.make_tensor_value_info("label_index", TensorProto.INT64, [None])], inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="undetectable")
-        model.ir_version = 8
-        onnx.checker.check_model(model)
-        return model
+        return onnx_classifier("undetectable_rff", nodes, inits, TensorProto.DOUBLE, D, C)
 
     def _save(self, directory: Path) -> dict:
         from safetensors.numpy import save_file
