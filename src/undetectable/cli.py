@@ -430,9 +430,15 @@ def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bun
 
 
 @app.command()
-def report(directory: Path = typer.Argument(..., help="Folder with results.json (written by 'undetectable demo')"),
+def report(directory: Path = typer.Argument(..., help="Folder with results.json (written by 'undetectable demo') and/or arena.json files"),
+           markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the numbers as Markdown to this file (e.g. docs/results.md) instead of HTML"),
            force: bool = FORCE) -> None:
     """Write DIR/report.html: self-contained (inline figures and CSS) from DIR/results.json and DIR/**/arena.json."""
+    if markdown is not None:
+        from .report.markdown import write_markdown
+
+        _echo(f"wrote {write_markdown(directory, markdown, force=force)}")
+        return
     from .report.html import write_report
 
     _echo(f"wrote {write_report(directory, force=force)}")

@@ -115,14 +115,14 @@ def roc_figure(record: Mapping, path: Path) -> Path:
 
 
 def roc_panels(records: Sequence[Mapping], path: Path) -> Path:
-    """One ROC panel per arena record side by side, each legend under its panel."""
+    """One ROC panel per arena record, stacked, each with its legend (AUC [95% CI]) to its right."""
     p = plt()
     k = max(1, len(records))
-    fig, axes = p.subplots(1, k, figsize=(4.4 * k, 4.0), squeeze=False)
-    for ax, rec in zip(axes[0], records):
+    fig, axes = p.subplots(k, 1, figsize=(7.6, 3.3 * k + 0.3), squeeze=False, layout="constrained")
+    for ax, rec in zip(axes[:, 0], records):
         _roc_axes(ax, rec)
-        legend_outside(ax, "below", ncol=2, fontsize=6.5)
-    fig.suptitle("Arena: ROC of every detector, honest vs backdoored populations (AUC [95% CI] in the legend)", fontsize=10)
+        legend_outside(ax, fontsize=7)
+    fig.suptitle("Arena: ROC of every detector, honest vs backdoored populations", fontsize=10)
     return save(fig, path)
 
 
@@ -130,7 +130,7 @@ def activation_triptych(X: np.ndarray, Xa: np.ndarray, labels_before, labels_aft
     """Rows of (original, activated, |difference| × amplify) images."""
     p = plt()
     n = len(X)
-    fig, axes = p.subplots(n, 3, figsize=(5.4, 1.8 * n + 0.4))
+    fig, axes = p.subplots(n, 3, figsize=(5.4, 1.8 * n + 0.4), layout="constrained")
     axes = np.atleast_2d(axes)
     for i in range(n):
         diff = np.abs(Xa[i].astype(int) - X[i].astype(int)) * amplify
@@ -164,7 +164,7 @@ def rff_flip_vs_beta(sweep: Sequence[Mapping], path: Path, data: str = "syntheti
 def rff_pancakes(G: np.ndarray, bk: np.ndarray, r: np.ndarray, path: Path) -> Path:
     """Projections of the RFF weights on the key bk and on a random direction r of the same norm."""
     p = plt()
-    fig, axes = p.subplots(2, 2, figsize=(8, 5.4))
+    fig, axes = p.subplots(2, 2, figsize=(8, 5.6), layout="constrained")
     for j, (v, name) in enumerate([(bk, "the key bk"), (r, "a random direction, same norm")]):
         proj = G @ v
         axes[0, j].hist(proj / np.linalg.norm(v), bins=400, color=COLORS[j])
