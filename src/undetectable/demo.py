@@ -31,17 +31,21 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False)
         raise UsageError(f"{out} exists and is not empty; pass --force to overwrite it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
+    from .progress import progress
+    from .report.html import split_row
+
     sections = []
-    for section in SECTIONS:
+    for i, section in enumerate(SECTIONS, 1):
         t0 = time.perf_counter()
-        s = section(out, quick, seed)
+        with progress(f"demo {i}/{len(SECTIONS)}: {section.__module__.rsplit('.', 1)[-1]}"):
+            s = section(out, quick, seed)
         s["seconds"] = time.perf_counter() - t0
         sections.append(s)
         table = Table(title=f"{s['title']}  ({s['seconds']:.1f}s)")
-        for col in ("metric", "value", "control"):
+        for col in ("metric", "value", "95% CI", "control"):
             table.add_column(col)
         for r in s["rows"]:
-            table.add_row(r["metric"], r["value"], r.get("control", ""))
+            table.add_row(*split_row(r))
         console.print(table)
     data = {"quick": quick, "seed": seed, "sections": sections}
     write_json(out / "results.json", data)

@@ -15,8 +15,10 @@ def run_audit(model, data, names: list[str] | None = None, seed: int = 0, key=No
     Key oracles (``needs_key``) run only when ``key`` is given and a list of names was not passed;
     a detector that cannot run on this model reports "n/a" and why. Higher score = more suspicious.
     """
+    from ..progress import track
+
     rows = []
-    for det in get_detectors(names):
+    for det in track(get_detectors(names), "audit: running detectors", unit="detectors"):
         if det.needs_key and key is None:
             if names:
                 rows.append({"detector": det.name, "score": None, "status": "n/a", "note": "needs the backdoor key", "seconds": 0.0})

@@ -45,7 +45,9 @@ def sigma_sweep(model: Model, X: np.ndarray, y_index: np.ndarray, X_src: np.ndar
     k = min(n_cert_rows, len(X), len(X_src))
     same_rows = X.shape == X_src.shape and np.array_equal(X[:k], X_src[:k])  # certify once when X_src is X
     rows = []
-    for sigma in sigmas:
+    from ..progress import track
+
+    for sigma in track(list(sigmas), "σ sweep", unit="σ values"):
         g = Smooth(model, sigma)
         pred = g.predict(X, n, alpha, batch, rng)
         pred_act = g.predict(X_act, n, alpha, batch, rng)
