@@ -44,7 +44,7 @@ def render_markdown(data: dict, directory: str | Path, arenas: list[tuple[Path, 
     for i, s in enumerate(data.get("sections", [])):
         lines += [f'<a id="{anchor(s, i)}"></a>', "", f"## {s['title']}", "", f"**Claim.** {s.get('claim', '')}", ""]
         lines += _table(["measured", "value", "95% CI", "control"],
-                        [list(split_row(r)) for r in s.get("rows", []) if isinstance(r, dict)])
+                        [[m, v, ci or "—", c] for m, v, ci, c in (split_row(r) for r in s.get("rows", []) if isinstance(r, dict))])
         lines += [f"**Caveat.** {_section_caveat(s)}", ""]
     if arenas:
         lines += ['<a id="arenas"></a>', "", "## Arenas", ""]
