@@ -63,6 +63,10 @@ def _check_alpha(alpha) -> float:
     return a
 
 
+#: Noise samples per prediction beyond this are refused: the smoothed model would take minutes per input.
+MAX_N = 100_000
+
+
 def _check_sigma(sigma, allow_zero: bool = True) -> float:
     try:
         s = float(sigma)
@@ -249,6 +253,9 @@ class SmoothedModel(Model):
         self.smooth = Smooth(base, sigma)
         self.sigma = self.smooth.sigma
         self.n = _check_int("n", n)
+        from ..safety import check_knob
+
+        check_knob("--n", self.n, 1, MAX_N, "each prediction costs n base-model predictions")
         self.alpha = _check_alpha(alpha)
         self.seed = _check_int("seed", seed, 0)
         self.batch = _check_int("batch", batch)
