@@ -150,7 +150,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
     if not os.path.lexists(mpath):
         raise BundleError(f"bundle {path} has no {MANIFEST}; it is not a bundle or it is damaged")
     try:
-        fd = open_nofollow(mpath, max_bytes=limit("MANIFEST_BYTES"), what=f"bundle {path}: {MANIFEST}")
+        fd = open_nofollow(mpath, limit_name="MANIFEST_BYTES", what=f"bundle {path}: {MANIFEST}")
     except ValueError as exc:
         raise BundleError(f"{exc}; re-create the bundle") from None
     with os.fdopen(fd, "rb") as fh:

@@ -277,7 +277,7 @@ def check_bundle_tree(root: Path) -> list[str]:
     return sorted(out)
 
 
-def open_nofollow(path: Path, max_bytes: int | None = None, what: str | None = None) -> int:
+def open_nofollow(path: Path, limit_name: str = "FILE_BYTES", what: str | None = None) -> int:
     """Open ``path`` read-only without following a final symlink; check it is a regular file within size."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -288,10 +288,9 @@ def open_nofollow(path: Path, max_bytes: int | None = None, what: str | None = N
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise ValueError(f"{what or path} is not a regular file")
-    lim = limit("FILE_BYTES") if max_bytes is None else max_bytes
-    if st.st_size > lim:
+    if st.st_size > limit(limit_name):
         os.close(fd)
-        raise over_limit(f"{what or path}", st.st_size, "FILE_BYTES")
+        raise over_limit(f"{what or path}", st.st_size, limit_name)
     return fd
 
 

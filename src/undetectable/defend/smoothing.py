@@ -41,6 +41,7 @@ import numpy as np
 from scipy.stats import beta, binom, norm
 
 from ..bundle import Model, load_bundle, register, write_bundle_dir
+from ..errors import BundleError
 from ..errors import UsageError
 
 ABSTAIN = -1
@@ -304,6 +305,8 @@ class SmoothedModel(Model):
     @classmethod
     def _load(cls, directory, params, spec, classes):
         base = load_bundle(Path(directory) / "base")
+        if isinstance(base, SmoothedModel):  # immunize refuses to smooth a smoothed model: so does loading
+            raise BundleError(f"bundle {directory} smooths an already smoothed bundle; re-create it from an unsmoothed base")
         return cls(base, float(params["sigma"]), int(params["n"]), float(params["alpha"]), int(params["seed"]), int(params["batch"]))
 
 
