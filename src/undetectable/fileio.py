@@ -79,6 +79,9 @@ def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
         ri = Path(inp).resolve()
         if ri == rp or rp in ri.parents:
             raise UsageError(f"{path} holds the input {inp}; refusing to replace it, write to another --out")
+    with os.scandir(path) as it:
+        if next(it, None) is None:
+            return  # an empty folder: replacing it destroys nothing
     mpath = path / "manifest.json"
     st = _lstat(mpath)
     manifest = None
@@ -229,8 +232,8 @@ def _write_error(parent: Path, exc: OSError) -> UsageError:
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, force: bool = False, mode: int | None = None, kind: str = "file") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path`` (mode ``mode``, default per umask)."""
-    path = check_writable(path, force, kind)
     clean_stale(path)
+    path = check_writable(path, force, kind)
     tmp = _temp_name(path)
     _remove(tmp)
     try:
@@ -281,8 +284,8 @@ def atomic_dir(path: str | os.PathLike, force: bool = False, inputs: Iterable = 
     An existing ``path`` must be a bundle this tool wrote (see ``check_writable``); it stays intact
     and readable until the new one is complete.
     """
-    path = check_writable(path, force, "bundle", inputs)
     clean_stale(path)
+    path = check_writable(path, force, "bundle", inputs)
     tmp = _temp_name(path)
     _remove(tmp)
     try:
