@@ -79,7 +79,7 @@ def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz pat
     from .fileio import check_writable
     from .models import train_model
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle")
     options = {}
     if features is not None:
         if model not in ("rff", "relu"):
@@ -106,9 +106,9 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     from .fileio import check_writable
     from .keys import load_public_key
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle", [base, public_key])
     m = plant_signature(load_bundle(base), load_public_key(public_key), bound)
-    save_bundle(m, out, force)
+    save_bundle(m, out, force, [base, public_key])
     _echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {m.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
 
 
@@ -125,9 +125,9 @@ def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
     from .fileio import check_writable
     from .keys import save_secret
 
-    check_writable(out, force), check_writable(key_out, force)
+    check_writable(out, force, "bundle", [base]), check_writable(key_out, force, "key")
     m, v = plant_checksum(load_bundle(base), np.random.default_rng(seed), bound)
-    save_bundle(m, out, force)
+    save_bundle(m, out, force, [base])
     save_secret(key_out, "checksum", {"v": v}, {"secret_id": secret_id(v)}, force)
     _echo(f"wrote {out} and {key_out} (0600): checksum backdoor, {m.n_blocks} parity blocks")
 
@@ -229,7 +229,7 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     from .fileio import check_writable
     from .schemes.rff import RFFScheme
 
-    check_writable(out, force), check_writable(key_out, force)
+    check_writable(out, force, "bundle"), check_writable(key_out, force, "key")
     scheme = RFFScheme(n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
     ds = load_dataset(data)
     m, key = scheme.plant(ds, seed=seed)
@@ -445,9 +445,9 @@ def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any fa
     from .defend.smoothing import immunize as immunize_model
     from .fileio import check_writable
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle", [bundle])
     m = immunize_model(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
-    save_bundle(m, out, force)
+    save_bundle(m, out, force, [bundle])
     _echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")
 
 
@@ -461,22 +461,43 @@ def flag_of(param: str) -> str:
     return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise."""
+    """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise.
+
+    Global flags (anywhere on the line): ``--debug`` (or UNDETECTABLE_DEBUG=1) shows the traceback of
+    an unexpected error; ``--insecure-key-permissions`` accepts private key files that group/others
+    can read (refused by default, as ssh does).
+    """
+    from .safety import INSECURE_KEY_PERMISSIONS
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("UNDETECTABLE_DEBUG"))
+    if "--debug" in argv:
+        argv.remove("--debug")
+        debug = True
+    insecure = "--insecure-key-permissions" in argv
+    if insecure:
+        argv.remove("--insecure-key-permissions")
+    token = INSECURE_KEY_PERMISSIONS.set(insecure)
+    hint = "re-run with --debug (or UNDETECTABLE_DEBUG=1) for the traceback"
     try:
         app(args=argv, standalone_mode=False)
     except UndetectableError as exc:
         from .schemes.base import ParameterError
 
-        _echo(f"error: {exc.with_name(flag_of(exc.param)) if isinstance(exc, ParameterError) else exc}")
-        if os.environ.get("UNDETECTABLE_DEBUG"):
+        _echo(f"error: {_one_line(exc.with_name(flag_of(exc.param)) if isinstance(exc, ParameterError) else exc)}")
+        if debug:
             raise
         return exc.exit_code
     except _click_exc.NoArgsIsHelpError:
         return 0
     except _click_exc.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        _echo(f"error: {exc.format_message()}{hint}")
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _echo(f"error: {_one_line(exc.format_message())}{where}")
         return 2
     except typer.Abort:  # typer >= 0.24 vendors click without Abort/Exit; typer re-exports both
         _echo("error: aborted")
@@ -484,8 +505,32 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        _echo("error: interrupted")
+        _echo("error: interrupted; nothing was half-written (temporary files were removed)")
         return 130
+    except MemoryError:
+        if debug:
+            raise
+        _echo("error: out of memory; the input or bundle is too large for this machine, use smaller inputs "
+              f"(array size limit: UNDETECTABLE_MAX_ARRAY_BYTES); {hint}")
+        return 1
+    except RecursionError:
+        if debug:
+            raise
+        _echo(f"error: input nested too deeply (RecursionError); it is malformed or hostile; {hint}")
+        return 1
+    except OSError as exc:
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        _echo(f"error: {_one_line(exc.strerror or exc)}{where}; check the path, free space and permissions")
+        return 1
+    except Exception as exc:  # the guard: never a traceback without --debug
+        if debug:
+            raise
+        _echo(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; {hint}")
+        return 1
+    finally:
+        INSECURE_KEY_PERMISSIONS.reset(token)
     return 0
 
 

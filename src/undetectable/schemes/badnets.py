@@ -259,8 +259,8 @@ def plant_badnets_files(data_name: str, out: str | Path, key_out: str | Path, se
     paths = [Path(out), Path(key_out)] + ([Path(poisoned_out)] if poisoned_out else [])
     if len({p.resolve() for p in paths}) != len(paths):
         raise UsageError("--out, --key-out and --poisoned-data-out must be different paths")
-    for p in paths:
-        check_writable(p, force)
+    for p, kind in zip(paths, ("bundle", "key", "file")):
+        check_writable(p, force, kind)
     ds = load_dataset(data_name)
     labels = [str(c) for c in np.unique(ds.y_train).tolist()]
     if str(target) not in labels:

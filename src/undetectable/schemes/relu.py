@@ -324,7 +324,7 @@ def plant_relu_files(data: str, out, key_out, seed: int | None = None, force: bo
     from ..fileio import check_writable
     from ..keys import save_secret
 
-    check_writable(out, force), check_writable(key_out, force)
+    check_writable(out, force, "bundle"), check_writable(key_out, force, "key")
     ds = load_dataset(data)
     model, key = plant_relu(ds, seed=seed, **params)
     meta = key_meta(key, model)
