@@ -20,11 +20,7 @@ def workdir(tmp_path_factory):
     return d
 
 
-LAZY_REGISTRY = pytest.mark.xfail(reason="bundle loading imports every family (sklearn via models.rff) until issue 9's lazy registry lands",
-                                   strict=False)
-
-
-@pytest.mark.parametrize("name", [n if "logreg" not in n else pytest.param(n, marks=LAZY_REGISTRY) for n in ALLOWED])
+@pytest.mark.parametrize("name", list(ALLOWED))
 def test_no_heavy_imports(workdir, name):
     _, heavy = startup_imports(COMMANDS[name], workdir)
     assert heavy <= ALLOWED[name], f"undetectable {name} imported {sorted(heavy - ALLOWED[name])}"

@@ -79,7 +79,7 @@ def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz pat
     from .fileio import check_writable
     from .models import train_model
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle")
     options = {}
     if features is not None:
         if model not in ("rff", "relu"):
@@ -101,14 +101,14 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
                         out: Path = typer.Option(..., "--out"),
                         force: bool = FORCE) -> None:
     """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable."""
-    from .backdoors.signature import plant_signature
+    from .schemes.signature import plant_signature
     from .bundle import load_bundle, save_bundle
     from .fileio import check_writable
     from .keys import load_public_key
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle", [base, public_key])
     m = plant_signature(load_bundle(base), load_public_key(public_key), bound)
-    save_bundle(m, out, force)
+    save_bundle(m, out, force, [base, public_key])
     _echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {m.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
 
 
@@ -120,14 +120,14 @@ def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
                        out: Path = typer.Option(..., "--out"),
                        force: bool = FORCE) -> None:
     """Wrap a bundle with the checksum backdoor (§5.1), the replicable control."""
-    from .backdoors.checksum import plant_checksum, secret_id
+    from .schemes.checksum import plant_checksum, secret_id
     from .bundle import load_bundle, save_bundle
     from .fileio import check_writable
     from .keys import save_secret
 
-    check_writable(out, force), check_writable(key_out, force)
+    check_writable(out, force, "bundle", [base]), check_writable(key_out, force, "key")
     m, v = plant_checksum(load_bundle(base), np.random.default_rng(seed), bound)
-    save_bundle(m, out, force)
+    save_bundle(m, out, force, [base])
     save_secret(key_out, "checksum", {"v": v}, {"secret_id": secret_id(v)}, force)
     _echo(f"wrote {out} and {key_out} (0600): checksum backdoor, {m.n_blocks} parity blocks")
 
@@ -154,12 +154,9 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
     m = load_bundle(bundle)
     X = load_npy(input)
     T = load_npy(targets, "targets") if targets is not None else target
-    from .backdoors import badnets
+    from .schemes import load_key
 
-    if badnets.is_badnets_key(key):  # BadNets bundles are of an honest family: dispatch on the key file's scheme
-        Xa = badnets.activate(m, X, badnets.load_key(key), T)
-    else:
-        Xa = m.activate(X, m.load_key(key, passphrase_from_env(passphrase_env)), T)
+    Xa = load_key(key, passphrase_from_env(passphrase_env)).activate(m, X, T)  # the key file records its scheme
     save_npy(out, Xa, force)
     _echo(f"wrote {out} {Xa.shape} {Xa.dtype}")
 
@@ -227,16 +224,17 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
                   key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                   force: bool = FORCE) -> None:
     """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
-    from .backdoors.rff_clwe import plant_rff, save_rff_key
     from .bundle import save_bundle
     from .data import load_dataset
     from .fileio import check_writable
+    from .schemes.rff import RFFScheme
 
-    check_writable(out, force), check_writable(key_out, force)
+    check_writable(out, force, "bundle"), check_writable(key_out, force, "key")
+    scheme = RFFScheme(n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
     ds = load_dataset(data)
-    m, key = plant_rff(ds, seed=seed, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
+    m, key = scheme.plant(ds, seed=seed)
     save_bundle(m, out, force)
-    save_rff_key(key_out, key, {"secret_dim": secret_dim, "gamma": float(np.linalg.norm(key["bk"])), "beta": beta, "shift": shift}, force)
+    key.save(key_out, force)
     acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
     _echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; clean test accuracy {acc:.4f}")
 
@@ -269,7 +267,7 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
                    key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                    force: bool = FORCE) -> None:
     """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
-    from .backdoors.relu_spca import plant_relu_files
+    from .schemes.relu import plant_relu_files
 
     msg = plant_relu_files(data, out, key_out, seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head, force=force)
     _echo(msg)
@@ -289,7 +287,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
                       poisoned_data_out: Optional[Path] = typer.Option(None, "--poisoned-data-out", help="Also write the poisoned training set (.npz) for training-data audits"),
                       force: bool = FORCE) -> None:
     """BadNets data poisoning: the classical, detectable control."""
-    from .backdoors.badnets import plant_badnets_files
+    from .schemes.badnets import plant_badnets_files
 
     _echo(plant_badnets_files(data, out, key_out, seed=seed, poison_rate=poison_rate, target=target, model=model,
                               poisoned_out=poisoned_data_out, force=force))
@@ -313,14 +311,10 @@ app.add_typer(audit_app, name="audit")
 
 
 def _load_any_key(m, key: Optional[Path], passphrase_env: Optional[str]):
-    from .backdoors import badnets
     from .keys import passphrase_from_env
+    from .schemes import load_key
 
-    if key is None:
-        return None
-    if badnets.is_badnets_key(key):
-        return badnets.load_key(key)
-    return m.load_key(key, passphrase_from_env(passphrase_env))
+    return None if key is None else load_key(key, passphrase_from_env(passphrase_env))
 
 
 @audit_app.command("run")
@@ -457,27 +451,59 @@ def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any fa
     from .defend.smoothing import immunize as immunize_model
     from .fileio import check_writable
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle", [bundle])
     m = immunize_model(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
-    save_bundle(m, out, force)
+    save_bundle(m, out, force, [bundle])
     _echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")
 
 
 
+# scheme parameters whose flag is not simply "--" + the name with dashes
+PARAM_FLAGS = {"n_features": "--features"}
+
+
+def flag_of(param: str) -> str:
+    """The command-line flag of a scheme parameter."""
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise."""
+    """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise.
+
+    Global flags (anywhere on the line): ``--debug`` (or UNDETECTABLE_DEBUG=1) shows the traceback of
+    an unexpected error; ``--insecure-key-permissions`` accepts private key files that group/others
+    can read (refused by default, as ssh does).
+    """
+    from .safety import INSECURE_KEY_PERMISSIONS
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("UNDETECTABLE_DEBUG"))
+    if "--debug" in argv:
+        argv.remove("--debug")
+        debug = True
+    insecure = "--insecure-key-permissions" in argv
+    if insecure:
+        argv.remove("--insecure-key-permissions")
+    token = INSECURE_KEY_PERMISSIONS.set(insecure)
+    hint = "re-run with --debug (or UNDETECTABLE_DEBUG=1) for the traceback"
     try:
         app(args=argv, standalone_mode=False)
     except UndetectableError as exc:
-        _echo(f"error: {exc}")
-        if os.environ.get("UNDETECTABLE_DEBUG"):
+        from .schemes.base import ParameterError
+
+        _echo(f"error: {_one_line(exc.with_name(flag_of(exc.param)) if isinstance(exc, ParameterError) else exc)}")
+        if debug:
             raise
         return exc.exit_code
     except _click_exc.NoArgsIsHelpError:
         return 0
     except _click_exc.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        _echo(f"error: {exc.format_message()}{hint}")
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _echo(f"error: {_one_line(exc.format_message())}{where}")
         return 2
     except typer.Abort:  # typer >= 0.24 vendors click without Abort/Exit; typer re-exports both
         _echo("error: aborted")
@@ -485,8 +511,32 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        _echo("error: interrupted")
+        _echo("error: interrupted; nothing was half-written (temporary files were removed)")
         return 130
+    except MemoryError:
+        if debug:
+            raise
+        _echo("error: out of memory; the input or bundle is too large for this machine, use smaller inputs "
+              f"(array size limit: UNDETECTABLE_MAX_ARRAY_BYTES); {hint}")
+        return 1
+    except RecursionError:
+        if debug:
+            raise
+        _echo(f"error: input nested too deeply (RecursionError); it is malformed or hostile; {hint}")
+        return 1
+    except OSError as exc:
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        _echo(f"error: {_one_line(exc.strerror or exc)}{where}; check the path, free space and permissions")
+        return 1
+    except Exception as exc:  # the guard: never a traceback without --debug
+        if debug:
+            raise
+        _echo(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; {hint}")
+        return 1
+    finally:
+        INSECURE_KEY_PERMISSIONS.reset(token)
     return 0
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Model, register
+from ..bundle import Model
 from ..data import Dataset
 from ..errors import BundleError
 
@@ -25,12 +25,18 @@ TRUSTED_TYPES = frozenset(
 )
 
 
+# Containers and scalars skops writes for any estimator (checked like the rest: by module.class name).
+SKOPS_BASIC_TYPES = frozenset(
+    {f"builtins.{t}" for t in ("dict", "list", "tuple", "str", "int", "float", "bool", "NoneType")}
+    | {f"numpy.{t}" for t in ("ndarray", "float64", "float32", "int64", "int32", "bool_", "uint8")}
+)
+
+
 def input_scale(spec) -> float:
     """Pixels are fed to learners in [0, 1] units; float features as they are."""
     return 1.0 / spec.high if spec.is_image else 1.0
 
 
-@register
 class SklearnModel(Model):
     """Any scikit-learn classifier with ``predict`` / ``decision_function`` (inputs scaled to [0,1] for images)."""
 
@@ -92,19 +98,22 @@ class SklearnModel(Model):
 
     @classmethod
     def _load(cls, directory, params, spec, classes):
+        from ..safety import check_zip, skops_types
+
         path = Path(directory) / "estimator.skops"
-        data = path.read_bytes()  # verified by read_manifest just now; the lazy load reads these bytes, not the file
+        check_zip(path, f"bundle {directory}: estimator.skops")  # sizes before anything is inflated
+        found = skops_types(path)
+        refused = sorted(found - TRUSTED_TYPES - SKOPS_BASIC_TYPES)
+        if refused:
+            raise BundleError(f"bundle {directory}: estimator.skops contains types outside the trusted list {refused}; refusing to load it")
+        data = path.read_bytes()  # checked just now; a lazy load reads these bytes, not the file again
 
         def load():
-            sio = _skops()
-            untrusted = set(sio.get_untrusted_types(data=data))
-            refused = sorted(untrusted - TRUSTED_TYPES)
-            if refused:
-                raise BundleError(f"bundle {directory}: estimator.skops contains untrusted types {refused}; refusing to load it")
-            return sio.loads(data, trusted=sorted(untrusted))
+            # exactly our list: skops' own defaults (every sklearn estimator) are not consulted for anything we did not name
+            return _skops().loads(data, trusted=sorted(found))
 
         lin_path = Path(directory) / "linear.safetensors"
-        if lin_path.is_file():
+        if lin_path.is_file():  # numpy-only predict: scikit-learn is imported only if the estimator is asked for
             from safetensors.numpy import load_file
 
             return cls(None, spec, classes, linear=load_file(str(lin_path)), loader=load, name=params.get("estimator"))
@@ -112,24 +121,10 @@ class SklearnModel(Model):
 
 
 def _skops():
-    """skops.io, imported without building its default allow-list of every scikit-learn estimator.
+    """skops.io, imported only when a bundle is written or an estimator is asked for (it imports every
+    scikit-learn estimator, and torch through sklearn's array-API shim: seconds of start-up)."""
+    import skops.io as sio
 
-    skops computes that list at import with ``sklearn.utils.all_estimators()``, which imports every
-    sklearn module (and torch, through sklearn's array-API shim): seconds of start-up. We never use
-    the default list: ``_load`` checks types against TRUSTED_TYPES and passes them explicitly.
-    """
-    import sys
-
-    if "skops.io" in sys.modules:
-        return sys.modules["skops.io"]
-    import sklearn.utils
-
-    original = sklearn.utils.all_estimators
-    sklearn.utils.all_estimators = lambda *a, **k: []
-    try:
-        import skops.io as sio
-    finally:
-        sklearn.utils.all_estimators = original
     return sio
 
 
