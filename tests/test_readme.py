@@ -56,6 +56,7 @@ def _shrink(code: str) -> str:
     return code
 
 
+@pytest.mark.slow
 def test_readme_runs_as_written(tmp_path):
     runnable = [(lang, code) for lang, code in blocks(README.read_text()) if lang in ("sh", "python")]
     assert [lang for lang, _ in runnable].count("sh") >= 3 and any(lang == "python" for lang, _ in runnable)

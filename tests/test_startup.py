@@ -5,9 +5,13 @@ takes: the timing lives in ``make bench`` (benchmarks/bench_startup.py).
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from benchmarks.bench_startup import COMMANDS, make_fixtures, startup_imports
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package, also under xdist workers
+from benchmarks.bench_startup import COMMANDS, make_fixtures, startup_imports  # noqa: E402
 
 # The packages each command may import; everything else in HEAVY must stay out.
 ALLOWED = {"--help": set(), "keygen": set(), "inspect (logreg)": set(), "predict (logreg)": set()}
