@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import BundleError, UsageError
 from .fileio import atomic_dir
 from .spec import InputSpec
