@@ -101,7 +101,7 @@ class ChecksumParams(Params):
     def __post_init__(self) -> None:
         check_float("bound", self.bound)
         if check_int("n_blocks", self.n_blocks, 1, CHECK_BITS) and CHECK_BITS % self.n_blocks:
-            raise ParameterError("n_blocks", f"must divide {CHECK_BITS}; got {self.n_blocks}")
+            raise ParameterError("n_blocks", f"n_blocks must divide {CHECK_BITS}; got {self.n_blocks}")
 
 
 class ChecksumKey(Key):
