@@ -54,6 +54,14 @@ def _linear_parts(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return W, b, shift, scale
 
 
+def mlp_logits(net, mean: np.ndarray, std: np.ndarray, scale: float) -> Callable:
+    """The torch-mlp family's forward from raw input units: net((x·scale − mean)/std). The one place it is written."""
+    import torch
+
+    m, s = torch.from_numpy(np.asarray(mean, dtype=np.float32)), torch.from_numpy(np.asarray(std, dtype=np.float32))
+    return lambda x: net((x * scale - m) / s)
+
+
 def logits_fn(model) -> Callable:
     """A torch function: float32 tensor (n, D) in raw input units → logits (n, C). Raises NotApplicable."""
     import torch
@@ -63,9 +71,7 @@ def logits_fn(model) -> Callable:
 
     inner = _unwrap(model)
     if isinstance(inner, MLPModel):
-        mean, std = torch.from_numpy(inner.mean), torch.from_numpy(inner.std)
-        scale, net = float(inner.scale), inner.net
-        return lambda x: net((x * scale - mean) / std)
+        return mlp_logits(inner.net, inner.mean, inner.std, float(inner.scale))
     if isinstance(inner, SklearnModel):
         W, b, shift, sc = _linear_parts(inner)
         Wt = torch.from_numpy((W / sc[None, :]).T.astype(np.float32))
