@@ -245,7 +245,7 @@ def arena(scheme: str, data: str, n_models: int, *, detectors: Sequence[str] | N
     from .audit.arena import run_arena
 
     return run_arena(scheme, data, n_models, list(detectors) if detectors else None, quick=quick, seed=seed, n_jobs=n_jobs,
-                     scheduler=scheduler, out=out, params=params, force=force)
+                     scheduler=scheduler, out=None if out is None else Path(out), params=params, force=force)
 
 
 def immunize(model: "Model", sigma: float, *, n: int = 100, alpha: float = 0.001, seed: int = 0) -> "Model":
@@ -284,4 +284,4 @@ def write_report(directory: str | os.PathLike, *, force: bool = False) -> Path:
     """Write ``directory/report.html`` (self-contained) from its results.json and arena.json files."""
     from .report.html import write_report
 
-    return write_report(directory, force=force)
+    return write_report(Path(directory), force=force)

@@ -81,11 +81,11 @@ def logits_fn(model) -> Callable:
     if inner.family == "rff":  # f(x) = cos(2π(⟨g_i, x·s/σ⟩ + b_i)) @ coef, no intercept
         P, B = inner.clf._projection()
         Pt, Bt = torch.from_numpy(P.astype(np.float32)), torch.from_numpy(B.astype(np.float32))
-        W = torch.from_numpy(np.asarray(inner.coef_, dtype=np.float32))
+        Wc = torch.from_numpy(np.asarray(inner.coef_, dtype=np.float32))
         s = float(inner.input_scale)
 
         def rff_logits(x):
-            f = torch.cos((x * s) @ Pt + Bt) @ W
+            f = torch.cos((x * s) @ Pt + Bt) @ Wc
             return torch.stack([-f, f], dim=1) if f.ndim == 1 else f
 
         return rff_logits

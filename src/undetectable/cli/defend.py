@@ -40,9 +40,11 @@ def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any fa
              force: bool = FORCE) -> None:
     """Randomized smoothing (Thm 2.4, Cohen et al. 2019): wrap a bundle so predict votes over noisy copies."""
     from .. import api
+    from ..bundle import load_bundle
+    from ..defend.smoothing import immunize as smooth
     from ..fileio import check_writable
 
     check_writable(out, force)
-    m = api.immunize(api.load(bundle), sigma, n=n, alpha=alpha, seed=seed)
+    m = smooth(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
     api.save(m, out, force=force)
     echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")

@@ -33,10 +33,12 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
                         force: bool = FORCE) -> None:
     """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable."""
     from .. import api
-    from ..schemes.signature import SignaturePublicKey
+    from ..bundle import load_bundle
+    from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
     _writable(force, out)
-    m, pub = api.plant("signature", api.load(base), key=SignaturePublicKey.load(public_key), bound=bound)
+    pub = SignaturePublicKey.load(public_key)
+    m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
     api.save(m, out, force=force)
     echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {pub.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
 
@@ -50,9 +52,11 @@ def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
                        force: bool = FORCE) -> None:
     """Wrap a bundle with the checksum backdoor (§5.1), the replicable control."""
     from .. import api
+    from ..bundle import load_bundle
+    from ..schemes.checksum import ChecksumScheme
 
     _writable(force, out, key_out)
-    m, key = api.plant("checksum", api.load(base), seed=seed, bound=bound)
+    m, key = ChecksumScheme(bound=bound).plant(load_bundle(base), seed=seed)
     api.save(m, out, force=force)
     api.save(key, key_out, force=force)
     echo(f"wrote {out} and {key_out} (0600): checksum backdoor, {m.n_blocks} parity blocks")
@@ -118,7 +122,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     """BadNets data poisoning: the classical, detectable control."""
     from .. import api, datasets
     from ..fileio import atomic_file
-    from ..schemes.badnets import attack_success_rate, poisoned_training_set
+    from ..schemes.badnets import BadNetsScheme, attack_success_rate, poisoned_training_set
 
     _writable(force, out, key_out, poisoned_data_out)
     ds = datasets.load(data)
@@ -126,7 +130,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     if str(target) not in labels:
         raise UsageError(f"target {target!r} is not a class of {ds.name}; use one of {', '.join(labels)}")
     t = labels.index(str(target))
-    m, key = api.plant("badnets", ds, seed=seed, poison_rate=poison_rate, target=t, model=model)
+    m, key = BadNetsScheme(poison_rate=poison_rate, target=t, model=model).plant(ds, seed=seed)
     acc, asr = _accuracy(m, ds), attack_success_rate(m, ds.X_test, ds.y_test, key)
     api.save(m, out, force=force)
     api.save(key, key_out, force=force)

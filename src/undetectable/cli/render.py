@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], show_header: bool = True) -> None:
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], show_header: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ def _net(d_in: int, hidden: int, n_classes: int):
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
 
-def net_from_state(tensors: dict) -> "object":
+def net_from_state(tensors: dict) -> Any:
     """The network from its state dict (numpy arrays or torch tensors): sizes read from the shapes."""
     import torch
 

@@ -99,6 +99,7 @@ class BadNetsScheme(Scheme):
 
     name = SCHEME
     Params = BadNetsParams
+    params: BadNetsParams
     KeyType = BadNetsKey
 
     @property
@@ -106,7 +107,7 @@ class BadNetsScheme(Scheme):
         return Learner(self.params.model)
 
     def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[Model, BadNetsKey]:
+              learner: Learner | None = None) -> tuple[Model, BadNetsKey]:  # noqa: D102
         if key is not None or rng is not None:
             raise UsageError("the badnets scheme draws its trigger from the seed; drop key/rng")
         learner = learner or self.default_learner

@@ -172,6 +172,9 @@ class Key:
         return f"<{type(self).__name__} ({self.scheme} backdoor key)>"
 
 
+_Params = Params
+
+
 class Scheme:
     """One construction: validated parameters, ``plant``, its key type and the honest counterpart.
 
@@ -186,7 +189,9 @@ class Scheme:
     white_box: ClassVar[bool] = False
     default_learner: ClassVar[Learner] = Learner("logreg")
 
-    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
+    params: _Params
+
+    def __init__(self, params: _Params | None = None, **kwargs: Any) -> None:
         if params is not None and kwargs:
             raise UsageError("pass either a Params object or keyword parameters, not both")
         self.params = params if params is not None else self.Params(**kwargs)

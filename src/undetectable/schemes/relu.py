@@ -145,6 +145,7 @@ class ReLUScheme(Scheme):
 
     name = "relu"
     Params = ReLUParams
+    params: ReLUParams
     KeyType = ReLUKey
     white_box = True
 
@@ -304,14 +305,17 @@ def flip_rates(model: ReLUModel, X: np.ndarray, s: np.ndarray, lams, rng: np.ran
             "gradient": [margin_gradient_directions(model, X)]}
     out: dict = {"lam": [float(v) for v in lams]}
     for name, ds in dirs.items():
-        rec = {"flip": [], "l2_mean": [], "l2_relative": []}
+        rec: dict[str, list[float]] = {"flip": [], "l2_mean": [], "l2_relative": []}
         for lam in lams:
-            f, l2, rel = [], [], []
+            f: list[float] = []
+            l2: list[float] = []
+            rel: list[float] = []
             for d in ds:
                 Xa = shift(model, X, d, float(lam))
                 f.append(float(np.mean(model.predict_index(Xa) != p0)))
                 pn = perturbation_norms(X, Xa, unit=model.input_scale)
-                l2.append(pn["l2_mean"]), rel.append(pn["l2_mean_relative"])
+                l2.append(pn["l2_mean"])
+                rel.append(pn["l2_mean_relative"])
             rec["flip"].append(float(np.mean(f)))
             rec["l2_mean"].append(float(np.mean(l2)))
             rec["l2_relative"].append(float(np.mean(rel)))

@@ -95,6 +95,7 @@ class RFFScheme(Scheme):
 
     name = "rff"
     Params = RFFParams
+    params: RFFParams
     KeyType = RFFKey
     white_box = True
 
