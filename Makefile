@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/undetectable demo --out demo-out --force
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
+from .base import ExperimentResult, rows_of
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """§5.2 on mnist5k: plant, activate to every target, false triggers, replication vs the checksum control."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -85,6 +86,6 @@ def section(out: Path, quick: bool, seed: int) -> dict:
         ("false triggers (natural, random, noisy)", f"{false_triggers} / {len(queries)}", ""),
         ("replication successes", f"{sig_rep} / {sum(r['attempts'] for r in rep_sig.values())}", f"checksum control: {cs_rep} / {cs_att}"),
     ]
-    return {"title": "Signature backdoor (§5.2), mnist5k + logistic regression",
+    return ExperimentResult.from_json({"title": "Signature backdoor (§5.2), mnist5k + logistic regression",
             "claim": "Black-box undetectable and non-replicable: inputs carrying a valid Ed25519 signature in their low bits get the signed label.",
-            "rows": [{"metric": a, "value": b, "control": c} for a, b, c in rows], "figures": [fig], "results": res}
+            "rows": rows_of(rows), "figures": [fig], "results": res})

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
+from .base import ExperimentResult, rows_of
 
 
 def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[list, dict]:
@@ -63,7 +64,7 @@ def _bars(metrics: dict, path: Path) -> Path:
     return save(fig, path)
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Coins verification (honest pass / planted fail) and oblivious mitigation (ASR before/after, cost)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -171,9 +172,9 @@ def section(out: Path, quick: bool, seed: int) -> dict:
               "key's advantage but cannot make the output at x + σ·bk stable: that point is "
               f"{M['rff_perturbation_relative']:.0f}× the data's scale away, off the data distribution, where even the ground truth changes "
               "and a random direction of the same norm flips about half the outputs.")
-    return {"title": "Defenses beyond the paper: client-controlled coins and oblivious mitigation (GSVV 2024)",
+    return ExperimentResult.from_json({"title": "Defenses beyond the paper: client-controlled coins and oblivious mitigation (GSVV 2024)",
             "claim": ("B and C tamper only with the random coins, so coins derived from a client seed expose them; and if the ground truth is "
                       "close to linear, a model can be queried only at data-like points far from x (random self-reduction), so no keyed "
                       "input is ever evaluated and backdoors are mitigated without being detected."),
-            "rows": [{"metric": a, "value": b, "control": c} for a, b, c in rows], "figures": [fig], "results": res,
-            "caveat": caveat, "defenses": defenses}
+            "rows": rows_of(rows), "figures": [fig], "results": res,
+            "caveat": caveat, "defenses": defenses})
