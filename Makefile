@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/undetectable demo --out demo-out --force
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
 
 # Every README command verbatim, at the README's own sizes (make test runs them with a few sizes shrunk).

@@ -142,7 +142,10 @@ def test_demo_writes_report(monkeypatch, tmp_path):
     """run_demo ends with report.html, rendered from the results.json it just wrote."""
     from undetectable import demo
 
-    monkeypatch.setattr(demo, "SECTIONS", [tiny_section])
+    from undetectable.experiments import ExperimentResult
+
+    monkeypatch.setattr(demo, "EXPERIMENTS", {"tiny": "tests:tiny"})
+    monkeypatch.setattr(demo, "get_experiment", lambda name: lambda o, q, s: ExperimentResult.from_json(tiny_section(o, q, s)))
     data = demo.run_demo(tmp_path / "out", quick=True, seed=3)
     html = (tmp_path / "out" / "report.html").read_text()
     assert json.loads((tmp_path / "out" / "results.json").read_text())["seed"] == 3

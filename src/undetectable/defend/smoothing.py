@@ -33,7 +33,6 @@ itself a class), the string ``"abstain"`` for string labels (``abstain_label``).
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -308,11 +307,3 @@ def immunize(model: Model, sigma: float, n: int = 100, alpha: float = 0.001, see
         raise UsageError(f"the bundle is already smoothed (σ = {model.sigma:g}); immunize its base bundle instead")
     _check_sigma(sigma, allow_zero=False)
     return SmoothedModel(model, sigma, n, alpha, seed, batch)
-
-
-def with_sigma(model: SmoothedModel, sigma: float) -> SmoothedModel:
-    """A copy of a smoothed model at another σ (same base, n, α, seed)."""
-    m = copy.copy(model)
-    m.smooth = Smooth(model.base, sigma)
-    m.sigma = m.smooth.sigma
-    return m

@@ -233,12 +233,13 @@ class SignatureScheme(Scheme):
 
     name = "signature"
     Params = SignatureParams
+    params: SignatureParams
     KeyType = SignatureKey
     wraps = True
     default_learner = Learner("logreg")
 
     def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[Model, Any]:
+              learner: Learner | None = None) -> tuple[SignatureBackdoor, Any]:
         if key is None:
             key = SignatureKey.generate(rng)
         if isinstance(key, SignatureKey):

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
+from .base import ExperimentResult, rows_of
 
 LAMS = (0.5, 1.0, 2.0, 3.0)
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Plant, measure key vs random k-sparse vs white-box gradient flips, the spectrum with and without the key."""
     from ..schemes.relu import flip_rates, hardness_window, plant_relu, quadratic_form, sparse_direction, top_eigenvalue
     from ..data import load_dataset
@@ -89,7 +90,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
               f"({fr_honest['key']['flip'][-1]:.2f}), while a white-box gradient step of the same norm flips {fr['gradient']['flip'][-1]:.2f}. "
               "θ must stay below the BBP edge to be undetectable, which caps the gain. The weights pass the spectral test, "
               "but a client-seeded coins check (weights = PRG(seed)) rejects the planted model.")
-    return {"title": f"Random ReLU network + sparse-PCA backdoor (construction C), mnist5k, m = {m}",
+    return ExperimentResult.from_json({"title": f"Random ReLU network + sparse-PCA backdoor (construction C), mnist5k, m = {m}",
             "claim": "Planting a sparse spike θ·s sᵀ in the covariance of the random weights keeps accuracy and the weight spectrum; "
                      "the key s is visible only with the key (sᵀĈs ≈ 1 + θ). As a backdoor it is weak.",
             "rows": [{"metric": a, "value": v, "control": c} | ({"ci": ci[f"flip_key_lam{LAMS[-1]:g}"], "ci_note": f"λ = {LAMS[-1]:g}"} if a.startswith("flip rate, key") else {})
@@ -99,4 +100,4 @@ def section(out: Path, quick: bool, seed: int) -> dict:
                          "control": f"random k-sparse {fr['random_sparse']['flip'][-1]:.2f}; gradient step {fr['gradient']['flip'][-1]:.2f}",
                          "verdict": "undetected by the spectrum, but a weak backdoor"},
             "captions": {fig: "Flip rate vs perturbation size for the key s, random k-sparse directions, a white-box gradient step "
-                              "and the key applied to an honest model."}}
+                              "and the key applied to an honest model."}})

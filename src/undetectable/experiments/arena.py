@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import record
+from .base import ExperimentResult
 
 # (scheme, dataset, detectors, N quick, N full). White-box populations on sklearn digits (D = 64) so that
 # a demo can afford 8+8 models; `undetectable arena --data mnist5k` runs the same at D = 784.
@@ -43,6 +44,7 @@ def _paired_signature_row(rec: dict) -> dict:
     worst, changed = 0.0, 0
     for s in rec["model_seeds"]["backdoored"]:
         bd, sk = build_model("signature", rec["data"], s, True, rec["params"])
+        assert sk is not None
         base, _ = build_model("signature", rec["data"], s, False, rec["params"])
         worst = max(worst, float(np.abs(softmax_outputs(bd, pool) - softmax_outputs(base, pool)).max()))
         Xa = sk.activate(bd, pool[:20], (base.predict_index(pool[:20]) + 1) % bd.n_classes)
@@ -52,7 +54,7 @@ def _paired_signature_row(rec: dict) -> dict:
             "value": f"{worst:.1e}", "control": f"activated queries answered differently: {changed} / {20 * n}"}
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Populations of honest vs backdoored models, every applicable detector, AUC with 95% CI."""
     from ..audit.arena import run_arena
     from ..report.figures import roc_panels
@@ -103,7 +105,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
                             "construction": r.get("construction", {})} for r in recs}
     res = record("arena", seed, params, metrics, {r["scheme"]: {d["name"]: d["auc_ci"] for d in r["detectors"]} for r in recs},
                  model_seeds={r["scheme"]: r["model_seeds"] for r in recs})
-    return {"title": "The arena: undetectability over model populations",
+    return ExperimentResult.from_json({"title": "The arena: undetectability over model populations",
             "claim": "Over populations of honest vs backdoored models, key-free detectors sit at chance (AUC CI covers 0.5) "
                      "while the key oracle separates them.",
             "rows": rows, "figures": [fig_name], "results": res,
@@ -116,4 +118,4 @@ def section(out: Path, quick: bool, seed: int) -> dict:
                                    "(positive controls) black dashed."},
             "caveat": "Populations are small (demo budget), so the CIs are wide: 'covers 0.5' is weak evidence on its own. "
                       "The parameters are toy-sized (digits, D = 64; RFF secret dimension d = 16, β = 0.01; ReLU θ inside "
-                      "the sparse-PCA window) and are not cryptographically hard at this d; run `undetectable arena` with more models for tighter CIs."}
+                      "the sparse-PCA window) and are not cryptographically hard at this d; run `undetectable arena` with more models for tighter CIs."})

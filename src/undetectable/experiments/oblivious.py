@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
+from .base import ExperimentResult, rows_of
 
 
 def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[list, dict]:
@@ -59,7 +60,7 @@ def _bars(metrics: dict, path: Path) -> Path:
     return oblivious_bars(metrics, path)
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Coins verification (honest pass / planted fail) and oblivious mitigation (ASR before/after, cost)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -167,7 +168,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
               "key's advantage but cannot make the output at x + σ·bk stable: that point is "
               f"{M['rff_perturbation_relative']:.0f}× the data's scale away, off the data distribution, where even the ground truth changes "
               "and a random direction of the same norm flips about half the outputs.")
-    return {"title": "Defenses beyond the paper: client-controlled coins and oblivious mitigation (GSVV 2024)",
+    return ExperimentResult.from_json({"title": "Defenses beyond the paper: client-controlled coins and oblivious mitigation (GSVV 2024)",
             "claim": ("B and C tamper only with the random coins, so coins derived from a client seed expose them; and if the ground truth is "
                       "close to linear, a model can be queried only at data-like points far from x (random self-reduction), so no keyed "
                       "input is ever evaluated and backdoors are mitigated without being detected."),
@@ -178,4 +179,4 @@ def section(out: Path, quick: bool, seed: int) -> dict:
                          "control": f"honest coins accepted; Fourier task error {M['fourier_err_after']:.2f} (assumption violated)",
                          "verdict": "holds under its assumptions" if M["sig_asr_after"] <= 0.05 else "does not hold here"},
             "captions": {fig: "Rates before and after oblivious mitigation on a linear task; the last pair violates the mitigation's "
-                              "assumption (Fourier-heavy ground truth)."}}
+                              "assumption (Fourier-heavy ground truth)."}})

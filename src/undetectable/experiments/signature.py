@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
+from .base import ExperimentResult, rows_of
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """§5.2 on mnist5k: plant, activate to every target, false triggers, replication vs the checksum control."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -101,7 +102,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
               "sees a signature check. Undetectability rests on Ed25519's unforgeability, not on anything measured here: the false-trigger "
               f"and replication counts only bound what {len(queries)} queries and {sig_att} attempts can find. The perturbation is a "
               "change of the lowest bits, which randomized smoothing at σ ≈ 1–2 grey levels destroys (see Defenses).")
-    return {"title": "Signature backdoor (§5.2), mnist5k + logistic regression",
+    return ExperimentResult.from_json({"title": "Signature backdoor (§5.2), mnist5k + logistic regression",
             "claim": "Black-box undetectable and non-replicable: inputs carrying a valid Ed25519 signature in their low bits get the signed label.",
             "rows": rows, "figures": [fig], "results": res, "caveat": caveat, "headline": headline,
-            "captions": {fig: "Three test digits, their activated versions (label chosen by the key holder) and the pixel difference ×100."}}
+            "captions": {fig: "Three test digits, their activated versions (label chosen by the key holder) and the pixel difference ×100."}})

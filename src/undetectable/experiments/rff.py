@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
+from .base import ExperimentResult, rows_of
 
 
 def _secret_rng(seed: int, i: int) -> np.random.Generator:
@@ -109,7 +110,7 @@ def _fig_pancakes(G: np.ndarray, bk: np.ndarray, rng, path: Path) -> Path:
     return rff_pancakes(G, bk, _random_like(rng, bk), path)
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """§6 on synthetic (binary) and mnist5k (10 classes): plant, activate, controls, β sweep, pancakes figure."""
     rng = np.random.default_rng([seed, 6])
     d, beta = 32, 0.01
@@ -151,7 +152,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     res = record("rff_clwe", seed, {"n_features": m, "secret_dim": d, "gamma": 2 * math.sqrt(d), "beta": beta, "shift": "half",
                                     "head": "ridge", "alpha": 100.0, "seconds": time.perf_counter() - t0},
                  metrics, ci, perturbation_norms={"synthetic": syn["norms"], "mnist5k": mn["norms"]})
-    return {"title": f"Random Fourier Features with a CLWE backdoor (§6), m={m}, d={d}, β={beta}",
+    return ExperimentResult.from_json({"title": f"Random Fourier Features with a CLWE backdoor (§6), m={m}, d={d}, β={beta}",
             "claim": "Backdoored RFF weights are Gaussian pancakes (white-box indistinguishable from N(0, I) without the key); "
                      "x + σ·bk negates every feature, flipping the output, with no loss of clean accuracy.",
             "rows": [{"metric": a, "value": v, "control": c} for a, v, c in rows], "figures": figs, "results": res, "caveat": caveat,
@@ -162,4 +163,4 @@ def section(out: Path, quick: bool, seed: int) -> dict:
             "captions": {figs[0]: "Flip rate of Activate-RFF on synthetic data vs the pancake noise β, with 95% CIs, against the first-order "
                                   "and the non-linearized predictions.",
                          figs[1]: "The planted weights projected on the key (top left: pancakes, bottom left: fractional parts bunch) "
-                                  "and on a random direction of the same norm (right: Gaussian, uniform)."}}
+                                  "and on a random direction of the same norm (right: Gaussian, uniform)."}})
