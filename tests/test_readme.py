@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -69,7 +70,16 @@ def test_readme_runs_as_written(tmp_path):
             cmd = ["bash", "-euo", "pipefail", "-c", code]
         else:
             cmd = [str(tmp_path / ".venv" / "bin" / "python"), "-c", code]
-        res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # its own process group: background jobs (Dask) are cleaned up below
+        try:
+            out, err = proc.communicate(timeout=900)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        res = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
         assert res.returncode == 0, f"README block {i} ({lang}) failed with exit {res.returncode}:\n{code}\n--- stderr ---\n{res.stderr[-3000:]}"
         if lang == "python":
             out = res.stdout.splitlines()
