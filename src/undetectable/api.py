@@ -169,8 +169,12 @@ def predict(model: "Model", X: Any) -> np.ndarray:
     return model.predict(X)
 
 
-def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, passphrase: str | None = None) -> Path:
+def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, passphrase: str | None = None,
+         inputs: "tuple[str | os.PathLike, ...] | list" = ()) -> Path:
     """Save a model as a bundle directory, or a key as a key file (0600); atomic, no overwrite without ``force``.
+
+    With ``force`` only a bundle this tool wrote is replaced (never another folder, a key folder, a symlink or
+    the current directory); ``inputs`` are paths the output must not contain (the bundle it was made from).
 
     Examples
     --------
@@ -189,7 +193,7 @@ def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, pa
             from .errors import UsageError
 
             raise UsageError("bundles are not encrypted; drop the passphrase")
-        return save_bundle(obj, path, force)
+        return save_bundle(obj, path, force, inputs)
     return obj.save(path, force=force, passphrase=passphrase)
 
 

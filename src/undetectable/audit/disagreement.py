@@ -88,12 +88,22 @@ def _mutate(spec, X: np.ndarray, rng: np.random.Generator, n_coords: int = 8) ->
     return Y
 
 
+#: Queries per strategy beyond this are refused (hours at ~10^4 signature verifications per second).
+MAX_QUERIES = 100_000_000
+
+
 def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Generator, n_random: int = 10_000,
                         n_noisy: int = 10_000, n_climb: int = 10_000, chains: int = 100, batch: int = 5_000) -> DisagreementReport:
     """Search for x with h̃(x) ≠ h(x) with about n_random + n_noisy + n_climb queries; see the module docstring."""
     from tqdm.auto import tqdm
     import sys
 
+    from ..safety import check_knob
+
+    for flag, v in (("n_random", n_random), ("n_noisy", n_noisy), ("n_climb", n_climb)):
+        check_knob(flag, v, 0, MAX_QUERIES, "queries per strategy")
+    check_knob("chains", chains, 1, 100_000, "hill-climbing chains")
+    check_knob("batch", batch, 1, 1_000_000, "queries per batch")
     spec = model.spec
     X_nat = spec.validate(X_natural, "natural inputs")
     rep = DisagreementReport()

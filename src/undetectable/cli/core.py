@@ -51,7 +51,7 @@ def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz pat
     from .. import api, datasets
     from ..fileio import check_writable
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle")
     options = {}
     if features is not None:
         if model not in ("rff", "relu"):
@@ -72,7 +72,7 @@ def predict(bundle: Path = typer.Argument(...),
     from ..bundle import load_bundle
     from ..fileio import check_writable, load_npy, save_npy
 
-    check_writable(out, force)
+    check_writable(out, force, "file", [input, bundle])
     y = load_bundle(bundle).predict(load_npy(input))
     save_npy(out, y, force)
     echo(f"wrote {out} ({len(y)} labels)")

@@ -44,7 +44,7 @@ def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any fa
     from ..defend.smoothing import immunize as smooth
     from ..fileio import check_writable
 
-    check_writable(out, force)
+    check_writable(out, force, "bundle", [bundle])
     m = smooth(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=[bundle])
     echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")

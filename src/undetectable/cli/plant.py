@@ -11,14 +11,16 @@ from ..errors import UsageError
 from .common import FORCE, SEED, app, echo, plant_app
 
 
-def _writable(force: bool, *paths: Optional[Path]) -> None:
+def _writable(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
+              out_kind: str = "bundle", inputs: tuple = ()) -> None:
+    """Check every output before any work: distinct paths, each replaceable only if it is ours (see fileio)."""
     from ..fileio import check_writable
 
-    given = [Path(p) for p in paths if p is not None]
-    if len({p.resolve() for p in given}) != len(given):
+    given = [(Path(p), kind) for p, kind in ((out, out_kind), (key_out, "key"), (other, "file")) if p is not None]
+    if len({p.resolve() for p, _ in given}) != len(given):
         raise UsageError("the output paths (--out, --key-out, ...) must be different")
-    for p in given:
-        check_writable(p, force)
+    for p, kind in given:
+        check_writable(p, force, kind, inputs)
 
 
 def _accuracy(model, ds) -> float:
@@ -36,10 +38,10 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     from ..bundle import load_bundle
     from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
-    _writable(force, out)
+    _writable(force, out, inputs=(base, public_key))
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(base, public_key))
     echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {pub.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
 
 
@@ -55,9 +57,9 @@ def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
     from ..bundle import load_bundle
     from ..schemes.checksum import ChecksumScheme
 
-    _writable(force, out, key_out)
+    _writable(force, out, key_out, inputs=(base,))
     m, key = ChecksumScheme(bound=bound).plant(load_bundle(base), seed=seed)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(base,))
     api.save(key, key_out, force=force)
     echo(f"wrote {out} and {key_out} (0600): checksum backdoor, {m.n_blocks} parity blocks")
 
@@ -158,7 +160,7 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
     from ..keys import passphrase_from_env
     from ..schemes import load_key
 
-    _writable(force, out)
+    _writable(force, out, out_kind="file", inputs=(input, bundle, key))
     if target is not None and targets is not None:
         raise UsageError("pass either --target or --targets, not both")
     m = load_bundle(bundle)

@@ -40,6 +40,7 @@ import numpy as np
 from scipy.stats import beta, binom, norm
 
 from ..bundle import Model, load_bundle, write_bundle_dir
+from ..errors import BundleError
 from ..errors import UsageError
 
 ABSTAIN = -1
@@ -60,6 +61,10 @@ def _check_alpha(alpha) -> float:
     if not (0.0 < a < 1.0):
         raise UsageError(f"alpha must be a probability in (0, 1), e.g. 0.001; got {alpha!r}")
     return a
+
+
+#: Noise samples per prediction beyond this are refused: the smoothed model would take minutes per input.
+MAX_N = 100_000
 
 
 def _check_sigma(sigma, allow_zero: bool = True) -> float:
@@ -247,6 +252,9 @@ class SmoothedModel(Model):
         self.smooth = Smooth(base, sigma)
         self.sigma = self.smooth.sigma
         self.n = _check_int("n", n)
+        from ..safety import check_knob
+
+        check_knob("--n", self.n, 1, MAX_N, "each prediction costs n base-model predictions")
         self.alpha = _check_alpha(alpha)
         self.seed = _check_int("seed", seed, 0)
         self.batch = _check_int("batch", batch)
@@ -289,6 +297,8 @@ class SmoothedModel(Model):
     @classmethod
     def _load(cls, directory, params, spec, classes):
         base = load_bundle(Path(directory) / "base")
+        if isinstance(base, SmoothedModel):  # immunize refuses to smooth a smoothed model: so does loading
+            raise BundleError(f"bundle {directory} smooths an already smoothed bundle; re-create it from an unsmoothed base")
         return cls(base, float(params["sigma"]), int(params["n"]), float(params["alpha"]), int(params["seed"]), int(params["batch"]))
 
 

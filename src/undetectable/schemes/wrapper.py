@@ -79,4 +79,9 @@ class WrapperBackdoor(Model):
 
     @staticmethod
     def _load_base(directory: Path) -> Model:
-        return load_bundle(directory / "base")
+        from ..errors import BundleError
+
+        base = load_bundle(directory / "base")
+        if isinstance(base, WrapperBackdoor):  # plant refuses to wrap a wrapper: so does loading
+            raise BundleError(f"bundle {directory} wraps a {base.family} backdoor in another; re-create it from an honest base")
+        return base
