@@ -64,7 +64,7 @@ def _import_all() -> None:
 
 # module names under undetectable/audit/ that define detectors; add yours to this tuple
 DETECTOR_MODULES: tuple[str, ...] = ("weight_stats", "key_oracles",
-                                      "neural_cleanse", "strip", "activation_clustering", "spectral", "disagreement")
+                                      "neural_cleanse", "strip", "activation_clustering", "spectral", "disagreement", "lattice")
 
 
 def as_float(x) -> float:
