@@ -239,6 +239,11 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     save_rff_key(key_out, key, {"secret_dim": secret_dim, "gamma": float(np.linalg.norm(key["bk"])), "beta": beta, "shift": shift}, force)
     acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
     _echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; clean test accuracy {acc:.4f}")
+    from .audit.frontier import plant_message  # where (d, β) sits against the measured lattice frontier (issue 12)
+
+    flip = float(np.mean(m.predict(ds.X_test) != m.predict(m.activate(ds.X_test, key)))) if shift == "half" else None
+    for line in filter(None, plant_message(secret_dim, beta, int(np.prod(ds.spec.shape)), flip)):
+        _echo(line)
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export bundles to other formats.")

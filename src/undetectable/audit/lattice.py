@@ -185,7 +185,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
     N = _left_null_basis(Ym)
     k = N.shape[0]
     z_norm = 4.0 * math.sqrt(d_eff * m)  # ‖z‖ = 2‖Yw‖ ≈ 2γ√m
-    K = min(z_norm / (2.0 * beta_eff * math.sqrt(k)), 2.0**40)
+    K = min(z_norm / (2.0 * beta_eff * math.sqrt(k)), 2.0**30)
     R = float(max(1, math.ceil(math.sqrt(k))))
     B = np.zeros((m, m + k), dtype=np.int64)
     B[:, :m] = np.eye(m, dtype=np.int64) * int(R)
@@ -211,6 +211,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
         b1 = math.sqrt(sum(float(A[0, j]) ** 2 for j in range(m + k)))
         return best, b1 / gh
 
+    notes: list[str] = []
     say(f"lattice: LLL on m={m} samples × t={t} coordinates (K={K:.3g})")
     LLL.reduction(A)
     (w, dist, good), ratio = check("lll")
@@ -223,7 +224,21 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
             say(f"lattice: BKZ-{block_size} (≤ {left:.0f} s)")
             par = BKZ.Param(block_size=min(int(block_size), m), max_loops=8, max_time=left, auto_abort=True,
                             flags=BKZ.AUTO_ABORT | BKZ.MAX_LOOPS | BKZ.MAX_TIME)
-            BKZ.reduction(A, par)
+            try:
+                BKZ.reduction(A, par)
+            except RuntimeError as exc:  # fplll's double-precision GSO can give up ("infinite loop in babai")
+                notes.append(f"BKZ in double precision failed ({exc}); retried in long double / dpe")
+                for ft in ("ld", "dpe"):
+                    left = time_limit - (time.perf_counter() - t0)
+                    if left <= 1:
+                        break
+                    par = BKZ.Param(block_size=min(int(block_size), m), max_loops=8, max_time=left, auto_abort=True,
+                                    flags=BKZ.AUTO_ABORT | BKZ.MAX_LOOPS | BKZ.MAX_TIME)
+                    try:
+                        BKZ.reduction(A, par, float_type=ft)
+                        break
+                    except RuntimeError as exc2:
+                        notes.append(f"BKZ in {ft} failed too ({exc2})")
             (w, dist, good), ratio = check("bkz")
             stage = "bkz"
             timed_out = time.perf_counter() - t0 >= time_limit
@@ -234,7 +249,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
     res = LatticeResult(found=bool(good), coords=np.arange(t) if coords is None else np.asarray(coords), w=w,
                         direction=direction, cos=cos, score=float(0.25 - dist), heldout_dist=float(dist),
                         gh_ratio=float(ratio), m=m, t=t, block_size=int(block_size), K=float(K),
-                        seconds=time.perf_counter() - t0, stage=stage, timed_out=timed_out)
+                        seconds=time.perf_counter() - t0, stage=stage, timed_out=timed_out, notes=notes)
     say(f"lattice: {'FOUND' if good else 'nothing'} after {stage} in {res.seconds:.1f} s (held-out distance {dist:.3f})")
     return res
 
