@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
         t0 = time.perf_counter()
         cells = frontier_slice(progress=lambda s: print(s, file=sys.stderr, flush=True))
-        print(json.dumps({"slice_seconds": time.perf_counter() - t0, "edge": edge(cells)}, indent=1))
+        print(json.dumps({"slice_seconds": time.perf_counter() - t0, "edge_known": edge(cells),
+                          "edge_hidden_D24": edge(cells, "unknown", 24)}, indent=1))
         return 0
     cells = _load(a.out)
     done = {_key(c) for c in cells}
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                             dead = cell["successes"] == 0
                         cells.append(cell)
                         _save(a.out, cells, meta)
-    print(json.dumps(edge([c for c in cells if c["support"] == "known"]), indent=1))
+    print(json.dumps({"known": edge(cells), **{f"hidden_D{D}": edge(cells, "unknown", D) for D in a.unknown_D}}, indent=1))
     if a.figure:
         frontier_heatmap([c for c in cells if c["support"] == "known" and c["m_factor"] == a.m_factor[0]
                           and c["block_size"] == a.block[0]], a.figure)

@@ -89,8 +89,10 @@ def measure_grid(ds=D_GRID, betas=BETA_GRID, *, D: int | None = None, m_factor: 
     return cells
 
 
-def edge(cells: list[dict]) -> dict[int, dict]:
-    """Per d: the largest β broken in every trial ('breaks_up_to') and the smallest β broken in none ('fails_from')."""
+def edge(cells: list[dict], support: str = "known", D: int | None = None) -> dict[int, dict]:
+    """Per d: the largest β broken in every trial ('breaks_up_to') and the smallest β broken in none ('fails_from'),
+    over the cells of one kind (support known, or hidden among ``D`` coordinates)."""
+    cells = [c for c in cells if c["support"] == support and (D is None or c["D"] == D)]
     out: dict[int, dict] = {}
     for d in sorted({c["d"] for c in cells}):
         cs = sorted((c for c in cells if c["d"] == d), key=lambda c: c["beta"])
