@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import UsageError
 
 D_GRID = (8, 16, 24, 32, 48, 64)
+UNKNOWN_REACH = 96  # all-D lattices beyond this many coordinates did not finish LLL in our runs (docs/hardness.md)
 BETA_GRID = (0.0, 1e-6, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 
@@ -125,8 +126,12 @@ FRONTIER: dict = {
         "32": {"breaks_up_to": 1e-3, "fails_from": 1e-2},
         "48": {"breaks_up_to": 1e-4, "fails_from": 1e-3},
     },
-    # D -> d -> the same, support hidden among D coordinates, all D attacked
-    "unknown": {},
+    # D -> d -> the same, support hidden among D coordinates, all D attacked (m = 3D, BKZ-20, 2 trials;
+    # D = 24 from the demo slice; β grid 1e-6, 1e-4, 1e-3, 1e-2)
+    "unknown": {
+        "24": {"8": {"breaks_up_to": 1e-6, "fails_from": 1e-2}},
+        "32": {"8": {"breaks_up_to": 1e-3, "fails_from": 1e-2}, "16": {"breaks_up_to": 1e-3, "fails_from": 1e-2}},
+    },
 }
 
 
@@ -252,8 +257,9 @@ def frontier_position(d: int, beta: float, support_known: bool = False, D: int |
         z = _zone(beta, up_u, fail_u)
         return FrontierVerdict(int(d), float(beta), False, z != "outside", margin(up_u), up_u,
                                f"support hidden, all D ≤ {Dk} coordinates attacked: {b2}", fid, flip, z)
-    basis = (f"support hidden among D={D}: the all-D lattice (dimension ≈ {3 * D}) is out of reach (measured up to D="
-             f"{max(measured_D) if measured_D else '?'}) and marginal statistics do not locate S; margin quoted against "
+    reach = "out of reach here" if D > UNKNOWN_REACH else "not measured"
+    basis = (f"support hidden among D={D}: the all-D lattice (dimension ≈ {3 * D}) is {reach} (all-D attack measured up to "
+             f"D={max(measured_D) if measured_D else '?'}) and marginal statistics do not locate S; margin quoted against "
              f"the support-known edge ({basis})")
     return FrontierVerdict(int(d), float(beta), False, False, margin(up), up, basis, fid, flip, "outside")
 
