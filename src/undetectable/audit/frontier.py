@@ -281,14 +281,16 @@ def frontier_heatmap(cells: list[dict], path, title: str = "lattice attack on pl
     T = np.full((len(ds), len(bs)), np.nan)
     for c in cells:
         i, j = ds.index(c["d"]), bs.index(c["beta"])
-        R[i, j] = 0.0 if c.get("skipped") else c["rate"]
+        R[i, j] = np.nan if c.get("skipped") else c["rate"]
         T[i, j] = np.nan if c.get("skipped") else c.get("seconds_median", np.nan)
     p = plt()
     fig, ax = p.subplots(figsize=(1.1 * len(bs) + 1.6, 0.55 * len(ds) + 1.4))
-    im = ax.imshow(R, cmap="RdYlGn_r", vmin=0, vmax=1, aspect="auto")
+    cmap = p.get_cmap("RdYlGn_r").copy()
+    cmap.set_bad("0.85")  # not run: a smaller β of the same d already failed every trial
+    im = ax.imshow(np.ma.masked_invalid(R), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for c in cells:
         i, j = ds.index(c["d"]), bs.index(c["beta"])
-        txt = "–" if c.get("skipped") else f"{c['successes']}/{c['trials']}\n{c.get('seconds_median', 0):.1f}s"
+        txt = "not run" if c.get("skipped") else f"{c['successes']}/{c['trials']}\n{c.get('seconds_median', 0):.1f}s"
         ax.text(j, i, txt, ha="center", va="center", fontsize=6.5)
     ax.set_xticks(range(len(bs)), [("0" if b == 0 else f"{b:.0e}") for b in bs], fontsize=7)
     ax.set_yticks(range(len(ds)), [str(d) for d in ds], fontsize=7)

@@ -45,7 +45,7 @@ from .base import NotApplicable, as_float, detector
 LATTICE_SCHEMES = ("rff",)
 DEFAULT_BETA = 0.01  # the project's default pancake noise: what an auditor assumes when the bundle does not say
 MIN_SPREAD = 1.0  # a candidate w must spread held-out ⟨y, w⟩ over ≥ 1 period (the secret: std γ = 2√d ≥ 2)
-MAX_AUTO_COORDS = 96  # above this many coordinates the all-D lattice is out of reach on a laptop (docs/hardness.md)
+MAX_AUTO_COORDS = 64  # above this many coordinates the all-D lattice is out of reach here (docs/hardness.md)
 
 
 def fpylll_available() -> tuple[bool, str]:
@@ -325,7 +325,9 @@ def attack_weights(W: np.ndarray, *, coords: np.ndarray | None = None, d: int | 
             notes.append(f"support unknown: all {W.shape[1]} coordinates attacked")
         else:
             coords = locate_support(W, max_coords)
-            notes.append(f"support unknown: {max_coords} of {W.shape[1]} coordinates chosen by marginal statistics")
+            betas = betas[:1]  # the located candidates are no better than random (docs/hardness.md): one try
+            notes.append(f"support unknown: {max_coords} of {W.shape[1]} coordinates chosen by marginal statistics "
+                         "(which do not locate the support: measured)")
     else:
         notes.append("support known (partial-knowledge oracle)")
     coords = np.asarray(coords)
