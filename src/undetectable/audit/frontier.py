@@ -116,7 +116,8 @@ def frontier_slice(progress: Callable[[str], None] | None = None) -> list[dict]:
 FRONTIER: dict = {
     "provenance": ("measured 2026-11-29 with `python -m benchmarks.bench_frontier --full --trials 3 --cell-time 60` "
                    "(support known, m = 3d samples, LLL then BKZ-20, fpylll 0.6.4 unpruned) and "
-                   "`--d 8 --unknown-D 16 32 64 96 --trials 2 --cell-time 90` (support hidden, all D attacked), "
+                   "`--d 8 16 --unknown-D 32 64 --trials 2 --cell-time 60` (support hidden, all D attacked); "
+                   "exact commands and results in docs/hardness.md and benchmarks/results/frontier_*.json; "
                    "one core of a 2-core machine shared by six sessions (load ≈ 5-11): times are inflated"),
     # d -> largest β broken in every trial, smallest β broken in none (β grid 0, 1e-6, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
     "known": {
@@ -125,12 +126,15 @@ FRONTIER: dict = {
         "24": {"breaks_up_to": 3e-3, "fails_from": 1e-2},
         "32": {"breaks_up_to": 1e-3, "fails_from": 1e-2},
         "48": {"breaks_up_to": 1e-4, "fails_from": 1e-3},
+        # d = 64: 2 trials, β ∈ {1e-4, 1e-3} only (β = 0 did not finish LLL under load): 1/2 at 1e-4 (time-limited), 0/2 at 1e-3
+        "64": {"breaks_up_to": None, "fails_from": 1e-3},
     },
     # D -> d -> the same, support hidden among D coordinates, all D attacked (m = 3D, BKZ-20, 2 trials;
     # D = 24 from the demo slice; β grid 1e-6, 1e-4, 1e-3, 1e-2)
     "unknown": {
         "24": {"8": {"breaks_up_to": 1e-6, "fails_from": 1e-2}},
         "32": {"8": {"breaks_up_to": 1e-3, "fails_from": 1e-2}, "16": {"breaks_up_to": 1e-3, "fails_from": 1e-2}},
+        "64": {"8": {"breaks_up_to": 1e-4, "fails_from": 1e-3}},  # 1 trial per β
     },
 }
 
