@@ -50,3 +50,10 @@ def test_heatmap_writes_png(tmp_path):
     cells.append({"d": 16, "beta": 1e-3, "rate": 0.0, "successes": 0, "trials": 0, "skipped": True})
     p = fr.frontier_heatmap(cells, tmp_path / "f.png")
     assert p.exists() and p.stat().st_size > 1000
+
+
+def test_edge_separates_support_kinds():
+    cells = [{"d": 8, "beta": b, "support": "known", "D": 8, "successes": s, "trials": 2} for b, s in ((1e-3, 2), (1e-2, 1), (3e-2, 0))]
+    cells += [{"d": 8, "beta": 1e-3, "support": "unknown", "D": 24, "successes": 0, "trials": 2}]
+    assert fr.edge(cells) == {8: {"breaks_up_to": 1e-3, "fails_from": 3e-2}}
+    assert fr.edge(cells, "unknown", 24) == {8: {"breaks_up_to": None, "fails_from": 1e-3}}
