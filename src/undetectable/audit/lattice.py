@@ -51,7 +51,7 @@ MAX_AUTO_COORDS = 64  # above this many coordinates the all-D lattice is out of 
 def fpylll_available() -> tuple[bool, str]:
     """(True, "") when fpylll imports; else (False, the reason with the install command)."""
     try:
-        import fpylll  # noqa: F401
+        import fpylll  # type: ignore[import-untyped]  # noqa: F401
     except ImportError as exc:  # pragma: no cover - exercised where fpylll is missing
         return False, f"fpylll is not installed ({exc}); pip install 'undetectable[lattice]'"
     return True, ""
@@ -169,7 +169,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
     ok, why = fpylll_available()
     if not ok:
         raise NotApplicable(why)
-    from fpylll import BKZ, LLL, IntegerMatrix
+    from fpylll import BKZ, LLL, IntegerMatrix  # type: ignore[import-untyped]
 
     t0 = time.perf_counter()
     say = progress or (lambda s: None)
@@ -198,7 +198,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
     gh = math.exp(log_det / m) * math.sqrt(m / (2 * math.pi * math.e))
 
     def check(stage: str):
-        best = (None, 0.25, False)  # no informative candidate: the chance value (score 0)
+        best: tuple[np.ndarray | None, float, bool] = (None, 0.25, False)  # no informative candidate: chance (score 0)
         rows = min(check_rows, m)
         for i in range(rows):
             row = np.array([A[i, j] for j in range(m)], dtype=np.float64) / R
@@ -209,7 +209,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
                 continue
             odd = bool(np.all(np.mod(np.abs(row), 2) == 1))
             norm_ok = d is None or 0.5 < np.linalg.norm(w) / (2 * math.sqrt(d)) < 2.0
-            good = odd and dist < 0.1 and norm_ok
+            good = bool(odd and dist < 0.1 and norm_ok)
             if dist < best[1] or (good and not best[2]):
                 best = (w, dist, good)
         b1 = math.sqrt(sum(float(A[0, j]) ** 2 for j in range(m + k)))
