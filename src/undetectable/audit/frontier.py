@@ -291,8 +291,7 @@ def frontier_heatmap(cells: list[dict], path, title: str = "lattice attack on pl
         T[i, j] = np.nan if c.get("skipped") else c.get("seconds_median", np.nan)
     p = plt()
     fig, ax = p.subplots(figsize=(1.1 * len(bs) + 1.6, 0.55 * len(ds) + 1.4))
-    cmap = p.get_cmap("RdYlGn_r").copy()
-    cmap.set_bad("0.85")  # not run: a smaller β of the same d already failed every trial
+    cmap = p.get_cmap("RdYlGn_r").with_extremes(bad="0.85")  # grey: not run (a smaller β of the same d already failed)
     im = ax.imshow(np.ma.masked_invalid(R), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for c in cells:
         i, j = ds.index(c["d"]), bs.index(c["beta"])
