@@ -45,7 +45,7 @@ def run_study(m: int = 2000, d: int = 16, beta: float = 0.01, seed: int = 0, n_p
     from undetectable.audit import weight_stats as ws
     from undetectable.audit.arena import roc_auc
     from undetectable.audit.lattice import attack_weights
-    from undetectable.backdoors.rff_clwe import activation_delta, plant_rff
+    from undetectable.schemes.rff import activation_delta, plant_rff
     from undetectable.crypto.pancakes import PancakeSecret, sample_weights
     from undetectable.data import load_dataset
     from undetectable.models.rff import RFFClassifier, train_rff

@@ -368,17 +368,18 @@ def _weights(model) -> np.ndarray:
     return model_weights(model)
 
 
-@detector("lattice", schemes=LATTICE_SCHEMES)
+@detector("lattice", schemes=LATTICE_SCHEMES, requires=("weights",))
 def lattice(model, data, key, rng) -> float:
     """Lattice attack (support unknown): held-out Z+½ fit of the best reduced vector (¼ = key recovered)."""
     return as_float(attack_weights(_weights(model), time_limit=30.0).score)
 
 
-@detector("lattice_support", needs_key=True, schemes=LATTICE_SCHEMES)
+@detector("lattice_support", needs_key=True, schemes=LATTICE_SCHEMES, requires=("weights",))
 def lattice_support(model, data, key, rng) -> float:
     """Partial-knowledge oracle: the lattice attack told the secret support (only the support of bk, not u)."""
     W = _weights(model)
-    if not isinstance(key, dict) or "bk" not in key:
-        raise UsageError("lattice_support needs the rff key dict with 'bk' (it reads only its support)")
-    S = np.flatnonzero(np.asarray(key["bk"], dtype=np.float64).ravel())
+    bk = key.get("bk") if isinstance(key, dict) else getattr(key, "bk", None)
+    if bk is None or (not isinstance(key, dict) and getattr(key, "scheme", "rff") != "rff"):
+        raise NotApplicable("lattice_support needs an rff key (the --key-out file of plant rff); it reads only its support")
+    S = np.flatnonzero(np.asarray(bk, dtype=np.float64).ravel())
     return as_float(attack_weights(W, coords=S, d=len(S), time_limit=30.0).score)
