@@ -122,7 +122,7 @@ FRONTIER: dict = {
     # d -> largest β broken in every trial, smallest β broken in none (β grid 0, 1e-6, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
     "known": {
         "8": {"breaks_up_to": 1e-2, "fails_from": 3e-2},
-        "16": {"breaks_up_to": 1e-2, "fails_from": 3e-2},
+        "16": {"breaks_up_to": 1e-2, "fails_from": 2e-2},
         "24": {"breaks_up_to": 3e-3, "fails_from": 1e-2},
         "32": {"breaks_up_to": 1e-3, "fails_from": 1e-2},
         "48": {"breaks_up_to": 1e-4, "fails_from": 1e-3},

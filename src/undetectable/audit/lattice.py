@@ -51,7 +51,7 @@ MAX_AUTO_COORDS = 64  # above this many coordinates the all-D lattice is out of 
 def fpylll_available() -> tuple[bool, str]:
     """(True, "") when fpylll imports; else (False, the reason with the install command)."""
     try:
-        import fpylll  # type: ignore[import-untyped]  # noqa: F401
+        import fpylll  # noqa: F401
     except ImportError as exc:  # pragma: no cover - exercised where fpylll is missing
         return False, f"fpylll is not installed ({exc}); pip install 'undetectable[lattice]'"
     return True, ""
@@ -169,7 +169,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
     ok, why = fpylll_available()
     if not ok:
         raise NotApplicable(why)
-    from fpylll import BKZ, LLL, IntegerMatrix  # type: ignore[import-untyped]
+    from fpylll import BKZ, LLL, IntegerMatrix
 
     t0 = time.perf_counter()
     say = progress or (lambda s: None)
