@@ -84,6 +84,11 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     api.save(key, key_out, force=force)
     echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
          f"clean test accuracy {_accuracy(m, ds):.4f}")
+    from ..audit.frontier import plant_message  # where (d, β) sits against the measured lattice frontier (issue 12)
+
+    flip = float(np.mean(m.predict(ds.X_test) != m.predict(key.activate(m, ds.X_test)))) if shift == "half" else None
+    for line in filter(None, plant_message(secret_dim, beta, int(np.prod(ds.spec.shape)), flip)):
+        echo(line)
 
 
 @plant_app.command("relu")
