@@ -14,14 +14,13 @@ What is computed (OpenSSL's order, cofactorless)::
 
 Arithmetic
 ----------
-* Field elements mod p = 2^255 − 19 are 16 limbs of 16 bits (signed, lazily reduced), held in
-  **float64 tensors as exact integers**: every intermediate is an integer below 2^53 in magnitude
-  (bound argument at ``_fmul``), so IEEE double arithmetic is exact and products run as one BLAS
-  matmul: the 16×16 limb outer product times a constant 256×16 matrix with 2^256 ≡ 38 folded in.
-  Carries are ``floor(c / 2^16)`` redistributed by one ``addmm`` against a constant 16×16 matrix
-  (three rounds). Measured on this machine: int64 matmul/gather products are 1.6–3× slower than
-  float64 BLAS, which is why the field runs in float64. SHA-512, bytes, the scalar reduction and the
-  final canonical encoding run in int64 (two's-complement wraparound, logical shifts by masking).
+* Field elements mod p = 2^255 − 19 are 16 limbs of 16 bits in int64 (signed, lazily reduced).
+  A product is one batched matrix-vector product (``bmm``) of a strided 16×16 view of one operand
+  (with 2^256 ≡ 38 folded in) by the other: a 16-tap convolution, no materialised outer product.
+  Carries are three parallel rounds (``c & 0xFFFF`` plus the rolled ``c >> 16``). Measured here:
+  this is 3–4× faster than an outer product times a constant 256×16 matrix (float64 BLAS or
+  int64), and int64 is as fast as float64, so everything stays exact int64 (two's-complement
+  wraparound in SHA-512, logical shifts by masking).
 * The public key is fixed, so ``[S]B`` and ``[k](−A)`` are lookups in two constant tables of
   32 positions × 256 byte values (affine ``(y−x, y+x, t)`` with ``t = xy`` for B and ``2d·xy`` for
   −A), giving 64 points that a tree of 63 unified additions sums (no doublings).
@@ -119,14 +118,15 @@ def _affine_table(x: int, y: int, positions: int, t_factor: int) -> np.ndarray:
     for i, z in enumerate(zs):
         pref[i + 1] = pref[i] * z % P
     inv = pow(pref[-1], P - 2, P)
-    out = np.zeros((len(pts), 3, NLIMB), dtype=np.uint16)
+    vals = []
     for i in range(len(zs) - 1, -1, -1):
         zi = inv * pref[i] % P
         inv = inv * zs[i] % P
         X, Y, _, _ = pts[i]
         ax, ay = X * zi % P, Y * zi % P
-        for j, v in enumerate(((ay - ax) % P, (ay + ax) % P, t_factor * ax * ay % P)):
-            out[i, j] = _limbs(v)
+        vals.append(((ay - ax) % P, (ay + ax) % P, t_factor * ax * ay % P))
+    raw = b"".join(v.to_bytes(32, "little") for triple in reversed(vals) for v in triple)
+    out = np.frombuffer(raw, dtype="<u2").astype(np.uint16)
     return out.reshape(positions, 256, 3, NLIMB)
 
 
@@ -152,24 +152,6 @@ def key_table(public_key: bytes) -> tuple[np.ndarray, bool]:
 # --------------------------------------------------------------------------------------------
 # Constant matrices of the field arithmetic
 # --------------------------------------------------------------------------------------------
-
-
-def mul_matrix() -> np.ndarray:
-    """(256, 16): column k sums a_i·b_j over i + j ≡ k (mod 16), weight 38 where i + j ≥ 16."""
-    m = np.zeros((NLIMB * NLIMB, NLIMB))
-    for i in range(NLIMB):
-        for j in range(NLIMB):
-            m[i * NLIMB + j, (i + j) % NLIMB] = 38.0 if i + j >= NLIMB else 1.0
-    return m
-
-
-def carry_matrix() -> np.ndarray:
-    """(16, 16): c + floor(c/2^16) @ this moves each limb's carry one limb up (top wraps ×38)."""
-    m = -float(RADIX) * np.eye(NLIMB)
-    for k in range(NLIMB - 1):
-        m[k, k + 1] = 1.0
-    m[NLIMB - 1, 0] = 38.0
-    return m
 
 
 def const_matrix(c: int) -> np.ndarray:
@@ -262,15 +244,33 @@ class SHA512(torch.nn.Module):
         self._s0 = _rotr_consts((1, 8), (7,))
         self._s1 = _rotr_consts((19, 61), (6,))
 
-    def words(self, data: torch.Tensor) -> torch.Tensor:
-        """Padded bytes (n, 128·blocks) → big-endian 64-bit words (n, blocks, 16)."""
+    def words(self, data: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Padded big-endian 64-bit words (n, blocks, 16) of byte rows.
+
+        Without ``lengths`` every row is a whole message (fixed length: constant padding). With
+        ``lengths`` (n,), row i is a message of ``lengths[i]`` bytes zero-padded to the common width;
+        the padding is written per row without branches and ``blocks`` covers the longest.
+        """
         n, m = data.shape
-        pad = torch.tensor(list(sha512_padding(m)), dtype=torch.int64, device=data.device)
-        full = torch.cat([data.to(torch.int64), pad.expand(n, -1)], dim=1)
+        data = data.to(torch.int64)
+        if lengths is None:
+            pad = torch.tensor(list(sha512_padding(m)), dtype=torch.int64, device=data.device)
+            full = torch.cat([data, pad.expand(n, -1)], dim=1)
+        else:
+            total = len(sha512_padding(m)) + m
+            pos = torch.arange(total, device=data.device)
+            full = torch.cat([data, torch.zeros(n, total - m, dtype=torch.int64, device=data.device)], dim=1)
+            ln = lengths.to(torch.int64).unsqueeze(1)
+            end = (ln + 17 + 127) // 128 * 128  # end of each row's last block
+            full = torch.where(pos == ln, 0x80, torch.where(pos < ln, full, 0))
+            # the bit length, big-endian, in the last 16 bytes of the row's last block (< 2^61 bits)
+            shift = (end - 1 - pos) * 8
+            field = (pos >= end - 8) & (pos < end)
+            full = full | torch.where(field, ((ln * 8) >> shift.clamp(0, 63)) & 255, 0)
         return (full.reshape(n, -1, 16, 8) << self.byte_shift).sum(-1)
 
-    def forward(self, data: torch.Tensor) -> torch.Tensor:
-        W = self.words(data)
+    def forward(self, data: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        W = self.words(data, lengths)
         n, nb, _ = W.shape
         w = list(W.unbind(-1))  # 16 × (n, nb)
         for t in range(16, 80):
@@ -278,9 +278,10 @@ class SHA512(torch.nn.Module):
         WK = torch.stack(w, dim=-1) + self.K  # (n, nb, 80)
         H = self.IV.expand(n, 8)
         right, mask, left, lmask = self._big
-        for b in range(nb):
+        n_blocks = None if lengths is None else ((lengths.to(torch.int64) + 17 + 127) // 128).unsqueeze(1)
+        for blk in range(nb):
             a, b_, c, d, e, f, g, h = H.unbind(-1)
-            wk = WK[:, b].unbind(-1)
+            wk = WK[:, blk].unbind(-1)
             for t in range(80):
                 ae = torch.stack([a, e], dim=-1).unsqueeze(-1)  # (n, 2, 1)
                 s = ((ae >> right) & mask) | ((ae << left) & lmask)
@@ -288,7 +289,8 @@ class SHA512(torch.nn.Module):
                 t1 = h + s[:, 1] + (g ^ (e & (f ^ g))) + wk[t]
                 t2 = s[:, 0] + ((a & b_) | (c & (a | b_)))
                 h, g, f, e, d, c, b_, a = g, f, e, d + t1, c, b_, a, t1 + t2
-            H = H + torch.stack([a, b_, c, d, e, f, g, h], dim=-1)
+            new = H + torch.stack([a, b_, c, d, e, f, g, h], dim=-1)
+            H = new if n_blocks is None else torch.where(blk < n_blocks, new, H)
         return ((H.unsqueeze(-1) >> self.byte_shift) & 255).reshape(n, 64)
 
 
@@ -307,8 +309,8 @@ def _carry_chain(limbs: list[torch.Tensor], top_open: bool = True) -> list[torch
 
 
 def _to_canonical(v: torch.Tensor) -> torch.Tensor:
-    """float64 limbs (lazily reduced, |limb| < 2^20) → canonical int64 16-bit limbs of v mod p."""
-    x = list(v.to(torch.int64).unbind(-1))
+    """Lazily reduced limbs (|limb| < 2^20) → canonical 16-bit limbs of v mod p."""
+    x = list(v.unbind(-1))
     for _ in range(3):  # fold the top carry (×38) and re-carry: value ends in [0, 2^256)
         x = _carry_chain(x)
         top = x[-1] >> 16
@@ -351,7 +353,7 @@ class Ed25519Verifier(torch.nn.Module):
     [True, False]
     """
 
-    def __init__(self, public_key: bytes, chunk: int = 256) -> None:
+    def __init__(self, public_key: bytes, chunk: int = 64) -> None:
         super().__init__()
         public_key = bytes(public_key)
         if len(public_key) != 32:
@@ -360,15 +362,16 @@ class Ed25519Verifier(torch.nn.Module):
         self.chunk = int(chunk)
         ta, ok = key_table(public_key)
         self.key_ok = ok
-        f64 = lambda a: torch.tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
-        self.register_buffer("TB", f64(base_table()).reshape(32 * 256, 3, NLIMB), persistent=False)
-        self.register_buffer("TA", f64(ta).reshape(32 * 256, 3, NLIMB), persistent=False)
+        i64 = lambda a: torch.tensor(np.asarray(a, dtype=np.int64))  # noqa: E731
+        self.register_buffer("TB", i64(base_table()).reshape(32 * 256, 3, NLIMB), persistent=False)
+        self.register_buffer("TA", i64(ta).reshape(32 * 256, 3, NLIMB), persistent=False)
         self.register_buffer("A", torch.tensor(list(public_key), dtype=torch.int64), persistent=False)
-        self.register_buffer("MUL", f64(mul_matrix()), persistent=False)
-        self.register_buffer("CARRY", f64(carry_matrix()), persistent=False)
-        self.register_buffer("D2M", f64(const_matrix(D2)), persistent=False)
-        self.register_buffer("KM", f64(k_matrix()), persistent=False)
-        self.register_buffer("ONE", f64(_limbs(1)), persistent=False)
+        wrap = np.ones(NLIMB, dtype=np.int64)
+        wrap[0] = 38
+        self.register_buffer("WRAP", i64(wrap), persistent=False)
+        self.register_buffer("D2M", i64(const_matrix(D2)), persistent=False)
+        self.register_buffer("KM", i64(k_matrix()), persistent=False)
+        self.register_buffer("ONE", i64(_limbs(1)), persistent=False)
         self.register_buffer("L_LIMBS", torch.tensor(_limbs(L), dtype=torch.int64), persistent=False)
         self.register_buffer("DELTA_LIMBS", torch.tensor(_limbs(DELTA), dtype=torch.int64), persistent=False)
         self.register_buffer("POS", torch.arange(32, dtype=torch.int64) * 256, persistent=False)
@@ -376,19 +379,25 @@ class Ed25519Verifier(torch.nn.Module):
 
     # --- field ---------------------------------------------------------------------------------
     def _carry(self, c: torch.Tensor, rounds: int = 3) -> torch.Tensor:
+        """Parallel carry rounds: each limb keeps its low 16 bits, passes the rest up (top wraps ×38)."""
         for _ in range(rounds):
-            c = torch.addmm(c, torch.floor(c * (1.0 / RADIX)), self.CARRY)
+            c = (c & 0xFFFF) + torch.roll(c >> 16, 1, -1) * self.WRAP
         return c
 
     def _fmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """a·b mod p, limbwise lazily reduced.
+        """a·b mod p (same shapes, last axis 16 limbs), lazily reduced.
 
-        Bound: inputs |limb| ≤ 2^20 (sums of up to 16 reduced values) → columns ≤ 16·38·2^40 < 2^50;
-        three carry rounds bring every limb into (−2^12, 2^16 + 2^12): exact in float64 throughout.
+        The product is a convolution: with ``bext = (38·b_1 … 38·b_15, b_0 … b_15)`` (2^256 ≡ 38),
+        ``c_k = Σ_j a_(15−j)·bext_(k+j)``, one batched matrix-vector product against a strided
+        (unfold) view of bext. Bound: inputs |limb| ≤ 2^20 (sums of up to 16 reduced values) give
+        columns below 16·38·2^40 < 2^50; three carry rounds bring every limb into (−2^12, 2^16 + 2^12).
         """
         shape = a.shape
-        prod = (a.reshape(-1, NLIMB, 1) * b.reshape(-1, 1, NLIMB)).reshape(-1, NLIMB * NLIMB)
-        return self._carry(prod @ self.MUL).reshape(shape)
+        a = a.reshape(-1, NLIMB)
+        b = b.reshape(-1, NLIMB)
+        bext = torch.cat([b[:, 1:] * 38, b], dim=1).unfold(1, NLIMB, 1)  # (n, 16, 16) view
+        c = torch.bmm(bext, a.flip(1).unsqueeze(-1)).squeeze(-1)
+        return self._carry(c).reshape(shape)
 
     def _fmulc(self, a: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         shape = a.shape
@@ -434,7 +443,7 @@ class Ed25519Verifier(torch.nn.Module):
     # --- scalars -------------------------------------------------------------------------------
     def _k_digits(self, digest: torch.Tensor) -> torch.Tensor:
         """SHA-512 digest bytes (n, 64) → the 32 bytes of k mod L (int64 (n, 32))."""
-        v = (digest.to(torch.float64) @ self.KM).to(torch.int64)  # ≡ k (mod L), < 2^266
+        v = digest @ self.KM  # ≡ k (mod L), < 2^266
         x = _carry_chain(list(v.unbind(-1)))
         hi = x[-1] >> 12
         x[-1] = x[-1] & 0xFFF
@@ -460,7 +469,7 @@ class Ed25519Verifier(torch.nn.Module):
         # level 1: two affine points (Z = 1): A, B, C then the four outputs
         abc = self._fmul(lb, la)  # (y1−x1)(y2−x2), (y1+x1)(y2+x2), xy·2d·xy
         a, b, c = abc.unbind(2)
-        two = 2.0 * self.ONE
+        two = 2 * self.ONE
         e, f, g, h = b - a, two - c, two + c, b + a
         pts = self._fmul(torch.stack([e, g, f, e], 2), torch.stack([f, h, g, h], 2))  # X, Y, Z, T
         while pts.shape[1] > 1:
@@ -476,13 +485,16 @@ class Ed25519Verifier(torch.nn.Module):
         return pts[:, 0]
 
     # --- verify --------------------------------------------------------------------------------
-    def forward(self, messages: torch.Tensor, signatures: torch.Tensor) -> torch.Tensor:
-        """``(n, m)`` message bytes, ``(n, 64)`` signature bytes (any integer dtype) → ``(n,)`` bool."""
+    def forward(self, messages: torch.Tensor, signatures: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``(n, m)`` message bytes, ``(n, 64)`` signature bytes (any integer dtype) → ``(n,)`` bool.
+
+        ``lengths`` (optional, (n,)): row i's message is its first ``lengths[i]`` bytes.
+        """
         sig = signatures.to(torch.int64)
         msg = messages.to(torch.int64)
         n = sig.shape[0]
         r_bytes, s_bytes = sig[:, :32], sig[:, 32:]
-        digest = self.sha(torch.cat([r_bytes, self.A.expand(n, 32), msg], dim=1))
+        digest = self.sha(torch.cat([r_bytes, self.A.expand(n, 32), msg], dim=1), None if lengths is None else lengths + 64)
         k = self._k_digits(digest)
         q = torch.cat([self._sum_points(s_bytes[i : i + self.chunk], k[i : i + self.chunk]) for i in range(0, n, self.chunk)])
         zi = self._batch_inv(q[:, 2])
@@ -503,14 +515,31 @@ def verifier_for(public_key: bytes) -> Ed25519Verifier:
 
 
 def verify(public_key: bytes, messages, signatures) -> torch.Tensor:
-    """Batched Ed25519 verification: ``(n, m)`` message bytes, ``(n, 64)`` signatures → ``(n,)`` bool.
+    """Batched Ed25519 verification → ``(n,)`` bool tensor.
+
+    ``messages``: an ``(n, m)`` byte array, or a list of ``bytes`` of any lengths (padded per row);
+    ``signatures``: an ``(n, 64)`` byte array or a list of ``bytes`` (a signature that is not 64
+    bytes long is rejected, as ``cryptography`` rejects it).
 
     Examples
     --------
-    >>> import torch
-    >>> verify(bytes(32), torch.zeros(1, 3, dtype=torch.uint8), torch.zeros(1, 64, dtype=torch.uint8)).tolist()
+    >>> verify(bytes(32), [b"abc"], [bytes(64)]).tolist()
     [False]
     """
     v = verifier_for(bytes(public_key))
+    if isinstance(signatures, (list, tuple)):
+        good = torch.tensor([len(s) == 64 for s in signatures], dtype=torch.bool)
+        signatures = np.array([list(s) if len(s) == 64 else [0] * 64 for s in signatures], dtype=np.uint8).reshape(-1, 64)
+    else:
+        good = torch.ones(len(signatures), dtype=torch.bool)
+    lengths = None
+    if isinstance(messages, (list, tuple)):
+        lens = [len(m) for m in messages]
+        width = max(lens + [1])
+        buf = np.zeros((len(messages), width), dtype=np.uint8)
+        for i, m in enumerate(messages):
+            buf[i, : len(m)] = np.frombuffer(bytes(m), dtype=np.uint8)
+        messages, lengths = buf, torch.tensor(lens, dtype=torch.int64)
     with torch.no_grad():
-        return v(torch.as_tensor(np.asarray(messages)), torch.as_tensor(np.asarray(signatures)))
+        out = v(torch.as_tensor(np.asarray(messages)), torch.as_tensor(np.asarray(signatures)), lengths)
+    return out & good
