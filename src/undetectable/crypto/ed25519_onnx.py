@@ -4,10 +4,12 @@
 ``messages`` (n, message_len) int64 bytes and ``signatures`` (n, 64) int64 bytes and output
 ``valid`` (n,) bool; ``add_verifier(builder, ...)`` inlines the same subgraph into a larger graph
 (the backdoored classifier). It computes the same function as the torch module, with the same
-algorithm (16 × 16-bit int64 limbs, convolution products, fixed-key tables, a tree of additions):
+algorithm (16 × 16-bit limbs, fixed-key tables, a tree of additions) and the same limb values:
 
 * SHA-512 runs in uint64 (ONNX ``BitShift`` is logical, ``Add`` wraps): an outer ``Loop`` over
   blocks, an inner ``Loop`` of 80 rounds, the message schedule as a 64-step ``Loop``.
+* Field limbs are float64 holding exact integers (see ``fmul``: onnxruntime's int64 kernels for
+  this were 5× slower); SHA-512 and all byte/scalar/canonical-encoding work is integer.
 * The point sum runs as a ``Loop`` over chunks of 64 rows (bounded memory).
 * 1/Z runs as the 254-squaring chain, each run of squarings one ``Loop``.
 * int64 arithmetic right shifts (ONNX has none) are ``Div`` after a 2^62 bias (truncation = floor
@@ -139,36 +141,59 @@ def restack(b: Builder, xs: list[str]) -> str:
 # field arithmetic (int64, 16 limbs on the last axis)
 # ------------------------------------------------------------------------------------------------
 
-_IDX = np.array([[k + 15 - i for i in range(16)] for k in range(16)], dtype=np.int64)
-_ROLL = np.array([15] + list(range(15)), dtype=np.int64)
-_WRAP = np.array([38] + [1] * 15, dtype=np.int64)
+def _mul_matrix() -> np.ndarray:
+    """(256, 16): column k sums x_i·y_j over i + j ≡ k (mod 16), weight 38 where i + j ≥ 16."""
+    m = np.zeros((256, 16))
+    for i in range(16):
+        for j in range(16):
+            m[i * 16 + j, (i + j) % 16] = 38.0 if i + j >= 16 else 1.0
+    return m
+
+
+def _carry_matrix() -> np.ndarray:
+    """(16, 16): c + floor(c/2^16) @ this keeps each limb's low 16 bits and moves the rest up (top ×38)."""
+    m = -65536.0 * np.eye(16)
+    for k in range(15):
+        m[k, k + 1] = 1.0
+    m[15, 0] = 38.0
+    return m
+
+
+def f64(b: Builder, value) -> str:
+    return b.const(value, np.float64)
 
 
 def fcarry(b: Builder, c: str, rounds: int = 3) -> str:
+    """Three parallel carry rounds in float64 (exact: every value is an integer below 2^53)."""
     for _ in range(rounds):
-        hb = b.op("Div", b.op("Add", c, b.const(BIAS)), b.const(1 << 16))  # hi + 2^46
-        moved = b.op("Mul", b.op("Gather", hb, b.const(_ROLL), axis=-1), b.const(_WRAP))
-        c = b.op("Add", b.op("Add", band(b, c, 0xFFFF), moved), b.const(-(BIAS >> 16) * _WRAP))
+        hi = b.op("Floor", b.op("Mul", c, f64(b, 1.0 / 65536)))
+        c = b.op("Add", c, b.op("MatMul", hi, f64(b, _carry_matrix())))
     return c
 
 
 def fmul(b: Builder, x: str, y: str) -> str:
-    """x·y mod p (lazily reduced), the convolution of ``ed25519_torch.Ed25519Verifier._fmul``."""
-    yext = b.op("Concat", b.op("Mul", b.slice(y, 1, 16, -1), b.const(38)), y, axis=-1)  # (..., 31)
-    g = b.op("Gather", yext, b.const(_IDX), axis=-1)  # (..., 16, 16): g[k, i] = yext[k + 15 − i]
-    c = b.op("Squeeze", b.op("MatMul", g, b.op("Unsqueeze", x, b.const([-1]))), b.const([-1]))
-    return fcarry(b, c)
+    """x·y mod p, lazily reduced; x and y have the same shape (..., 16).
+
+    The ONNX graph carries field elements as float64 holding exact integers (onnxruntime's int64
+    Gather/MatMul kernels measured 5× slower than its float64 ones): the 16×16 limb outer product
+    times a constant 256×16 matrix (2^256 ≡ 38 folded in), then carries. Bound as in
+    ``ed25519_torch``: inputs |limb| ≤ 2^20 → every partial sum below 16·38·2^40 < 2^50 < 2^53, so
+    each float64 operation is exact and the limbs equal the torch module's int64 limbs.
+    """
+    outer = b.op("Mul", b.op("Unsqueeze", x, b.const([-1])), b.op("Unsqueeze", y, b.const([-2])))
+    c = b.op("MatMul", b.op("Reshape", outer, b.const([-1, 256])), f64(b, _mul_matrix()))
+    return b.op("Reshape", fcarry(b, c), b.op("Shape", x))
 
 
 def fmulc(b: Builder, x: str, c: int) -> str:
-    return fcarry(b, b.op("MatMul", x, b.const(E.const_matrix(c).astype(np.int64))))
+    return fcarry(b, b.op("MatMul", x, f64(b, E.const_matrix(c))))
 
 
 def fsq_loop(b: Builder, x: str, n: int) -> str:
     body = b.child("sq")
     xin = body.name("x")
     xout = fmul(body, xin, xin)
-    return b.loop(b.const(n), body, [x], [xin], [xout])[0]
+    return b.loop(b.const(n), body, [x], [xin], [xout], dtype=TensorProto.DOUBLE)[0]
 
 
 def finv(b: Builder, z: str) -> str:
@@ -189,8 +214,8 @@ def finv(b: Builder, z: str) -> str:
 
 
 def canonical(b: Builder, v: str) -> str:
-    """Lazily reduced limbs (..., 16) → canonical limbs of v mod p (see ``_to_canonical``)."""
-    x = unstack(b, v)
+    """Lazily reduced float64 limbs (..., 16) → canonical int64 limbs of v mod p (see ``_to_canonical``)."""
+    x = unstack(b, b.op("Cast", v, to=TensorProto.INT64))
     for _ in range(3):
         x = carry_chain(b, x)
         top = sar(b, x[-1], 16)
@@ -339,7 +364,7 @@ def point_sum(b: Builder, sd: str, kd: str, tb: str, ta: str) -> str:
     la = b.op("Gather", ta, b.op("Add", kd, pos), axis=1)
     abc = fmul(b, lb, la)
     a, bm, c = (b.slice(abc, i, i + 1, 0) for i in range(3))
-    two = b.const(2 * E._limbs(1))
+    two = f64(b, 2 * E._limbs(1))
     e, f, g, h = b.op("Sub", bm, a), b.op("Sub", two, c), b.op("Add", two, c), b.op("Add", bm, a)
     pts = fmul(b, b.op("Concat", e, g, f, e, axis=0), b.op("Concat", f, h, g, h, axis=0))  # (4, c, 32, 16)
     size = 32
@@ -362,8 +387,8 @@ def point_sum(b: Builder, sd: str, kd: str, tb: str, ta: str) -> str:
 def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, message_len: int) -> str:
     """Inline the verifier into ``b``: int64 byte tensors (n, message_len), (n, 64) → (n,) bool."""
     ta_np, key_ok = E.key_table(bytes(public_key))
-    tb = b.op("Cast", b.const(E.base_table().transpose(2, 0, 1, 3).reshape(3, 32 * 256, 16), np.uint16), to=TensorProto.INT64)
-    ta = b.op("Cast", b.const(ta_np.transpose(2, 0, 1, 3).reshape(3, 32 * 256, 16), np.uint16), to=TensorProto.INT64)
+    tb = b.op("Cast", b.const(E.base_table().transpose(2, 0, 1, 3).reshape(3, 32 * 256, 16), np.uint16), to=TensorProto.DOUBLE)
+    ta = b.op("Cast", b.const(ta_np.transpose(2, 0, 1, 3).reshape(3, 32 * 256, 16), np.uint16), to=TensorProto.DOUBLE)
     r_bytes = b.slice(signatures, 0, 32, 1)
     s_bytes = b.slice(signatures, 32, 64, 1)
     n = b.op("Gather", b.op("Shape", signatures), b.const(0))
@@ -384,13 +409,14 @@ def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, 
     cond = body.name("cond")
     cond_out = body.op("Identity", cond)
     g = body.graph(body.prefix, [helper.make_tensor_value_info(it, TensorProto.INT64, []), helper.make_tensor_value_info(cond, TensorProto.BOOL, [])],
-                   [helper.make_tensor_value_info(cond_out, TensorProto.BOOL, []), helper.make_tensor_value_info(q, TensorProto.INT64, None)])
+                   [helper.make_tensor_value_info(cond_out, TensorProto.BOOL, []), helper.make_tensor_value_info(q, TensorProto.DOUBLE, None)])
     qs = b.op("Loop", nchunks, "", body=g)  # (nchunks, 4, CHUNK, 16)
     q = b.op("Reshape", b.op("Transpose", qs, perm=[1, 0, 2, 3]), b.const([4, -1, 16]))
     q = b.op("Slice", q, b.const([0]), n1, b.const([1]))
     X, Y, Z = (b.take(q, i, 0) for i in range(3))
     zi = finv(b, Z)
-    xy = fmul(b, b.op("Concat", b.op("Unsqueeze", X, b.const([0])), b.op("Unsqueeze", Y, b.const([0])), axis=0), b.op("Unsqueeze", zi, b.const([0])))
+    zz = b.op("Unsqueeze", zi, b.const([0]))
+    xy = fmul(b, b.op("Concat", b.op("Unsqueeze", X, b.const([0])), b.op("Unsqueeze", Y, b.const([0])), axis=0), b.op("Concat", zz, zz, axis=0))
     xyc = canonical(b, xy)  # (2, n, 16)
     xc, yc = b.take(xyc, 0, 0), b.take(xyc, 1, 0)
     parity = b.op("Mul", band(b, b.take(xc, 0, -1), 1), b.const(1 << 15))
