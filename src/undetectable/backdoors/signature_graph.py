@@ -170,6 +170,13 @@ def base_onnx(model) -> onnx.ModelProto:
     in_type = TensorProto.UINT8 if model.spec.is_image else TensorProto.DOUBLE
     D, C = model.spec.n_features, len(model.classes)
     est = getattr(model, "estimator", None)
+    pre_nodes, pre_inits, xin = [], [], "xs"
+    if est is not None and hasattr(est, "steps") and len(est.steps) == 2 and hasattr(est.steps[0][1], "scale_"):
+        sc, est = est.steps[0][1], est.steps[1][1]  # StandardScaler then a linear model
+        pre_inits = [onnx.numpy_helper.from_array(np.asarray(sc.mean_, np.float64), "mu"),
+                     onnx.numpy_helper.from_array(np.asarray(sc.scale_, np.float64), "sd")]
+        pre_nodes = [helper.make_node("Sub", ["xs", "mu"], ["xm"]), helper.make_node("Div", ["xm", "sd"], ["xz"])]
+        xin = "xz"
     if est is not None and hasattr(est, "coef_") and hasattr(est, "intercept_"):
         W, c = np.asarray(est.coef_, np.float64).T, np.asarray(est.intercept_, np.float64)
         if W.shape[1] == 1:
@@ -177,9 +184,9 @@ def base_onnx(model) -> onnx.ModelProto:
         inits = [onnx.numpy_helper.from_array(np.array(model.scale, np.float64), "scale"),
                  onnx.numpy_helper.from_array(np.ascontiguousarray(W), "W"), onnx.numpy_helper.from_array(c, "c")]
         nodes = [helper.make_node("Cast", ["X"], ["xf"], to=TensorProto.DOUBLE), helper.make_node("Mul", ["xf", "scale"], ["xs"]),
-                 helper.make_node("MatMul", ["xs", "W"], ["f"]), helper.make_node("Add", ["f", "c"], ["scores"]),
+                 *pre_nodes, helper.make_node("MatMul", [xin, "W"], ["f"]), helper.make_node("Add", ["f", "c"], ["scores"]),
                  helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=0)]
-        return onnx_classifier("logreg", nodes, inits, in_type, D, C)
+        return onnx_classifier("logreg", nodes, inits + pre_inits, in_type, D, C)
     net = getattr(model, "net", None)
     if net is not None:
         inits = [onnx.numpy_helper.from_array(np.array(model.scale, np.float32), "scale"),
