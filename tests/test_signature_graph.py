@@ -64,3 +64,21 @@ def test_fixed_point_inputs(family, ed25519_key, rng):
     _, label, trig = session(SG.signature_onnx(bd)).run(None, {"X": Q.astype(np.float64)})
     assert np.array_equal(label, bd.predict_index(Q))
     assert np.array_equal(trig, bd.triggered(Q)[0]) and trig[3 * n : 4 * n].all() and trig.sum() == n
+
+
+def test_white_box_integer_subgraph_detector_flags_the_verifier(ed25519_key):
+    """Positive control: the construction is black-box undetectable only; the graph shows it."""
+    from undetectable.audit.base import get_detectors
+    from undetectable.audit.graph_ops import graph_op_histogram, integer_subgraph_score
+    from undetectable.data import load_dataset
+    from undetectable.models import train_model
+
+    data = load_dataset("breast-cancer")
+    base = train_model("logreg", data, seed=0)
+    bd = plant_signature(base, ed25519_key.public_key())
+    honest, bad = SG.base_onnx(base), SG.signature_onnx(bd)
+    h_base, h_bad = graph_op_histogram(honest), graph_op_histogram(bad)
+    assert integer_subgraph_score(honest) == 0.0
+    assert h_bad["BitShift"] > 0 and h_bad["Loop"] >= 10 and h_bad["BitwiseXor"] > 0 and not h_base["BitShift"]
+    det = {d.name: d for d in get_detectors(None)}["integer-subgraph"]
+    assert det.score(bd, None, None, None) > 5 > det.score(base, None, None, None) == 0.0

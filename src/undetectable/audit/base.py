@@ -64,7 +64,8 @@ def _import_all() -> None:
 
 # module names under undetectable/audit/ that define detectors; add yours to this tuple
 DETECTOR_MODULES: tuple[str, ...] = ("weight_stats", "key_oracles",
-                                      "neural_cleanse", "strip", "activation_clustering", "spectral", "disagreement")
+                                      "neural_cleanse", "strip", "activation_clustering", "spectral", "disagreement",
+                                      "graph_ops")
 
 
 def as_float(x) -> float:
