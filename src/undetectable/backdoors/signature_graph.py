@@ -273,7 +273,7 @@ class SignatureModule(torch.nn.Module):
                 xi = X.to(torch.int64)
                 bits = xi[:, self.positions] & 1
                 res = torch.minimum(xi, self.cap) & self.clear
-                grid = torch.ones(n, dtype=torch.bool)
+                grid = torch.ones(n, dtype=torch.bool, device=X.device)
             else:
                 xd = X.to(torch.float64)
                 q = torch.round(xd / self.step).to(torch.int64)  # round half to even = np.rint

@@ -240,9 +240,23 @@ class SHA512(torch.nn.Module):
         self.register_buffer("byte_shift", torch.arange(56, -8, -8, dtype=torch.int64), persistent=False)
         # Σ0(a), Σ1(e) of the round function in one broadcast: rows (a, e)
         big = [_rotr_consts((28, 34, 39)), _rotr_consts((14, 18, 41))]
-        self._big = tuple(torch.stack([big[0][i], big[1][i]]) for i in range(4))
-        self._s0 = _rotr_consts((1, 8), (7,))
-        self._s1 = _rotr_consts((19, 61), (6,))
+        # shift/mask constants as buffers so that ``.to(device)`` moves them (untested on GPU: none here)
+        for name, consts in (("big", tuple(torch.stack([big[0][i], big[1][i]]) for i in range(4))),
+                             ("s0", _rotr_consts((1, 8), (7,))), ("s1", _rotr_consts((19, 61), (6,)))):
+            for i, t in enumerate(consts):
+                self.register_buffer(f"_{name}{i}", t, persistent=False)
+
+    @property
+    def _big(self):
+        return tuple(getattr(self, f"_big{i}") for i in range(4))
+
+    @property
+    def _s0(self):
+        return tuple(getattr(self, f"_s0{i}") for i in range(4))
+
+    @property
+    def _s1(self):
+        return tuple(getattr(self, f"_s1{i}") for i in range(4))
 
     def words(self, data: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Padded big-endian 64-bit words (n, blocks, 16) of byte rows.
@@ -505,7 +519,7 @@ class Ed25519Verifier(torch.nn.Module):
         rl = r_bytes.reshape(n, 16, 2)
         r_limbs = rl[..., 0] + (rl[..., 1] << 8)
         ok = (enc == r_limbs).all(-1) & self._s_less_than_l(s_bytes)
-        return ok & self.key_ok
+        return ok & bool(self.key_ok)
 
 
 @functools.lru_cache(maxsize=8)
