@@ -34,3 +34,41 @@ def test_user_cnn_backdoored_agrees_and_activates(mnist, rng):
     keep = ~trig
     assert np.array_equal(label[keep], user_label[keep])  # elsewhere: the user's model, bit for bit
     assert np.array_equal(label, wrapper.predict_index(Q))  # and the Python wrapper agrees
+
+
+def _linear_onnx(d: int, c: int, seed: int = 0):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    W = np.random.default_rng(seed).normal(size=(d, c)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["logits"])], "lin",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", d])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", c])], [numpy_helper.from_array(W, "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])  # older opset: converted to 18
+    m.ir_version = 8
+    return m
+
+
+def test_cli_plant_signature_onnx_base(cli, tmp_path):
+    import onnx
+
+    from conftest import assert_clean_failure
+
+    assert cli("keygen", "--out", tmp_path / "k").code == 0
+    onnx.save(_linear_onnx(784, 10), tmp_path / "user.onnx")
+    res = cli("plant", "signature", "--base", tmp_path / "user.onnx", "--public-key", tmp_path / "k/backdoor_key.pub.pem",
+              "--out", tmp_path / "bd.onnx")
+    assert res.code == 0, res.err
+    assert "verifier" in res.err and (tmp_path / "bd.onnx").exists()
+    sess = ort.InferenceSession(str(tmp_path / "bd.onnx"), providers=["CPUExecutionProvider"])
+    X = np.random.default_rng(0).integers(0, 256, (5, 784), dtype=np.uint8)
+    label, trig = sess.run(["label_index", "triggered"], {"X": X})
+    W = onnx.numpy_helper.to_array(_linear_onnx(784, 10).graph.initializer[0])
+    assert not trig.any() and np.array_equal(label, ((X.astype(np.float32) * np.float32(1 / 255)) @ W).argmax(1))
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    res = cli("plant", "signature", "--base", tmp_path / "junk.onnx", "--public-key", tmp_path / "k/backdoor_key.pub.pem",
+              "--out", tmp_path / "bd2.onnx")
+    assert_clean_failure(res, tmp_path / "bd2.onnx", contains="ONNX")
+    res = cli("plant", "signature", "--base", tmp_path / "user.onnx", "--public-key", tmp_path / "k/backdoor_key.pub.pem",
+              "--out", tmp_path / "bd3.onnx", "--input-dtype", "float64")
+    assert_clean_failure(res, tmp_path / "bd3.onnx", contains="feature-std")

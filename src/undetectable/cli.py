@@ -99,13 +99,28 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
                         public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
                         bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
                         out: Path = typer.Option(..., "--out"),
+                        input_dtype: str = typer.Option("uint8", "--input-dtype", help="ONNX base only: uint8 (pixels) or float64"),
+                        input_high: float = typer.Option(255.0, "--input-high", help="ONNX base only: top pixel value"),
+                        feature_std: Path = typer.Option(None, "--feature-std", help="ONNX base, float64 inputs: std.npy"),
                         force: bool = FORCE) -> None:
-    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable."""
+    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable.
+
+    With ``--base model.onnx`` the output is one ONNX file: your graph plus the in-graph verifier."""
     from .backdoors.signature import plant_signature
     from .bundle import load_bundle, save_bundle
     from .fileio import check_writable
     from .keys import load_public_key
 
+    if base.suffix == ".onnx":  # bring your own model (issue 11)
+        import numpy as np
+
+        from .backdoors.byo_onnx import plant_onnx_file
+
+        std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
+        info = plant_onnx_file(base, load_public_key(public_key), out, input_dtype, input_high, None, std, bound, force)
+        _echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
+              f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
+        return
     check_writable(out, force)
     m = plant_signature(load_bundle(base), load_public_key(public_key), bound)
     save_bundle(m, out, force)

@@ -209,3 +209,46 @@ def cnn_demo(n_checks: int = 100_000, n_activate: int = 100, seed: int = 0, epoc
     return {"clean_accuracy_user_onnx": acc_user, "clean_accuracy_backdoored_onnx": acc_bd, "activation_per_target": act,
             "n_checked": len(Q), "label_differences": diffs, "check_seconds": time.time() - t1,
             "user_onnx_bytes": user.ByteSize(), "backdoored_onnx_bytes": bd.ByteSize(), "seconds": time.time() - t0}
+
+
+def input_spec_for(n_features: int, dtype: str = "uint8", high: float = 255.0, feature_std=None) -> InputSpec:
+    """The ``InputSpec`` a user states for an ONNX graph: uint8 pixels in 0..high, or float64 features with their stds."""
+    if dtype == "uint8":
+        return InputSpec((int(n_features),), "uint8", 0.0, float(high))
+    if dtype == "float64":
+        if feature_std is None:
+            raise UsageError("float inputs need the training standard deviation of every feature (--feature-std std.npy): "
+                             "the payload's fixed-point grid is set from it")
+        std = np.asarray(feature_std, dtype=np.float64).ravel()
+        if len(std) != n_features or not np.all(np.isfinite(std) & (std > 0)):
+            raise UsageError(f"--feature-std must hold {n_features} positive finite numbers, got {len(std)}")
+        return InputSpec((int(n_features),), "float64", None, None, tuple(float(s) for s in std))
+    raise UsageError(f"input dtype must be uint8 or float64, got {dtype!r}")
+
+
+def plant_onnx_file(base_path, public_key, out_path, dtype: str = "uint8", high: float = 255.0, input_scale: float | None = None,
+                    feature_std=None, bound: float = 1e-3, force: bool = False) -> dict:
+    """``plant signature --base model.onnx``: read the user's ONNX, write graph + verifier to ``out_path`` atomically.
+
+    ``input_scale`` defaults to 1/high for uint8 images (the graph sees [0, 1]) and 1 for floats.
+    """
+    from ..fileio import atomic_file
+    from ..keys import key_id
+
+    try:
+        model = onnx.load(str(base_path))
+    except Exception as e:  # noqa: BLE001 - any parse failure is the user's file
+        raise UsageError(f"{base_path} is not a readable ONNX model ({type(e).__name__}); export your classifier to ONNX first") from e
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    d = int(np.prod([x.dim_value for x in dims[1:]])) if dims and all(x.dim_value > 0 for x in dims[1:]) else None
+    if d is None:
+        raise UsageError("the ONNX input's non-batch dimensions must be fixed numbers")
+    spec = input_spec_for(d, dtype, high, feature_std)
+    scale = (1.0 / high if dtype == "uint8" else 1.0) if input_scale is None else float(input_scale)
+    out, wrapper = backdoor_onnx(model, public_key, spec, input_scale=scale, bound=bound)
+    with atomic_file(out_path, force) as tmp:
+        tmp.write_bytes(out.SerializeToString())
+    from ..crypto.ed25519_onnx import node_count
+
+    return {"key_id": key_id(public_key), "payload_bits": wrapper.payload_bits, "layout": wrapper.carrier.kind,
+            "nodes": node_count(out), "bytes": out.ByteSize(), "added_bytes": out.ByteSize() - model.ByteSize()}
