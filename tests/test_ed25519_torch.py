@@ -194,3 +194,47 @@ def test_same_ops_for_valid_and_invalid_inputs():
     n_bad, out_bad = op_names(bad)
     assert out_good == [True, True] and out_bad == [False, False]
     assert n_good == n_bad
+
+
+def _py_mul(k: int, pt):
+    acc = (0, 1, 1, 0)
+    while k:
+        if k & 1:
+            acc = E._ext_add(acc, pt)
+        pt = E._ext_add(pt, pt)
+        k >>= 1
+    return acc
+
+
+def _py_encode(pt) -> bytes:
+    X, Y, Z, _ = pt
+    zi = pow(Z, E.P - 2, E.P)
+    x, y = X * zi % E.P, Y * zi % E.P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def test_public_key_with_a_small_order_component_as_openssl():
+    """A' = [a]B + T (T of order 2): OpenSSL uses [k mod L]A', so a 'signature' verifies iff k mod L is even.
+
+    The in-graph k must be reduced exactly mod L (not just to some representative) to agree.
+    """
+    a = 0x1234567 * 2**200 + 99
+    B = (E.BX, E.BY, 1, E.BX * E.BY % E.P)
+    T2 = (0, E.P - 1, 1, 0)
+    A = E._ext_add(_py_mul(a, B), T2)
+    pk = _py_encode(A)
+    msgs, sigs, parity = [], [], []
+    for i in range(12):
+        m = bytes([i]) * 7
+        r = (i + 1) * 0xABCDEF12345
+        R = _py_encode(_py_mul(r, B))
+        k = int.from_bytes(hashlib.sha512(R + pk + m).digest(), "little") % E.L
+        s = (r + k * a) % E.L
+        msgs.append(m)
+        sigs.append(R + s.to_bytes(32, "little"))
+        parity.append(k % 2 == 0)
+    ours = E.verify(pk, msgs, sigs).tolist()
+    ssl = [openssl_verify(pk, m, s) for m, s in zip(msgs, sigs)]
+    assert ours == ssl == parity
+    assert any(parity) and not all(parity)
+    E.verifier_for.cache_clear()

@@ -4,7 +4,7 @@
 ``ED25519_verify`` (and so ``cryptography``'s ``Ed25519PublicKey.verify``) answers, for a batch of
 equal-length messages, with the same tensor operations for every input (no data-dependent branch, so
 the time does not depend on whether a signature is valid). It is the in-graph verifier of the
-signature backdoor (``onnx_verifier`` builds the same program as an ONNX graph).
+signature backdoor (``ed25519_onnx.verifier_model`` builds the same program as an ONNX graph).
 
 What is computed (OpenSSL's order, cofactorless)::
 
@@ -38,8 +38,11 @@ Edge cases (the choices OpenSSL makes, reproduced; tested against ``cryptography
   accepted as x = 0; an A off the curve makes every verification fail (``key_ok`` is False). The
   hash always uses A's raw 32 bytes. A with a small-order component is handled exactly ([k mod L]
   of the full point, k reduced exactly mod L in-graph).
-* Messages in one call all have the same length (the backdoor's message length is fixed by the
-  input shape); pass one call per length otherwise.
+* Messages have one length per call (the backdoor's is fixed by the input shape), or pass
+  ``lengths`` for zero-padded rows of different lengths (per-row padding and a ``where`` on the
+  SHA-512 state, still branch-free; the block count is the longest row's).
+* Montgomery's batch inversion mixes rows arithmetically but not in control flow: the op sequence
+  depends only on the batch size. Z is never 0 (the addition law is complete on this curve).
 """
 from __future__ import annotations
 
