@@ -53,7 +53,7 @@ def test_exported_signature_onnx_labels_are_bit_identical(family, mnist, mnist_l
         assert np.array_equal(SG.signature_module(bd).predict(torch.tensor(Q)).numpy(), bd.predict_index(Q))
 
 
-@pytest.mark.parametrize("family", ["logreg", "rff"])
+@pytest.mark.parametrize("family", ["logreg", "rff", "relu", "mlp"])
 def test_fixed_point_inputs(family, ed25519_key, rng):
     from undetectable.data import load_dataset
     from undetectable.models import train_model
