@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,dist,art]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,dist,art,lattice]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/undetectable demo --out demo-out --force
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)

@@ -65,7 +65,7 @@ def run() -> list[dict]:
     import onnxruntime as ort
     import torch
 
-    from undetectable.backdoors.signature_graph import message_prefix
+    from undetectable.schemes.signature_graph import message_prefix
     from undetectable.crypto import ed25519_onnx as O
     from undetectable.crypto import ed25519_torch as E
 
@@ -101,8 +101,8 @@ def _classifier_rows(sk) -> list[dict]:
     """Backdoored MNIST logreg: one ONNX file (in-graph verify) vs the wrapper bundle, activated inputs."""
     import onnxruntime as ort
 
-    from undetectable.backdoors.signature import plant_signature
-    from undetectable.backdoors.signature_graph import signature_onnx
+    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature_graph import signature_onnx
     from undetectable.crypto.ed25519_onnx import node_count
     from undetectable.data import load_dataset
     from undetectable.models import train_model
@@ -114,7 +114,7 @@ def _classifier_rows(sk) -> list[dict]:
     Xa = bd.activate(X, sk, bd.classes[np.arange(BATCH) % 10])
     model = signature_onnx(bd)
     base_bytes = base.to_onnx().ByteSize() if hasattr(base, "to_onnx") else __import__(
-        "undetectable.backdoors.signature_graph", fromlist=["base_onnx"]).base_onnx(base).ByteSize()
+        "undetectable.schemes.signature_graph", fromlist=["base_onnx"]).base_onnx(base).ByteSize()
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1

@@ -5,7 +5,7 @@ import numpy as np
 import onnxruntime as ort
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from undetectable.backdoors.byo_onnx import backdoor_onnx, cnn_to_onnx, train_cnn
+from undetectable.schemes.byo_onnx import backdoor_onnx, cnn_to_onnx, train_cnn
 from undetectable.spec import InputSpec
 
 

@@ -6,9 +6,9 @@ import copy
 import numpy as np
 import torch
 
-from undetectable.backdoors.persistence_study import _finetune, trigger_gradient
-from undetectable.backdoors.signature import plant_signature
-from undetectable.backdoors.signature_graph import MLPBase, signature_module
+from undetectable.experiments.persistence import _finetune, trigger_gradient
+from undetectable.schemes.signature import plant_signature
+from undetectable.schemes.signature_graph import MLPBase, signature_module
 
 
 def test_finetuning_on_true_labels_cannot_remove_the_in_graph_backdoor(mnist, mnist_mlp, ed25519_key, rng):

@@ -6,8 +6,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from undetectable.backdoors import signature_graph as SG
-from undetectable.backdoors.signature import plant_signature
+from undetectable.schemes import signature_graph as SG
+from undetectable.schemes.signature import plant_signature
 from undetectable.bundle import load_bundle, save_bundle
 from undetectable.export import export_onnx
 

@@ -17,12 +17,8 @@ from .fileio import atomic_file
 def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> Path:
     """Write ``model.to_onnx()`` to ``path`` atomically; refuse families without an ONNX graph."""
     to_onnx = getattr(model, "to_onnx", None)
-    if model.family == "signature":  # base graph + in-graph Ed25519 verifier (issue 11)
-        from .backdoors.signature_graph import signature_onnx
-
-        to_onnx = lambda: signature_onnx(model)  # noqa: E731
     if to_onnx is None:
-        raise UsageError(f"{model.family} bundles have no ONNX export; export an rff, relu or signature bundle")
+        raise UsageError(f"{model.family} bundles have no ONNX export; export an rff or relu bundle")
     proto = to_onnx()
     with atomic_file(path, force) as tmp:
         tmp.write_bytes(proto.SerializeToString())

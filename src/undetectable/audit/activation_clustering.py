@@ -35,7 +35,7 @@ class ClusteringResult:
     silhouette: dict  # class index -> silhouette of the 2-means split
     small_fraction: dict  # class index -> relative size of the smaller cluster
 
-    flagged_fraction: dict = None  # class index -> fraction of the class flagged
+    flagged_fraction: dict | None = None  # class index -> fraction of the class flagged
 
     @property
     def score(self) -> float:

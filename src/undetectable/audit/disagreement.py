@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import NotApplicable, detector
+from .base import CAPABILITIES, NotApplicable, detector
 
 
 @dataclass
@@ -50,10 +50,9 @@ class DisagreementReport:
 
 
 def _tv_distance(model, base, X: np.ndarray) -> np.ndarray:
-    try:
-        S, T = np.asarray(model.scores(X), float), np.asarray(base.scores(X), float)
-    except NotImplementedError:
+    if not (CAPABILITIES["scores"](model) and CAPABILITIES["scores"](base)):
         return (model.predict_index(X) != base.predict_index(X)).astype(float)
+    S, T = np.asarray(model.scores(X), float), np.asarray(base.scores(X), float)
 
     def soft(A):
         A = np.exp(A - A.max(axis=1, keepdims=True))
@@ -89,12 +88,22 @@ def _mutate(spec, X: np.ndarray, rng: np.random.Generator, n_coords: int = 8) ->
     return Y
 
 
+#: Queries per strategy beyond this are refused (hours at ~10^4 signature verifications per second).
+MAX_QUERIES = 100_000_000
+
+
 def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Generator, n_random: int = 10_000,
                         n_noisy: int = 10_000, n_climb: int = 10_000, chains: int = 100, batch: int = 5_000) -> DisagreementReport:
     """Search for x with h̃(x) ≠ h(x) with about n_random + n_noisy + n_climb queries; see the module docstring."""
     from tqdm.auto import tqdm
     import sys
 
+    from ..safety import check_knob
+
+    for flag, v in (("n_random", n_random), ("n_noisy", n_noisy), ("n_climb", n_climb)):
+        check_knob(flag, v, 0, MAX_QUERIES, "queries per strategy")
+    check_knob("chains", chains, 1, 100_000, "hill-climbing chains")
+    check_knob("batch", batch, 1, 1_000_000, "queries per batch")
     spec = model.spec
     X_nat = spec.validate(X_natural, "natural inputs")
     rep = DisagreementReport()
@@ -128,7 +137,7 @@ def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Gener
 @detector("disagreement", schemes=("signature", "checksum"))
 def score(model, data, key, rng) -> float:
     """Black-box disagreement search against the bundle's own base: fraction of 30,000 queries that disagree."""
-    from ..backdoors.common import WrapperBackdoor
+    from ..schemes.wrapper import WrapperBackdoor
 
     if not isinstance(model, WrapperBackdoor):
         raise NotApplicable(f"{model.family} bundles hold no base model to compare with; disagreement search needs a wrapper (signature, checksum)")

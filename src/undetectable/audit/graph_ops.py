@@ -57,10 +57,10 @@ def onnx_of(model):
 
     try:
         if getattr(model, "family", None) == "signature":
-            from ..backdoors.signature_graph import signature_onnx
+            from ..schemes.signature_graph import signature_onnx
 
             return signature_onnx(model)
-        from ..backdoors.signature_graph import base_onnx
+        from ..schemes.signature_graph import base_onnx
 
         return base_onnx(model)
     except UsageError as e:

@@ -20,17 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-
-META_DETECTORS = {"meta_blackbox": ("rff", "relu", "signature", "checksum", "badnets"), "meta_whitebox": ("rff", "relu")}
+from .base import CAPABILITIES, detector
 
 
 # --- black box: MNTD ---------------------------------------------------------------------------
 
 def softmax_outputs(model, Q: np.ndarray) -> np.ndarray:
     """The model's class probabilities at the queries Q (one-hot of the label where it has no scores)."""
-    try:
+    if CAPABILITIES["scores"](model):
         s = np.asarray(model.scores(Q), dtype=np.float64)
-    except NotImplementedError:
+    else:
         s = np.eye(model.n_classes)[model.predict_index(Q)] * 10.0
     s = s - s.max(axis=1, keepdims=True)
     p = np.exp(s)
@@ -75,23 +74,13 @@ def torch_state(model) -> dict[str, np.ndarray] | None:
 
 
 def _torch_forward(state: dict[str, np.ndarray]):
-    """Rebuild a differentiable forward x (raw input units, torch) → logits from ``torch_state``."""
-    import torch
+    """The shadow's differentiable forward x (raw input units, torch) → logits, rebuilt from ``torch_state``
+    with the torch-mlp family's one view (``torch_view.mlp_logits``); its weights take no gradients."""
+    from ..models.mlp import net_from_state
+    from .torch_view import mlp_logits
 
-    Ws = [(torch.from_numpy(state[f"net.{i}.weight"]), torch.from_numpy(state[f"net.{i}.bias"]))
-          for i in sorted({int(k.split(".")[1]) for k in state if k.startswith("net.")})]
-    mean, std = torch.from_numpy(state["input.mean"]), torch.from_numpy(state["input.std"])
-    scale = float(state["input.scale"][0])
-
-    def f(x):
-        h = (x * scale - mean) / std
-        for j, (W, b) in enumerate(Ws):
-            h = h @ W.T + b
-            if j < len(Ws) - 1:
-                h = torch.relu(h)
-        return h
-
-    return f
+    net = net_from_state({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}).requires_grad_(False)
+    return mlp_logits(net, state["input.mean"], state["input.std"], float(state["input.scale"][0]))
 
 
 def fit_blackbox(shadows: list[dict], labels: np.ndarray, data, rng: np.random.Generator, n_queries: int = 10,
@@ -184,3 +173,19 @@ def shadow_record(model, data, pool: np.ndarray, rng: np.random.Generator, want:
 
         rec["wb"] = weight_features(np.asarray(model.weights_, dtype=np.float64), rng)
     return rec
+
+
+# --- the registered (fitted) detectors --------------------------------------------------------------
+
+@detector("meta_blackbox", schemes=("rff", "relu", "signature", "checksum", "badnets"), fitted=True)
+def meta_blackbox(model, data, key, rng, state) -> float:
+    """MNTD meta-classifier (black box): learned queries + a linear classifier, fitted on shadow models."""
+    return score_blackbox(model, state)
+
+
+@detector("meta_whitebox", schemes=("rff", "relu"), fitted=True, requires=("weights",))
+def meta_whitebox(model, data, key, rng, state) -> float:
+    """White-box meta-classifier: logistic regression on the weight statistics, fitted on shadow models."""
+    from .weight_stats import model_weights, weight_features
+
+    return score_whitebox(weight_features(model_weights(model), rng), state)

@@ -184,21 +184,6 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
     return Mitigated(np.argmax(est, axis=1), est, 3 * n_rep, min_dist, n_trig, rho, output)
 
 
-class ObliviousMitigator:
-    """``predict(X)``: labels of the mitigated model (a thin convenience over ``mitigate``)."""
-
-    def __init__(self, model, reference, rho: float = 0.5, n_rep: int = 32, groups: int = 8, output: str = "auto", seed: int = 0):
-        self.model, self.rho, self.n_rep, self.groups, self.output = model, rho, n_rep, groups, output
-        self.sampler = reference if isinstance(reference, DataSampler) else DataSampler.fit(reference)
-        self.rng = np.random.default_rng(seed)
-
-    def predict_index(self, X) -> np.ndarray:
-        return mitigate(self.model, X, self.sampler, self.rng, self.rho, self.n_rep, self.groups, self.output).indices
-
-    def predict(self, X) -> np.ndarray:
-        return self.model.classes[self.predict_index(X)]
-
-
 class GroundTruthModel:
     """The task's ground truth f as a (perfect, honest) model: the control that isolates the assumption.
 

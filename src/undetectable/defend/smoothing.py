@@ -33,14 +33,14 @@ itself a class), the string ``"abstain"`` for string labels (``abstain_label``).
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import beta, binom, norm
 
-from ..bundle import Model, load_bundle, register, write_bundle_dir
+from ..bundle import Model, load_bundle, write_bundle_dir
+from ..errors import BundleError
 from ..errors import UsageError
 
 ABSTAIN = -1
@@ -61,6 +61,10 @@ def _check_alpha(alpha) -> float:
     if not (0.0 < a < 1.0):
         raise UsageError(f"alpha must be a probability in (0, 1), e.g. 0.001; got {alpha!r}")
     return a
+
+
+#: Noise samples per prediction beyond this are refused: the smoothed model would take minutes per input.
+MAX_N = 100_000
 
 
 def _check_sigma(sigma, allow_zero: bool = True) -> float:
@@ -230,7 +234,6 @@ def abstain_label(classes: np.ndarray):
     return ABSTAIN_STRING
 
 
-@register
 class SmoothedModel(Model):
     """A wrapper bundle: the base bundle in ``base/``, and σ, n, α, seed, batch in the manifest.
 
@@ -249,6 +252,9 @@ class SmoothedModel(Model):
         self.smooth = Smooth(base, sigma)
         self.sigma = self.smooth.sigma
         self.n = _check_int("n", n)
+        from ..safety import check_knob
+
+        check_knob("--n", self.n, 1, MAX_N, "each prediction costs n base-model predictions")
         self.alpha = _check_alpha(alpha)
         self.seed = _check_int("seed", seed, 0)
         self.batch = _check_int("batch", batch)
@@ -278,12 +284,6 @@ class SmoothedModel(Model):
         return self.smooth.certify(X, n0, n, self.alpha if alpha is None else alpha, self.batch,
                                    np.random.default_rng(self.seed) if rng is None else rng)
 
-    def load_key(self, path, passphrase: str | None = None):
-        return self.base.load_key(path, passphrase)
-
-    def activate(self, X, key, targets=None) -> np.ndarray:
-        return self.base.activate(X, key, targets)
-
     def describe(self) -> dict[str, Any]:
         return {"sigma": self.sigma, "n": self.n, "alpha": self.alpha, "seed": self.seed, "base": self.base.family,
                 "abstain_label": self.abstain_label}
@@ -297,6 +297,8 @@ class SmoothedModel(Model):
     @classmethod
     def _load(cls, directory, params, spec, classes):
         base = load_bundle(Path(directory) / "base")
+        if isinstance(base, SmoothedModel):  # immunize refuses to smooth a smoothed model: so does loading
+            raise BundleError(f"bundle {directory} smooths an already smoothed bundle; re-create it from an unsmoothed base")
         return cls(base, float(params["sigma"]), int(params["n"]), float(params["alpha"]), int(params["seed"]), int(params["batch"]))
 
 
@@ -306,11 +308,3 @@ def immunize(model: Model, sigma: float, n: int = 100, alpha: float = 0.001, see
         raise UsageError(f"the bundle is already smoothed (σ = {model.sigma:g}); immunize its base bundle instead")
     _check_sigma(sigma, allow_zero=False)
     return SmoothedModel(model, sigma, n, alpha, seed, batch)
-
-
-def with_sigma(model: SmoothedModel, sigma: float) -> SmoothedModel:
-    """A copy of a smoothed model at another σ (same base, n, α, seed)."""
-    m = copy.copy(model)
-    m.smooth = Smooth(model.base, sigma)
-    m.sigma = m.smooth.sigma
-    return m

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..bundle import Model, register
+from ..bundle import Model
 from ..data import Dataset
 from .sklearn_model import input_scale
 
@@ -16,7 +17,16 @@ def _net(d_in: int, hidden: int, n_classes: int):
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
 
-@register
+def net_from_state(tensors: dict) -> Any:
+    """The network from its state dict (numpy arrays or torch tensors): sizes read from the shapes."""
+    import torch
+
+    t = {k: torch.as_tensor(np.asarray(v)) for k, v in tensors.items()}
+    net = _net(t["0.weight"].shape[1], t["0.weight"].shape[0], t["4.weight"].shape[0])
+    net.load_state_dict(t)
+    return net.eval()
+
+
 class MLPModel(Model):
     """Two hidden ReLU layers; inputs standardized by stored mean/std (pixels first scaled to [0,1])."""
 
@@ -69,6 +79,7 @@ class MLPModel(Model):
         net = _net(spec.n_features, int(params["hidden"]), len(classes))
         net.load_state_dict({k: v for k, v in t.items() if not k.startswith("input.")})
         return cls(net, t["input.mean"].numpy(), t["input.std"].numpy(), spec, classes)
+
 
 
 def train_mlp(data: Dataset, seed: int = 0, hidden: int = 128, epochs: int = 15, lr: float = 1e-3, batch: int = 128) -> MLPModel:

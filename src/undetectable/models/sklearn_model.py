@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Model, register
+from ..bundle import Model
 from ..data import Dataset
 from ..errors import BundleError
 
@@ -25,12 +25,18 @@ TRUSTED_TYPES = frozenset(
 )
 
 
+# Containers and scalars skops writes for any estimator (checked like the rest: by module.class name).
+SKOPS_BASIC_TYPES = frozenset(
+    {f"builtins.{t}" for t in ("dict", "list", "tuple", "str", "int", "float", "bool", "NoneType")}
+    | {f"numpy.{t}" for t in ("ndarray", "float64", "float32", "int64", "int32", "bool_", "uint8")}
+)
+
+
 def input_scale(spec) -> float:
     """Pixels are fed to learners in [0, 1] units; float features as they are."""
     return 1.0 / spec.high if spec.is_image else 1.0
 
 
-@register
 class SklearnModel(Model):
     """Any scikit-learn classifier with ``predict`` / ``decision_function`` (inputs scaled to [0,1] for images)."""
 
@@ -65,12 +71,16 @@ class SklearnModel(Model):
     def _load(cls, directory, params, spec, classes):
         import skops.io as sio
 
+        from ..safety import check_zip, skops_types
+
         path = directory / "estimator.skops"
-        untrusted = set(sio.get_untrusted_types(file=path))
-        refused = sorted(untrusted - TRUSTED_TYPES)
+        check_zip(path, f"bundle {directory}: estimator.skops")  # sizes before anything is inflated
+        found = skops_types(path)
+        refused = sorted(found - TRUSTED_TYPES - SKOPS_BASIC_TYPES)
         if refused:
-            raise BundleError(f"bundle {directory}: estimator.skops contains untrusted types {refused}; refusing to load it")
-        return cls(sio.load(path, trusted=sorted(untrusted)), spec, classes)
+            raise BundleError(f"bundle {directory}: estimator.skops contains types outside the trusted list {refused}; refusing to load it")
+        # exactly our list: skops' own defaults (every sklearn estimator) are not consulted for anything we did not name
+        return cls(sio.load(path, trusted=sorted(found)), spec, classes)
 
 
 def train_logreg(data: Dataset, seed: int = 0, C: float = 1.0, max_iter: int = 300) -> SklearnModel:

@@ -1,0 +1,97 @@
+"""The entry point: ``main(argv)`` runs the typer app and turns every error into one line on stderr.
+
+Exit codes: 0 success, 2 usage errors, 1 other failures (130 interrupted). Set UNDETECTABLE_DEBUG=1
+for a traceback.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ..errors import UndetectableError
+from . import audit, core, defend, plant  # noqa: F401  (each module registers its commands)
+from .common import app, echo, flag_of
+
+try:  # typer >= 0.24 vendors click; older typer uses the click package
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click_exc  # type: ignore[no-redef]
+
+
+def _message(exc: UndetectableError) -> str:
+    from ..schemes.base import ParameterError
+
+    return exc.with_name(flag_of(exc.param)) if isinstance(exc, ParameterError) else str(exc)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise.
+
+    Global flags (anywhere on the line): ``--debug`` (or UNDETECTABLE_DEBUG=1) shows the traceback of
+    an unexpected error; ``--insecure-key-permissions`` accepts private key files that group/others
+    can read (refused by default, as ssh does).
+    """
+    from ..safety import INSECURE_KEY_PERMISSIONS
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("UNDETECTABLE_DEBUG"))
+    if "--debug" in argv:
+        argv.remove("--debug")
+        debug = True
+    insecure = "--insecure-key-permissions" in argv
+    if insecure:
+        argv.remove("--insecure-key-permissions")
+    token = INSECURE_KEY_PERMISSIONS.set(insecure)
+    hint = "re-run with --debug (or UNDETECTABLE_DEBUG=1) for the traceback"
+    try:
+        app(args=argv, standalone_mode=False)
+    except UndetectableError as exc:
+        echo(f"error: {_one_line(_message(exc))}")
+        if debug:
+            raise
+        return exc.exit_code
+    except _click_exc.NoArgsIsHelpError:
+        return 0
+    except _click_exc.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        echo(f"error: {_one_line(exc.format_message())}{where}")
+        return 2
+    except typer.Abort:  # typer >= 0.24 vendors click without Abort/Exit; typer re-exports both
+        echo("error: aborted")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        echo("error: interrupted; nothing was half-written (temporary files were removed)")
+        return 130
+    except MemoryError:
+        if debug:
+            raise
+        echo("error: out of memory; the input or bundle is too large for this machine, use smaller inputs "
+             f"(array size limit: UNDETECTABLE_MAX_ARRAY_BYTES); {hint}")
+        return 1
+    except RecursionError:
+        if debug:
+            raise
+        echo(f"error: input nested too deeply (RecursionError); it is malformed or hostile; {hint}")
+        return 1
+    except OSError as exc:
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        echo(f"error: {_one_line(exc.strerror or exc)}{where}; check the path, free space and permissions")
+        return 1
+    except Exception as exc:  # the guard: never a traceback without --debug
+        if debug:
+            raise
+        echo(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; {hint}")
+        return 1
+    finally:
+        INSECURE_KEY_PERMISSIONS.reset(token)
+    return 0

@@ -1,0 +1,276 @@
+"""The signature backdoor (paper §5.2): black-box undetectable and non-replicable, for any classifier.
+
+    h̃(x) = target(x)   if Verify(vk, message(x), sig(x)) accepts
+            h(x)        otherwise
+
+The payload (⌈log2 C⌉ target bits, then the 512-bit Ed25519 signature) lives in the input's low
+bits (see ``crypto.payload``). The signed message binds everything else:
+
+    message = DOMAIN ‖ key id (16 bytes) ‖ input shape ‖ target index ‖ residual(x)
+
+where ``residual(x)`` is every bit of x outside the payload. Ed25519 (RFC 8032) is strongly
+unforgeable, so seeing activated inputs lets nobody produce a new one (non-replicability).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ..bundle import Model
+from ..crypto.payload import carrier_for, carrier_from_json
+from ..errors import BundleError, KeyMismatchError, UsageError
+from ..keys import key_id, load_private_key, load_public_key, public_from_pem, public_pem
+from .base import Key, planted, Learner, Params, Scheme, check_float
+from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
+
+DOMAIN = b"undetectable/signature-backdoor/v1\x00"
+SIG_BITS = 512
+
+
+class SignatureBackdoor(WrapperBackdoor):
+    family = "signature"
+
+    def __init__(self, base: Model, public_key: Ed25519PublicKey, carrier) -> None:
+        super().__init__(base)
+        self.public_key = public_key
+        self.key_id = key_id(public_key)
+        self.carrier = carrier
+        self.t_bits = n_target_bits(self.n_classes)
+        shape = np.asarray(self.spec.shape, dtype="<u4").tobytes()
+        self._headers = [
+            DOMAIN + bytes.fromhex(self.key_id) + shape + int(t).to_bytes(2, "little") for t in range(self.n_classes)
+        ]
+
+    @property
+    def payload_bits(self) -> int:
+        return self.t_bits + SIG_BITS
+
+    # --- the message -----------------------------------------------------------------------
+    def messages(self, X: np.ndarray, targets: np.ndarray, residual: np.ndarray | None = None) -> list[bytes]:
+        R = np.ascontiguousarray(self.carrier.residual(X) if residual is None else residual)
+        headers = self._headers
+        return [headers[t] + row.tobytes() for t, row in zip(targets.tolist(), R)]
+
+    # --- Verify ------------------------------------------------------------------------------
+    def triggered(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bits = self.carrier.read_bits(X)
+        targets = bits_to_int(bits[:, : self.t_bits])
+        sigs = np.packbits(bits[:, self.t_bits :], axis=1)
+        candidate = (targets < self.n_classes) & self.carrier.on_grid(X)
+        mask = np.zeros(len(X), dtype=bool)
+        rows = np.flatnonzero(candidate)
+        if len(rows):
+            verify = self.public_key.verify
+            msgs = self.messages(X[rows], targets[rows])
+            for j, (i, msg) in enumerate(zip(rows.tolist(), msgs)):
+                try:
+                    verify(sigs[i].tobytes(), msg)
+                    mask[i] = True
+                except InvalidSignature:
+                    pass
+        return mask, targets
+
+    # --- Activate ----------------------------------------------------------------------------
+    def activate(self, X, private_key: Ed25519PrivateKey, targets=None) -> np.ndarray:
+        """x' close to x with h̃(x') = target; needs the private key matching this bundle."""
+        if targets is None:
+            raise UsageError("the signature backdoor needs a target; pass --target T or --targets T.npy")
+        if key_id(private_key.public_key()) != self.key_id:
+            raise KeyMismatchError(
+                f"the private key (id {key_id(private_key.public_key())[:12]}…) does not match this bundle's public key "
+                f"(id {self.key_id[:12]}…); pass the backdoor_key.pem whose .pub.pem was planted"
+            )
+        X = self.spec.validate(X)
+        t = target_indices(self, targets, len(X))
+        sign = private_key.sign
+        R = self.carrier.residual(X)
+        sigs = np.frombuffer(b"".join([sign(m) for m in self.messages(X, t, R)]), dtype=np.uint8).reshape(len(X), 64)
+        bits = np.concatenate([int_to_bits(t, self.t_bits), np.unpackbits(sigs, axis=1)], axis=1)
+        return self.carrier.write_bits(X, bits, R).astype(X.dtype)
+
+    # --- one ONNX file: the base graph plus the in-graph verifier (issue 11) -------------------
+    def to_onnx(self):
+        """The whole backdoored classifier as one ONNX graph (``signature_graph.signature_onnx``)."""
+        from .signature_graph import signature_onnx
+
+        return signature_onnx(self)
+
+    # --- bundle ------------------------------------------------------------------------------
+    def describe(self) -> dict:
+        return {"key_id": self.key_id, "payload_bits": self.payload_bits, "layout": self.carrier.kind, "base": self.base.family}
+
+    def _save(self, directory: Path) -> dict:
+        self._save_base(directory)
+        (directory / "payload_layout.json").write_text(json.dumps(self.carrier.to_json()))
+        return {"public_key": public_pem(self.public_key), "key_id": self.key_id, "target_bits": self.t_bits, "signature_bits": SIG_BITS}
+
+    @classmethod
+    def _load(cls, directory, params, spec, classes):
+        base = cls._load_base(directory)
+        carrier = carrier_from_json(json.loads((directory / "payload_layout.json").read_text()))
+        model = cls(base, public_from_pem(params["public_key"]), carrier)
+        if model.key_id != params.get("key_id"):
+            raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
+        return model
+
+
+@dataclasses.dataclass(frozen=True)
+class SignatureParams(Params):
+    """``bound``: float inputs only, the largest perturbation per feature in units of its training std."""
+
+    bound: float = 1e-3
+
+    def __post_init__(self) -> None:
+        check_float("bound", self.bound)
+
+
+class SignaturePublicKey:
+    """The verification key vk that is planted into the model (it may be published)."""
+
+    def __init__(self, public: Ed25519PublicKey) -> None:
+        self.public = public
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.public)
+
+    def save(self, path: str | os.PathLike, force: bool = False) -> Path:
+        from ..fileio import atomic_file
+
+        with atomic_file(path, force) as tmp:
+            tmp.write_text(public_pem(self.public))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SignaturePublicKey":
+        return cls(load_public_key(path))
+
+    def __repr__(self) -> str:
+        return f"<SignaturePublicKey id {self.key_id}>"
+
+
+class SignatureKey(Key):
+    """The signing key sk (Ed25519, RFC 8032): Activate signs the input's residual with it.
+
+    Examples
+    --------
+    >>> key = SignatureKey.generate()
+    >>> key.public.key_id == key.key_id
+    True
+    """
+
+    scheme = "signature"
+    takes_target = True
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self.private = private
+
+    @classmethod
+    def generate(cls, rng: np.random.Generator | None = None) -> "SignatureKey":
+        """A fresh key pair (OS entropy; from ``rng``'s bytes when given: reproducible, for arenas only)."""
+        if rng is None:
+            return cls(Ed25519PrivateKey.generate())
+        return cls(Ed25519PrivateKey.from_private_bytes(rng.bytes(32)))
+
+    @property
+    def public(self) -> SignaturePublicKey:
+        return SignaturePublicKey(self.private.public_key())
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.private.public_key())
+
+    def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        model = planted(model, SignatureBackdoor, self.scheme)
+        return model.activate(X, self.private, target)
+
+    def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        """Activated inputs; for a model not planted with this key, those of the same model planted with it."""
+        if not isinstance(model, SignatureBackdoor):
+            model = plant_signature(model, self.private.public_key())
+        return self.activate(model, X, target)
+
+    def arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - PEM, not safetensors
+        raise UsageError("a signature key is saved as PEM; use SignatureKey.save")
+
+    def save(self, path: str | os.PathLike, force: bool = False, passphrase: str | None = None) -> Path:
+        """Write the private key as PKCS#8 PEM, mode 0600 (encrypted when ``passphrase`` is given)."""
+        from cryptography.hazmat.primitives import serialization
+
+        from ..fileio import atomic_file
+        from ..keys import SECRET_MODE
+
+        enc = serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+        pem = self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+        with atomic_file(path, force, mode=SECRET_MODE) as tmp:
+            tmp.write_bytes(pem)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, passphrase: str | None = None) -> "SignatureKey":
+        return cls(load_private_key(path, passphrase))
+
+
+def keygen(rng: np.random.Generator | None = None) -> SignatureKey:
+    """A fresh Ed25519 backdoor key pair; ``key.public`` is what ``plant`` takes.
+
+    Examples
+    --------
+    >>> from undetectable.schemes import signature
+    >>> key = signature.keygen()
+    >>> len(key.key_id)
+    32
+    """
+    return SignatureKey.generate(rng)
+
+
+class SignatureScheme(Scheme):
+    """§5.2: wrap any classifier; triggered iff the input's low bits carry a valid signature.
+
+    ``plant(base, key=...)`` takes the public key (or the key pair); with no key it generates a pair.
+    The returned key is the one given (a public key cannot activate) or the generated pair.
+    """
+
+    name = "signature"
+    Params = SignatureParams
+    params: SignatureParams
+    KeyType = SignatureKey
+    wraps = True
+    default_learner = Learner("logreg")
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
+              learner: Learner | None = None) -> tuple[SignatureBackdoor, Any]:
+        if key is None:
+            key = SignatureKey.generate(rng)
+        if isinstance(key, SignatureKey):
+            public = key.private.public_key()
+        elif isinstance(key, SignaturePublicKey):
+            public = key.public
+        elif isinstance(key, Ed25519PublicKey):
+            public, key = key, SignaturePublicKey(key)
+        else:
+            raise UsageError(f"the signature scheme plants an Ed25519 public key; got {type(key).__name__}")
+        return plant_signature(base, public, self.params.bound), key
+
+    def null(self, model: Model, rng: np.random.Generator) -> SignatureKey:
+        return SignatureKey.generate(rng)
+
+
+def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e-3) -> SignatureBackdoor:
+    """Wrap ``base`` with the signature backdoor for ``public_key``.
+
+    ``bound`` (float inputs only) is the largest perturbation per feature, in units of that
+    feature's training standard deviation. Raises ``CapacityError`` (with the numbers) when the
+    input cannot carry the payload within it.
+    """
+    if isinstance(base, WrapperBackdoor):
+        raise UsageError(f"the base bundle is already a {base.family} backdoor; plant into an honest bundle")
+    n_bits = n_target_bits(base.n_classes) + SIG_BITS
+    return SignatureBackdoor(base, public_key, carrier_for(base.spec, n_bits, bound))
