@@ -52,12 +52,12 @@ def _key_id(raw: bytes) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _payload_onnx(b: O.Builder, x: str, carrier, t_bits: int):
+def _payload_onnx(b: O.Builder, x: str, carrier, n_features: int):
     """(bits (n, t_bits + 512) int64, residual bytes (n, r) int64, on_grid (n,) bool)."""
     if isinstance(carrier, LSBCarrier):
         xi = b.op("Cast", x, to=TensorProto.INT64)
         bits = b.op("BitwiseAnd", b.op("Gather", xi, b.const(carrier.positions), axis=1), b.const(1))
-        cap, clear = carrier._column_ops(_n_features(carrier))
+        cap, clear = carrier._column_ops(n_features)
         res = b.op("BitwiseAnd", b.op("Min", xi, b.const(cap.astype(np.int64))), b.const(clear.astype(np.int64)))
         n = b.op("Gather", b.op("Shape", xi), b.const(0))
         grid = b.op("Expand", b.const(True, np.bool_), b.op("Unsqueeze", n, b.const([0])))
@@ -80,14 +80,11 @@ def _payload_onnx(b: O.Builder, x: str, carrier, t_bits: int):
     raise UsageError(f"no in-graph payload reader for the {getattr(carrier, 'kind', carrier)!r} layout")
 
 
-def _n_features(carrier) -> int:
-    return int(carrier._d)
-
-
 def add_signature_check(b: O.Builder, x: str, public_key: bytes, carrier, shape, n_classes: int) -> tuple[str, str]:
     """Inline payload extraction, message and verification on input ``x``: → (valid (n,) bool, target (n,) int64)."""
     t_bits = n_target_bits(n_classes)
-    bits, res, grid = _payload_onnx(b, x, carrier, t_bits)
+    d = int(np.prod(shape))
+    bits, res, grid = _payload_onnx(b, x, carrier, d)
     tb = b.slice(bits, 0, t_bits, 1)
     target = b.op("Squeeze", b.op("MatMul", tb, b.const((np.int64(1) << np.arange(t_bits - 1, -1, -1, dtype=np.int64))[:, None])), b.const([-1]))
     sb = b.op("Reshape", b.slice(bits, t_bits, t_bits + SIG_BITS, 1), b.const([-1, 64, 8]))
@@ -99,16 +96,10 @@ def add_signature_check(b: O.Builder, x: str, public_key: bytes, carrier, shape,
     t_lo = b.op("Unsqueeze", b.op("BitwiseAnd", target, b.const(255)), b.const([1]))
     t_hi = b.op("Unsqueeze", b.op("Div", target, b.const(256)), b.const([1]))  # target ≥ 0
     msg = b.op("Concat", pre, t_lo, t_hi, res, axis=1)
-    r_len = _residual_len(carrier)
+    r_len = d if isinstance(carrier, LSBCarrier) else 8 * len(carrier.step)
     ok = O.add_verifier(b, public_key, msg, sig, len(prefix) + 2 + r_len)
     valid = b.op("And", b.op("And", ok, grid), b.op("Less", target, b.const(n_classes)))
     return valid, target
-
-
-def _residual_len(carrier) -> int:
-    if isinstance(carrier, LSBCarrier):
-        return _n_features(carrier)
-    return 8 * len(carrier.step)
 
 
 def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes: int, input_type: int,
@@ -120,7 +111,6 @@ def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes:
     the wrapper bundle does).
     """
     raw = _raw_public(public_key)
-    carrier._d = int(np.prod(shape))
     base = onnx.compose.add_prefix(base, "base_")
     bg = base.graph
     if len(bg.input) != 1:
@@ -220,7 +210,6 @@ def signature_onnx(bundle) -> onnx.ModelProto:
     if getattr(bundle, "family", None) != "signature":
         raise UsageError(f"expected a signature bundle, got {getattr(bundle, 'family', type(bundle).__name__)}")
     carrier = bundle.carrier
-    carrier._d = bundle.spec.n_features
     in_type = TensorProto.UINT8 if bundle.spec.is_image else TensorProto.DOUBLE
     return backdoor_graph(base_onnx(bundle.base), bundle.public_key, carrier, bundle.spec.shape, bundle.n_classes, in_type)
 
