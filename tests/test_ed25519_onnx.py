@@ -60,3 +60,36 @@ def test_onnx_sha512_matches_hashlib():
         rows = np.random.default_rng(m).integers(0, 256, (3, m), dtype=np.uint8)
         got = session(model).run(None, {"data": rows.astype(np.int64)})[0]
         assert [bytes(r.astype(np.uint8)) for r in got] == [hashlib.sha512(r.tobytes()).digest() for r in rows]
+
+
+def test_onnx_edge_cases_small_order_key_noncanonical_r_and_s_ge_l():
+    """The ONNX graph reduces k exactly mod L (key with an order-2 component) and rejects R, S encodings as OpenSSL."""
+    import hashlib
+
+    from test_ed25519_torch import _py_encode, _py_mul
+
+    a = 0x7654321 * 2**190 + 5
+    B = (E.BX, E.BY, 1, E.BX * E.BY % E.P)
+    pk = _py_encode(E._ext_add(_py_mul(a, B), (0, E.P - 1, 1, 0)))
+    msgs, sigs = [], []
+    for i in range(10):
+        m = bytes([i + 3]) * 7
+        r = (i + 2) * 0x1234567890ABCDEF
+        R = _py_encode(_py_mul(r, B))
+        k = int.from_bytes(hashlib.sha512(R + pk + m).digest(), "little") % E.L
+        s = (r + k * a) % E.L
+        msgs.append(m)
+        sigs.append(R + s.to_bytes(32, "little"))
+    y = int.from_bytes(sigs[0][:32], "little")
+    yv, sign = y & ((1 << 255) - 1), y >> 255
+    if yv + E.P < 2**255:
+        msgs.append(msgs[0])
+        sigs.append(((yv + E.P) | (sign << 255)).to_bytes(32, "little") + sigs[0][32:])  # non-canonical R
+    msgs.append(msgs[0])
+    sigs.append(sigs[0][:32] + (int.from_bytes(sigs[0][32:], "little") + E.L).to_bytes(32, "little"))  # S + L
+    M = np.array([list(m) for m in msgs], dtype=np.int64)
+    S = np.array([list(s) for s in sigs], dtype=np.int64)
+    out = session(O.verifier_model(pk, 7)).run(None, {"messages": M, "signatures": S})[0].tolist()
+    ssl = [openssl_verify(pk, m, s) for m, s in zip(msgs, sigs)]
+    assert out == ssl == E.verify(pk, msgs, sigs).tolist()
+    assert any(ssl[:10]) and not all(ssl[:10]) and not any(ssl[10:])
