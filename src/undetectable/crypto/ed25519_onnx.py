@@ -7,7 +7,8 @@
 algorithm (16 × 16-bit limbs, fixed-key tables, a tree of additions) and the same limb values:
 
 * SHA-512 runs in uint64 (ONNX ``BitShift`` is logical, ``Add`` wraps): an outer ``Loop`` over
-  blocks, an inner ``Loop`` of 80 rounds, the message schedule as a 64-step ``Loop``.
+  blocks, an inner ``Loop`` of 10 iterations × 8 rounds, the message schedule as a 64-step ``Loop``
+  over all blocks at once (word-major layout: slices on the leading axis).
 * Field limbs are float64 holding exact integers (see ``fmul``: onnxruntime's int64 kernels for
   this were 5× slower); SHA-512 and all byte/scalar/canonical-encoding work is integer.
 * The point sum runs as a ``Loop`` over chunks of 64 rows (bounded memory).
@@ -243,16 +244,20 @@ def _u64(values) -> np.ndarray:
     return np.array(values, dtype=np.uint64)
 
 
-def _sigma(b: Builder, x: str, rots, shr=()) -> str:
-    """XOR of rotr(x, r) for r in rots and x >> s for s in shr (x uint64; last axis broadcast)."""
-    xu = b.op("Unsqueeze", x, b.const([-1]))
-    right = _u64(list(rots) + list(shr))
-    left = _u64([64 - r for r in rots] + [0] * len(shr))
-    lmask = _u64([2**64 - 1] * len(rots) + [0] * len(shr))
+def _sigma(b: Builder, x: str, rots, shr=(), ndim: int = 2) -> str:
+    """XOR of rotr(x, r) for r in rots and x >> s for s in shr (x uint64; the 3 shifts on a new leading axis)."""
+    xu = b.op("Unsqueeze", x, b.const([0]))
+    extra = [1] * ndim  # x has ``ndim`` axes ((nb, n) schedule words)
+    right = _u64(list(rots) + list(shr)).reshape(3, *extra)
+    left = _u64([64 - r for r in rots] + [0] * len(shr)).reshape(3, *extra)
+    lmask = _u64([2**64 - 1] * len(rots) + [0] * len(shr)).reshape(3, *extra)
     t = b.op("BitwiseOr", b.op("BitShift", xu, b.const(right, np.uint64), direction="RIGHT"),
              b.op("BitwiseAnd", b.op("BitShift", xu, b.const(left, np.uint64), direction="LEFT"), b.const(lmask, np.uint64)))
-    p = [b.take(t, i, -1) for i in range(3)]
+    p = [b.take(t, i, 0) for i in range(3)]
     return b.op("BitwiseXor", b.op("BitwiseXor", p[0], p[1]), p[2])
+
+
+ROUNDS_PER_ITER = 8
 
 
 def sha512(b: Builder, data: str, length: int) -> str:
@@ -263,45 +268,49 @@ def sha512(b: Builder, data: str, length: int) -> str:
     full = b.op("Concat", data, b.op("Expand", b.const(pad[None, :]), b.op("Concat", b.op("Unsqueeze", n, b.const([0])), b.const([len(pad)]), axis=0)), axis=1)
     by = b.op("Cast", b.op("Reshape", full, b.const([-1, nb, 16, 8])), to=TensorProto.UINT64)
     words = b.op("MatMul", by, b.const(_u64([[1 << s] for s in range(56, -8, -8)]), np.uint64))  # (n, nb, 16, 1)
-    words = b.op("Transpose", b.op("Squeeze", words, b.const([-1])), perm=[1, 2, 0])  # (nb, 16, n)
+    words = b.op("Transpose", b.op("Squeeze", words, b.const([-1])), perm=[2, 1, 0])  # (16, nb, n): word-major
 
-    # message schedule: 64 steps, window of the last 16 words
+    # message schedule: 64 steps over all blocks at once, window of the last 16 words (leading axis:
+    # contiguous slices; onnxruntime gathers on inner axes element by element, measured 10× slower)
     body = b.child("sched")
     win = body.name("win")
-    w = lambda i: body.take(win, i, 1)  # noqa: E731
+    w = lambda i: body.take(win, i, 0)  # noqa: E731
     new = body.op("Add", body.op("Add", _sigma(body, w(14), (19, 61), (6,)), w(9)), body.op("Add", _sigma(body, w(1), (1, 8), (7,)), w(0)))
-    win_out = body.op("Concat", body.slice(win, 1, 16, 1), body.op("Unsqueeze", new, body.const([1])), axis=1)
+    win_out = body.op("Concat", body.slice(win, 1, 16, 0), body.op("Unsqueeze", new, body.const([0])), axis=0)
     new_out = body.op("Identity", new)
     _, sched = b.loop(b.const(64), body, [words], [win], [win_out], [new_out], dtype=TensorProto.UINT64)
-    wk = b.op("Concat", words, b.op("Transpose", sched, perm=[1, 0, 2]), axis=1)  # (nb, 80, n)
-    k = _u64(E.SHA512_K).reshape(80, 1)
+    wk = b.op("Concat", words, sched, axis=0)  # (80, nb, n)
+    k = _u64(E.SHA512_K).reshape(80, 1, 1)
     wk = b.op("Add", wk, b.const(k, np.uint64))
 
-    # rounds
+    # rounds: ROUNDS_PER_ITER rounds per Loop iteration (fewer iterations: onnxruntime's per-iteration cost)
     rb = b.child("round")
     st = [rb.name(c) for c in "abcdefgh"]
-    a, b_, c, d, e, f, g, h = st
     wkb = rb.name("wk")  # (80, n), an input of the block body, outer scope for the round body
     it = rb.name("it_r")
-    ae = rb.op("Unsqueeze", rb.stack([a, e], 0), rb.const([-1]))  # (2, n, 1)
-    rights = _u64([[28, 34, 39], [14, 18, 41]]).reshape(2, 1, 3)
+    rights = _u64([[28, 34, 39], [14, 18, 41]]).T.reshape(3, 2, 1)
     lefts = 64 - rights
-    t = rb.op("BitwiseOr", rb.op("BitShift", ae, rb.const(rights, np.uint64), direction="RIGHT"),
-              rb.op("BitShift", ae, rb.const(lefts, np.uint64), direction="LEFT"))
-    s = rb.op("BitwiseXor", rb.op("BitwiseXor", rb.take(t, 0, -1), rb.take(t, 1, -1)), rb.take(t, 2, -1))
-    s0, s1 = rb.take(s, 0, 0), rb.take(s, 1, 0)
-    ch = rb.op("BitwiseXor", g, rb.op("BitwiseAnd", e, rb.op("BitwiseXor", f, g)))
-    maj = rb.op("BitwiseOr", rb.op("BitwiseAnd", a, b_), rb.op("BitwiseAnd", c, rb.op("BitwiseOr", a, b_)))
-    t1 = rb.op("Add", rb.op("Add", h, s1), rb.op("Add", ch, rb.op("Gather", wkb, it, axis=0)))
-    t2 = rb.op("Add", s0, maj)
-    outs = [rb.op("Add", t1, t2), rb.op("Identity", a), rb.op("Identity", b_), rb.op("Identity", c),
-            rb.op("Add", d, t1), rb.op("Identity", e), rb.op("Identity", f), rb.op("Identity", g)]
+    base_t = rb.op("Mul", it, rb.const(ROUNDS_PER_ITER))
+    a, b_, c, d, e, f, g, h = st
+    for j in range(ROUNDS_PER_ITER):
+        ae = rb.op("Unsqueeze", rb.stack([a, e], 0), rb.const([0]))  # (1, 2, n)
+        t = rb.op("BitwiseOr", rb.op("BitShift", ae, rb.const(rights, np.uint64), direction="RIGHT"),
+                  rb.op("BitShift", ae, rb.const(lefts, np.uint64), direction="LEFT"))  # (3, 2, n)
+        s = rb.op("BitwiseXor", rb.op("BitwiseXor", rb.take(t, 0, 0), rb.take(t, 1, 0)), rb.take(t, 2, 0))
+        s0, s1 = rb.take(s, 0, 0), rb.take(s, 1, 0)
+        ch = rb.op("BitwiseXor", g, rb.op("BitwiseAnd", e, rb.op("BitwiseXor", f, g)))
+        maj = rb.op("BitwiseOr", rb.op("BitwiseAnd", a, b_), rb.op("BitwiseAnd", c, rb.op("BitwiseOr", a, b_)))
+        wkt = rb.op("Gather", wkb, rb.op("Add", base_t, rb.const(j)), axis=0)
+        t1 = rb.op("Add", rb.op("Add", h, s1), rb.op("Add", ch, wkt))
+        t2 = rb.op("Add", s0, maj)
+        a, b_, c, d, e, f, g, h = rb.op("Add", t1, t2), a, b_, c, rb.op("Add", d, t1), e, f, g
+    outs = [rb.op("Identity", x) for x in (a, b_, c, d, e, f, g, h)]
 
     # blocks
     bb = b.child("block")
     hin = bb.name("H")  # (8, n)
     bit = bb.name("it_b")
-    bb.nodes.append(helper.make_node("Gather", [wk, bit], [wkb], axis=0))
+    bb.nodes.append(helper.make_node("Gather", [wk, bit], [wkb], axis=1))
     init = [bb.take(hin, i, 0) for i in range(8)]
     # the round loop's iteration counter must be named ``it``: build the Loop by hand
     cond = rb.name("cond")
@@ -311,7 +320,7 @@ def sha512(b: Builder, data: str, length: int) -> str:
                   + [helper.make_tensor_value_info(x, TensorProto.UINT64, None) for x in st],
                   [helper.make_tensor_value_info(rb_cond_out, TensorProto.BOOL, [])]
                   + [helper.make_tensor_value_info(x, TensorProto.UINT64, None) for x in outs])
-    fin = bb.op("Loop", bb.const(80), "", *init, n_out=8, body=rg)
+    fin = bb.op("Loop", bb.const(80 // ROUNDS_PER_ITER), "", *init, n_out=8, body=rg)
     hout = bb.op("Add", hin, bb.stack(fin, 0))
     itb = helper.make_tensor_value_info(bit, TensorProto.INT64, [])
     condb = helper.make_tensor_value_info(bb.name("cond"), TensorProto.BOOL, [])
