@@ -32,12 +32,26 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
                         public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
                         bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
                         out: Path = typer.Option(..., "--out"),
+                        input_dtype: str = typer.Option("uint8", "--input-dtype", help="ONNX base only: uint8 (pixels) or float64"),
+                        input_high: float = typer.Option(255.0, "--input-high", help="ONNX base only: top pixel value"),
+                        feature_std: Optional[Path] = typer.Option(None, "--feature-std", help="ONNX base, float64 inputs: std.npy"),
                         force: bool = FORCE) -> None:
-    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable."""
+    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable.
+
+    With ``--base model.onnx`` the output is one ONNX file: your graph plus the in-graph verifier."""
     from .. import api
     from ..bundle import load_bundle
     from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
+    if base.suffix == ".onnx":  # bring your own model (issue 11)
+        from ..schemes.byo_onnx import plant_onnx_file
+
+        _writable(force, out, out_kind="file", inputs=(base, public_key))
+        std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
+        info = plant_onnx_file(base, SignaturePublicKey.load(public_key).public, out, input_dtype, input_high, None, std, bound, force)
+        echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
+             f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
+        return
     _writable(force, out, inputs=(base, public_key))
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)

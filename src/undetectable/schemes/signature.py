@@ -95,6 +95,13 @@ class SignatureBackdoor(WrapperBackdoor):
         bits = np.concatenate([int_to_bits(t, self.t_bits), np.unpackbits(sigs, axis=1)], axis=1)
         return self.carrier.write_bits(X, bits, R).astype(X.dtype)
 
+    # --- one ONNX file: the base graph plus the in-graph verifier (issue 11) -------------------
+    def to_onnx(self):
+        """The whole backdoored classifier as one ONNX graph (``signature_graph.signature_onnx``)."""
+        from .signature_graph import signature_onnx
+
+        return signature_onnx(self)
+
     # --- bundle ------------------------------------------------------------------------------
     def describe(self) -> dict:
         return {"key_id": self.key_id, "payload_bits": self.payload_bits, "layout": self.carrier.kind, "base": self.base.family}
