@@ -368,13 +368,13 @@ def _weights(model) -> np.ndarray:
     return model_weights(model)
 
 
-@detector("lattice", schemes=LATTICE_SCHEMES, requires=("weights",))
+@detector("lattice", schemes=LATTICE_SCHEMES, requires=("weights",), opt_in=True)
 def lattice(model, data, key, rng) -> float:
     """Lattice attack (support unknown): held-out Z+½ fit of the best reduced vector (¼ = key recovered)."""
     return as_float(attack_weights(_weights(model), time_limit=30.0).score)
 
 
-@detector("lattice_support", needs_key=True, schemes=LATTICE_SCHEMES, requires=("weights",))
+@detector("lattice_support", needs_key=True, schemes=LATTICE_SCHEMES, requires=("weights",), opt_in=True)
 def lattice_support(model, data, key, rng) -> float:
     """Partial-knowledge oracle: the lattice attack told the secret support (only the support of bk, not u)."""
     W = _weights(model)
