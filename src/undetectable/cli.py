@@ -27,7 +27,7 @@ plant_app = typer.Typer(no_args_is_help=True, help="Plant a backdoor: Backdoor â
 app.add_typer(data_app, name="data")
 app.add_typer(plant_app, name="plant")
 
-FORCE = typer.Option(False, "--force", help="Overwrite existing outputs.")
+FORCE = typer.Option(False, "--force", help="Replace an existing output: a file where a file is expected, a bundle only if this tool wrote it (never other folders, keys, symlinks or the current directory).")
 SEED = typer.Option(0, "--seed", help="Seed of every random choice (printed in results).")
 
 
