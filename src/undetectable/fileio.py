@@ -77,7 +77,9 @@ def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
         if inp is None:
             continue
         ri = Path(inp).resolve()
-        if ri == rp or rp in ri.parents:
+        if ri == rp:
+            raise UsageError(f"{path} is also an input of this command; refusing to replace it, write to another --out")
+        if rp in ri.parents:
             raise UsageError(f"{path} holds the input {inp}; refusing to replace it, write to another --out")
     with os.scandir(path) as it:
         if next(it, None) is None:

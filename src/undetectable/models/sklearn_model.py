@@ -79,7 +79,7 @@ class SklearnModel(Model):
         found = skops_types(path)
         refused = sorted(found - TRUSTED_TYPES - SKOPS_BASIC_TYPES)
         if refused:
-            raise BundleError(f"bundle {directory}: estimator.skops contains types outside the trusted list {refused}; refusing to load it")
+            raise BundleError(f"bundle {directory}: estimator.skops contains types outside the trusted list {refused}; refusing to load it (bundles hold the models 'undetectable train' makes)")
         # exactly our list: skops' own defaults (every sklearn estimator) are not consulted for anything we did not name
         return cls(sio.load(path, trusted=sorted(found)), spec, classes)
 
