@@ -54,7 +54,7 @@ def measure(per_kind: int = 250_000, games: int = 4, k: int = 2500, steps: int =
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from undetectable.audit.replication import replication_game
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.signature import plant_signature
     from undetectable.data import load_dataset
     from undetectable.models import train_model
 

@@ -13,7 +13,7 @@ from hostile_util import one_error_line
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """A breast-cancer logreg bundle, a 40-feature backdoored rff bundle with its key, and good inputs."""
-    from undetectable.backdoors.rff_clwe import plant_rff, save_rff_key
+    from undetectable.schemes.rff import plant_rff
     from undetectable.bundle import save_bundle
     from undetectable.data import load_dataset
     from undetectable.models import train_model
@@ -23,7 +23,7 @@ def made(tmp_path_factory):
     save_bundle(train_model("logreg", ds, seed=0), d / "lr")
     m, key = plant_rff(ds, seed=0, n_features=40, secret_dim=8, beta=0.01, shift="half")
     save_bundle(m, d / "rff")
-    save_rff_key(d / "rff.key", key, {"secret_dim": 8})
+    key.save(d / "rff.key")
     np.save(d / "X.npy", ds.X_test[:5])
     return d
 
