@@ -21,7 +21,10 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _click_exc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Plant, activate, audit and immunize undetectable backdoors (Goldwasser-Kim-Vaikuntanathan-Zamir 2022).")
+                  help="Plant, activate, audit and immunize undetectable backdoors (Goldwasser-Kim-Vaikuntanathan-Zamir 2022).\n\n"
+                       "Global flags (anywhere on the line): --debug shows the traceback of an unexpected error; "
+                       "--insecure-key-permissions accepts private key files that group/others can read. "
+                       "Size limits on untrusted bundles and inputs: UNDETECTABLE_MAX_* (see docs/security.md).")
 data_app = typer.Typer(no_args_is_help=True, help="Bundled datasets.")
 plant_app = typer.Typer(no_args_is_help=True, help="Plant a backdoor: Backdoor → (model, key).")
 app.add_typer(data_app, name="data")
