@@ -487,8 +487,14 @@ def main(argv: list[str] | None = None) -> int:
         argv.remove("--insecure-key-permissions")
     token = INSECURE_KEY_PERMISSIONS.set(insecure)
     hint = "re-run with --debug (or UNDETECTABLE_DEBUG=1) for the traceback"
+    old_term = _term_as_interrupt()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if rv == 130:  # typer turns KeyboardInterrupt (Ctrl-C, and SIGTERM here) into a returned 130
+            _echo("error: interrupted; nothing was half-written (temporary files were removed)")
+            return 130
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+            return rv
     except UndetectableError as exc:
         from .schemes.base import ParameterError
 
@@ -534,7 +540,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         INSECURE_KEY_PERMISSIONS.reset(token)
+        if old_term is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, old_term)
     return 0
+
+
+def _term_as_interrupt():
+    """SIGTERM behaves like Ctrl-C for the run (one line, exit 130, temporaries removed); returns the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover
