@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import BundleError, UsageError
 from .fileio import atomic_dir
 from .safety import (check_bundle_tree, check_npy_header, check_safetensors, check_zip, limit, open_nofollow,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,9 @@ def bits_to_int(bits: np.ndarray) -> np.ndarray:
 
 class WrapperBackdoor(Model):
     """A backdoor that wraps a base model: h̃(x) = target(x) if triggered(x) else h(x)."""
+
+    carrier: Any  # the payload layout (crypto.payload), set by the subclasses
+    t_bits: int
 
     def __init__(self, base: Model) -> None:
         super().__init__(base.spec, base.classes)

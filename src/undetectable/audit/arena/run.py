@@ -95,7 +95,8 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     elapsed = time.perf_counter() - t0
 
     crng = np.random.default_rng([seed, 2024])
-    summaries, scores, errors = [], {}, {}
+    summaries: list[dict] = []
+    scores: dict[str, dict[str, list[float]]] = {}
     for name, needs_key in dets:
         h = [r["scores"][name] for r in res if r["role"] == "honest" and name in r["scores"]]
         b = [r["scores"][name] for r in res if r["role"] == "backdoored" and name in r["scores"]]
