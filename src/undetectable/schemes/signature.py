@@ -114,7 +114,9 @@ class SignatureBackdoor(WrapperBackdoor):
     @classmethod
     def _load(cls, directory, params, spec, classes):
         base = cls._load_base(directory)
-        carrier = carrier_from_json(json.loads((directory / "payload_layout.json").read_text()))
+        from ..safety import strict_json
+
+        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
         model = cls(base, public_from_pem(params["public_key"]), carrier)
         if model.key_id != params.get("key_id"):
             raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
