@@ -62,11 +62,27 @@ def _has_torch(model: Any) -> bool:
     return has_torch_view(model)
 
 
+def _has_hidden(model: Any) -> bool:
+    from .torch_view import has_hidden_view
+
+    return has_hidden_view(model)
+
+
 CAPABILITIES: dict[str, Callable[[Any], bool]] = {
     "scores": _has_scores,
     "weights": lambda m: isinstance(getattr(m, "weights_", None), np.ndarray),
     "logits_torch": _has_torch,
+    "hidden": _has_hidden,
     "wrapper": lambda m: hasattr(m, "base") and hasattr(m, "triggered"),
+}
+
+
+CAPABILITY_TEXT = {
+    "scores": "real-valued class scores",
+    "weights": "random weights `weights_` (rff and relu bundles)",
+    "logits_torch": "a differentiable view (torch-mlp, logreg, rff, or a wrapper over one)",
+    "hidden": "a hidden layer (torch-mlp, logreg, or a wrapper over one)",
+    "wrapper": "a wrapped base model to compare with (signature, checksum bundles)",
 }
 
 
@@ -89,7 +105,8 @@ class Detector:
         """Check the capabilities, then score; ``NotApplicable`` (one line) when the model lacks one."""
         missing = missing_capabilities(model, self.requires)
         if missing:
-            raise NotApplicable(f"{self.name} needs a model with {', '.join(missing)} ({getattr(model, 'family', type(model).__name__)} has none)")
+            family = getattr(model, "family", type(model).__name__)
+            raise NotApplicable(f"{self.name} needs a model with {'; '.join(CAPABILITY_TEXT[c] for c in missing)}; this {family} model has none")
         if self.fitted:
             if not state or self.name not in state:
                 raise NotApplicable(f"{self.name} is fitted on shadow models; run it in the arena")
