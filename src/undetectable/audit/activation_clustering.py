@@ -85,7 +85,7 @@ def activation_clustering(model, X: np.ndarray, y: np.ndarray, rng: np.random.Ge
     return cluster_activations(A, yi, rng, **kw)
 
 
-@detector("activation_clustering", schemes=("badnets",))
+@detector("activation_clustering", schemes=("badnets",), requires=("hidden",))
 def score(model, data, key, rng) -> float:
     """Activation clustering: largest fraction of a class split off as a small (≤35%), well-separated cluster."""
     if data is None:

@@ -132,13 +132,9 @@ def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Gener
     return rep
 
 
-@detector("disagreement", schemes=("signature", "checksum"))
+@detector("disagreement", schemes=("signature", "checksum"), requires=("wrapper",))
 def score(model, data, key, rng) -> float:
     """Black-box disagreement search against the bundle's own base: fraction of 30,000 queries that disagree."""
-    from ..schemes.wrapper import WrapperBackdoor
-
-    if not isinstance(model, WrapperBackdoor):
-        raise NotApplicable(f"{model.family} bundles hold no base model to compare with; disagreement search needs a wrapper (signature, checksum)")
     if data is None:
         raise NotApplicable("disagreement search needs natural inputs; pass --data")
     rep = disagreement_search(model, model.base, data.X_test, rng)

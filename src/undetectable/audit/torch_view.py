@@ -107,6 +107,14 @@ def has_torch_view(model) -> bool:
     return isinstance(inner, MLPModel) or getattr(inner, "family", None) == "rff"
 
 
+def has_hidden_view(model) -> bool:
+    """True when ``hidden_activations(model, X)`` exists (the ``hidden`` capability): torch-mlp or a linear model."""
+    from ..models.mlp import MLPModel
+    from ..models.sklearn_model import SklearnModel
+
+    return isinstance(_unwrap(model), (MLPModel, SklearnModel))
+
+
 @contextlib.contextmanager
 def frozen(model) -> Iterator[None]:
     """Within the block, the model's torch parameters take no gradients (restored afterwards: the

@@ -8,7 +8,10 @@ from ..cli_polish import SEED_HELP, polish_help, quiet_callback, version_callbac
 polish_help()
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Plant, activate, audit and immunize undetectable backdoors (Goldwasser-Kim-Vaikuntanathan-Zamir 2022).")
+                  help="Plant, activate, audit and immunize undetectable backdoors (Goldwasser-Kim-Vaikuntanathan-Zamir 2022).\n\n"
+                       "Global flags (anywhere on the line): --debug shows the traceback of an unexpected error; "
+                       "--insecure-key-permissions accepts private key files that group/others can read. "
+                       "Size limits on untrusted bundles and inputs: UNDETECTABLE_MAX_* (see docs/security.md).")
 data_app = typer.Typer(no_args_is_help=True, help="Bundled datasets.")
 plant_app = typer.Typer(no_args_is_help=True, help="Plant a backdoor: Backdoor → (model, key).")
 export_app = typer.Typer(no_args_is_help=True, help="Export bundles to other formats.")

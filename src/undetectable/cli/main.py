@@ -62,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             json_failure(argv, message, code)
         return code
 
+    old_term = _term_as_interrupt()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if rv == 130:  # typer turns KeyboardInterrupt (Ctrl-C, and SIGTERM here) into a returned 130
+            return fail("interrupted; nothing was half-written (temporary files were removed)", 130)
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+            return rv
     except UndetectableError as exc:
         if debug:
             echo(f"error: {_one_line(_message(exc))}")
@@ -100,4 +105,22 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; {hint}", 1)
     finally:
         INSECURE_KEY_PERMISSIONS.reset(token)
+        if old_term is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, old_term)
     return 0
+
+
+def _term_as_interrupt():
+    """SIGTERM behaves like Ctrl-C for the run (one line, exit 130, temporaries removed); returns the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, handler)

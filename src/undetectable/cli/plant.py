@@ -59,12 +59,26 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
                         bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
                         data: Optional[str] = typer.Option(None, "--data", help="Float inputs: check now that these inputs (dataset name or .npz; default: the bundled dataset with the base's input shape) can carry the payload at --bound"),
                         out: Path = typer.Option(..., "--out"),
+                        input_dtype: str = typer.Option("uint8", "--input-dtype", help="ONNX base only: uint8 (pixels) or float64"),
+                        input_high: float = typer.Option(255.0, "--input-high", help="ONNX base only: top pixel value"),
+                        feature_std: Optional[Path] = typer.Option(None, "--feature-std", help="ONNX base, float64 inputs: std.npy"),
                         force: bool = FORCE) -> None:
-    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable."""
+    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable.
+
+    With ``--base model.onnx`` the output is one ONNX file: your graph plus the in-graph verifier."""
     from .. import api
     from ..bundle import load_bundle
     from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
+    if base.suffix == ".onnx":  # bring your own model (issue 11)
+        from ..schemes.byo_onnx import plant_onnx_file
+
+        _writable(force, out, out_kind="file", inputs=(base, public_key))
+        std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
+        info = plant_onnx_file(base, SignaturePublicKey.load(public_key).public, out, input_dtype, input_high, None, std, bound, force)
+        echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
+             f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
+        return
     _writable(force, out, inputs=(base, public_key))
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
@@ -114,6 +128,11 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     api.save(key, key_out, force=force)
     echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
          f"clean test accuracy {_accuracy(m, ds):.4f}")
+    from ..audit.frontier import plant_message  # where (d, β) sits against the measured lattice frontier (issue 12)
+
+    flip = float(np.mean(m.predict(ds.X_test) != m.predict(key.activate(m, ds.X_test)))) if shift == "half" else None
+    for line in filter(None, plant_message(secret_dim, beta, int(np.prod(ds.spec.shape)), flip)):
+        echo(line)
 
 
 @plant_app.command("relu")

@@ -105,7 +105,7 @@ class SklearnModel(Model):
         found = skops_types(path)
         refused = sorted(found - TRUSTED_TYPES - SKOPS_BASIC_TYPES)
         if refused:
-            raise BundleError(f"bundle {directory}: estimator.skops contains types outside the trusted list {refused}; refusing to load it")
+            raise BundleError(f"bundle {directory}: estimator.skops contains types outside the trusted list {refused}; refusing to load it (bundles hold the models 'undetectable train' makes)")
         data = path.read_bytes()  # checked just now; a lazy load reads these bytes, not the file again
 
         def load():

@@ -95,6 +95,13 @@ class SignatureBackdoor(WrapperBackdoor):
         bits = np.concatenate([int_to_bits(t, self.t_bits), np.unpackbits(sigs, axis=1)], axis=1)
         return self.carrier.write_bits(X, bits, R).astype(X.dtype)
 
+    # --- one ONNX file: the base graph plus the in-graph verifier (issue 11) -------------------
+    def to_onnx(self):
+        """The whole backdoored classifier as one ONNX graph (``signature_graph.signature_onnx``)."""
+        from .signature_graph import signature_onnx
+
+        return signature_onnx(self)
+
     # --- bundle ------------------------------------------------------------------------------
     def describe(self) -> dict:
         return {"key_id": self.key_id, "payload_bits": self.payload_bits, "layout": self.carrier.kind, "base": self.base.family}
@@ -107,7 +114,9 @@ class SignatureBackdoor(WrapperBackdoor):
     @classmethod
     def _load(cls, directory, params, spec, classes):
         base = cls._load_base(directory)
-        carrier = carrier_from_json(json.loads((directory / "payload_layout.json").read_text()))
+        from ..safety import strict_json
+
+        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
         model = cls(base, public_from_pem(params["public_key"]), carrier)
         if model.key_id != params.get("key_id"):
             raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
