@@ -116,3 +116,18 @@ def test_plant_signature_checks_capacity(cli, tmp_path):
     act = cli("activate", tmp_path / "b", "--key", tmp_path / "k" / "backdoor_key.pem", "--input", tmp_path / "X.npy",
               "--target", "1", "--out", tmp_path / "XA.npy")
     assert act.code == 0, act.err
+
+
+def test_quiet_anywhere_on_the_line(cli, tmp_path, monkeypatch):
+    from undetectable import progress
+
+    monkeypatch.delenv("UNDETECTABLE_QUIET", raising=False)
+    monkeypatch.setenv("UNDETECTABLE_PROGRESS", "plain")
+    try:
+        assert progress.mode() == "plain"
+        assert cli("keygen", "--out", tmp_path / "k", "--quiet").code == 0
+        assert progress.mode() == "quiet"
+        progress.set_quiet(False)
+        assert cli("--quiet", "keygen", "--out", tmp_path / "k2").code == 0 and progress.mode() == "quiet"
+    finally:
+        progress.set_quiet(False)
