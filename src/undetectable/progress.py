@@ -31,14 +31,14 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
 _quiet = False
 _lock = threading.RLock()
 _stack: list["Tracker"] = []
-_rich = None  # the shared rich.progress.Progress while a step is active in rich mode
+_rich: Any = None  # the shared rich.progress.Progress while a step is active in rich mode
 _heartbeat: threading.Thread | None = None
 _wake = threading.Event()
 
@@ -88,7 +88,7 @@ class Tracker:
         self.done = 0
         self.t0 = time.monotonic()
         self.printed = False
-        self._task = None
+        self._task: Any = None  # a rich TaskID in rich mode
 
     def advance(self, n: int = 1) -> None:
         """Mark ``n`` more units done."""

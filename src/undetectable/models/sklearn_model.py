@@ -66,6 +66,7 @@ class SklearnModel(Model):
     def _decision(self, X: np.ndarray) -> np.ndarray:
         """LogisticRegression.decision_function (after StandardScaler.transform) in numpy: the same operations."""
         lin = self._linear
+        assert lin is not None
         Z = self._features(X)
         if "mean" in lin:
             Z = (Z - lin["mean"]) / lin["scale"]

@@ -24,7 +24,8 @@ def _table(head: list[str], rows: list[list[object]]) -> list[str]:
 
 def anchor(section: dict, index: int) -> str:
     """The section's stable anchor: its results record's name (``signature``, ``rff_clwe`` ...)."""
-    rec = section.get("results") if isinstance(section.get("results"), dict) else {}
+    rec = section.get("results")
+    rec = rec if isinstance(rec, dict) else {}
     return str(rec.get("name") or f"section-{index}")
 
 
