@@ -54,7 +54,7 @@ def measure(per_kind: int = 250_000, games: int = 4, k: int = 2500, steps: int =
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from undetectable.audit.replication import replication_game
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureKey, plant_signature
     from undetectable.data import load_dataset
     from undetectable.models import train_model
 
@@ -84,7 +84,7 @@ def measure(per_kind: int = 250_000, games: int = 4, k: int = 2500, steps: int =
     rec["queries_total"] = {"n": n_q, "differences": d_q, "cp95_upper": clopper_pearson_upper(d_q, n_q)}
     t0 = time.perf_counter()
     for g in range(games):
-        res = replication_game(bd, sk, X_all, k, np.random.default_rng(seed + 1 + g), steps=steps)
+        res = replication_game(bd, SignatureKey(sk), X_all, k, np.random.default_rng(seed + 1 + g), steps=steps)
         for name, a in res["attacks"].items():
             acc = rec["forgeries"].setdefault(name, {"attempts": 0, "successes": 0})
             acc["attempts"] += a["attempts"]

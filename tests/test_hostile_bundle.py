@@ -399,3 +399,14 @@ def test_fuzz_manifest_parser(honest, tmp_path_factory, field, value, raw):
         assert isinstance(out, dict)
     except BundleError as exc:
         assert "\n" not in str(exc)
+
+
+def test_strict_json_unit():
+    """The parser every bundle JSON goes through (manifest, safetensors headers, skops schema, payload layout)."""
+    from undetectable.safety import strict_json
+
+    assert strict_json('{"a": [1, {"b": null}]}') == {"a": [1, {"b": None}]}
+    for bad, msg in [('{"a": 1, "a": 2}', "duplicate key"), ('{"a": NaN}', "non-standard"), ('{"a": Infinity}', "non-standard"),
+                     ("[" * 40 + "]" * 40, "nested deeper"), ("[" * 50_000 + "]" * 50_000, "nested deeper")]:
+        with pytest.raises(ValueError, match=msg):
+            strict_json(bad)

@@ -219,3 +219,25 @@ def test_memory_error_is_one_line(cli, made, tmp_path, monkeypatch):
 
     monkeypatch.setattr(bundle, "load_bundle", oom)
     fails(cli, tmp_path, *predict(made, tmp_path, "none.npy"), needle="out of memory", code=1)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_is_one_line_and_exit_130(cli, made, tmp_path, monkeypatch, how):
+    """Ctrl-C (and SIGTERM, which the CLI turns into the same) exit 130 with one line; typer used to make it exit 0."""
+    import signal
+    import threading
+
+    import undetectable.bundle as bundle
+
+    if how == "sigterm" and threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+
+    def interrupted(*a, **k):
+        if how == "sigterm":
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "the CLI installed no SIGTERM handler"
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bundle, "load_bundle", interrupted)
+    fails(cli, tmp_path, *predict(made, tmp_path, "none.npy"), needle="interrupted", code=130)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or how == "ctrl-c"

@@ -89,7 +89,7 @@ def test_out_dot_and_parents_of_cwd_are_refused(cli, made, tmp_path, monkeypatch
 
 def test_output_holding_an_input_is_refused(cli, made, tmp_path):
     shutil.copytree(made / "bundle", tmp_path / "b")
-    refused(cli, tmp_path, "immunize", tmp_path / "b", "--sigma", "0.1", "--out", tmp_path / "b", "--force", needle="holds the input")
+    refused(cli, tmp_path, "immunize", tmp_path / "b", "--sigma", "0.1", "--out", tmp_path / "b", "--force", needle="also an input")
 
 
 def test_symlink_outputs_are_refused(cli, made, tmp_path):
@@ -170,20 +170,16 @@ def test_stale_temporaries_of_dead_runs_are_cleaned_or_restored(cli, made, tmp_p
 # --- interrupted writes (subprocesses and signals) ---------------------------------------------------
 
 SLOW_BUNDLE = """
-import sys, time
+import shutil, sys, time
 from pathlib import Path
-import undetectable.models.sklearn_model  # registers the one family needed (no torch import)
-from undetectable.bundle import load_bundle, save_bundle
+from undetectable.fileio import atomic_dir  # what save_bundle uses; no model imports, so the test stays fast
 target = Path(sys.argv[1])
-m = load_bundle(target)
-real_save = m._save
-def slow_save(d):
-    params = real_save(d)
+with atomic_dir(target, force=True) as tmp:
+    for f in target.iterdir():
+        shutil.copy(f, tmp / f.name)
+    (tmp / "manifest.json").write_text("{}")  # the new bundle, half-written
     print("READY", flush=True)
     time.sleep(60)
-    return params
-m._save = slow_save
-save_bundle(m, target, force=True)
 """
 
 SLOW_FILE = """
@@ -244,3 +240,41 @@ def test_interrupted_file_write(made, tmp_path, sig):
     assert left == ([] if sig != signal.SIGKILL else [left[0]]) and all(x.startswith(".XA.npy.undetectable-tmp-") for x in left)
     save_npy(f, np.zeros(3), force=True)  # the next write cleans it
     assert _leftovers(tmp_path) == []
+
+
+SWAP_KILLED_MIDWAY = """
+import os, shutil, sys, time
+from pathlib import Path
+import undetectable.fileio as fio
+fio._renameat2 = lambda *a: False  # the portable two-rename swap (no RENAME_EXCHANGE)
+real_rename = os.rename
+def slow_rename(src, dst):
+    real_rename(src, dst)
+    if ".undetectable-old-" in str(dst):  # between the two renames: the bundle's name is empty now
+        print("READY", flush=True)
+        time.sleep(60)
+fio.os.rename = slow_rename
+target = Path(sys.argv[1])
+with fio.atomic_dir(target, force=True) as tmp:
+    for f in target.iterdir():
+        shutil.copy(f, tmp / f.name)
+"""
+
+
+def test_kill_between_the_two_renames_of_the_portable_swap(cli, made, tmp_path):
+    """Without renameat2 a kill -9 can land between the renames: the old bundle survives as
+    .b.undetectable-old-PID and the next run restores it (and refuses to replace it without --force)."""
+    from undetectable.bundle import read_manifest
+
+    b = tmp_path / "b"
+    shutil.copytree(made / "bundle", b)
+    before = snapshot(b)
+    assert _interrupt(SWAP_KILLED_MIDWAY, b, signal.SIGKILL) != 0
+    left = _leftovers(tmp_path)
+    old = [x for x in left if ".undetectable-old-" in x]
+    assert not b.exists() and len(old) == 1
+    assert snapshot(tmp_path / old[0]) == before  # intact, under a clear name
+    res = cli(*TRAIN, "--out", b)
+    assert res.code == 2 and "already exists" in one_error_line(res.err)
+    assert snapshot(b) == before and _leftovers(tmp_path) == []
+    read_manifest(b)

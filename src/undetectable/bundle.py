@@ -180,7 +180,8 @@ def read_manifest(path: str | os.PathLike) -> dict:
     try:
         manifest = strict_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"bundle {path}: {MANIFEST} is corrupted ({str(exc).splitlines()[0][:160]}); re-create the bundle") from None
+        what = "corrupted" if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else "malformed"
+        raise BundleError(f"bundle {path}: {MANIFEST} is {what} ({str(exc).splitlines()[0][:160]}); re-create the bundle") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path} is not an {FORMAT} (format field missing or wrong); re-create the bundle")
     try:

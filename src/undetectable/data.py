@@ -128,9 +128,6 @@ def _from_npz(path: Path) -> Dataset:
         if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype.kind in "US"
                                or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
             raise UsageError(f"{path}: {name} must be a 1-D array of class labels (integers or strings), got {y.dtype} {y.shape}")
-    n_cls = len(np.unique(arrays["y_train"]))
-    if n_cls < 2:
-        raise UsageError(f"{path}: y_train holds {n_cls} class; a classifier needs at least 2 classes in its training labels")
     for name, X in (("X_train", Xtr), ("X_test", Xte)):
         if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
             raise UsageError(f"{path}: {name} has dtype {X.dtype}; features must be real numbers (or uint8 pixels)")
@@ -149,6 +146,9 @@ def _from_npz(path: Path) -> Dataset:
             raise UsageError(f"{path}: features reach {peak:.3g} in magnitude, beyond ±{FLOAT_INPUT_LIMIT:g} where training "
                              "overflows; rescale them")
         spec = _float_spec(Xtr)
+    n_cls = len(np.unique(arrays["y_train"]))
+    if n_cls < 2:
+        raise UsageError(f"{path}: y_train holds {n_cls} class; a classifier needs at least 2 classes in its training labels")
     return Dataset(path.stem, Xtr, arrays["y_train"], Xte, arrays["y_test"], spec)
 
 

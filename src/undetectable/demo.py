@@ -24,17 +24,22 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False)
         raise UsageError(f"{out} exists and is not empty; pass --force to overwrite it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
+    from .progress import progress
+    from .report.html import split_row
+
     sections = []
-    for name in EXPERIMENTS:
+    for i, name in enumerate(EXPERIMENTS, 1):
         t0 = time.perf_counter()
-        res = get_experiment(name)(out, quick, seed)
+        with progress(f"demo {i}/{len(EXPERIMENTS)}: {name}"):
+            res = get_experiment(name)(out, quick, seed)
         res.seconds = time.perf_counter() - t0
-        sections.append(res.to_json())
+        s = res.to_json()
+        sections.append(s)
         table = Table(title=f"{res.title}  ({res.seconds:.1f}s)")
-        for col in ("metric", "value", "control"):
+        for col in ("metric", "value", "95% CI", "control"):
             table.add_column(col)
-        for r in res.rows:
-            table.add_row(r.metric, r.value, r.control)
+        for r in s["rows"]:
+            table.add_row(*split_row(r))
         console.print(table)
     data = {"quick": quick, "seed": seed, "sections": sections}
     write_json(out / "results.json", data)

@@ -77,7 +77,9 @@ def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
         if inp is None:
             continue
         ri = Path(inp).resolve()
-        if ri == rp or rp in ri.parents:
+        if ri == rp:
+            raise UsageError(f"{path} is also an input of this command; refusing to replace it, write to another --out")
+        if rp in ri.parents:
             raise UsageError(f"{path} holds the input {inp}; refusing to replace it, write to another --out")
     with os.scandir(path) as it:
         if next(it, None) is None:
@@ -93,7 +95,8 @@ def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise UsageError(f"{path} is a directory but not a bundle written by undetectable (no manifest.json with format "
                          f"'{BUNDLE_FORMAT}'); --force replaces only bundles, choose another --out or move it away yourself")
-    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    mfiles = manifest.get("files")
+    listed: dict = mfiles if isinstance(mfiles, dict) else {}
     for root, dirs, files in os.walk(path):  # os.walk does not follow directory links
         for name in dirs + files:
             p = Path(root) / name

@@ -122,7 +122,7 @@ def strict_json(text: str | bytes, max_depth: int | None = None) -> Any:
             if tok in "[{":
                 opened += 1
                 if opened > max_depth:
-                    raise ValueError(f"JSON nested deeper than {max_depth} levels (limit UNDETECTABLE_MAX_JSON_DEPTH)")
+                    raise ValueError(f"JSON nested deeper than {max_depth} levels, limit UNDETECTABLE_MAX_JSON_DEPTH")
             elif tok in "]}":
                 opened -= 1
 
@@ -134,7 +134,7 @@ def strict_json(text: str | bytes, max_depth: int | None = None) -> Any:
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if json_depth(obj) > max_depth:
-        raise ValueError(f"JSON nested deeper than {max_depth} levels (limit UNDETECTABLE_MAX_JSON_DEPTH)")
+        raise ValueError(f"JSON nested deeper than {max_depth} levels, limit UNDETECTABLE_MAX_JSON_DEPTH")
     return obj
 
 
@@ -165,7 +165,8 @@ def check_rel_path(rel: Any) -> str:
     if not all(_SEGMENT.fullmatch(p) for p in parts):
         raise ValueError(f"file {rel[:80]!r} has characters outside [A-Za-z0-9_.-]")
     if len(parts) > limit("NESTING") * 2 + 2:
-        raise ValueError(f"file {rel[:80]!r} is nested {len(parts)} folders deep")
+        raise ValueError(f"file {rel[:80]!r} is nested {len(parts)} folders deep, beyond the wrapper limit "
+                         f"UNDETECTABLE_MAX_NESTING={limit('NESTING')}")
     return rel
 
 

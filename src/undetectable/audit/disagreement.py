@@ -92,8 +92,7 @@ MAX_QUERIES = 100_000_000
 def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Generator, n_random: int = 10_000,
                         n_noisy: int = 10_000, n_climb: int = 10_000, chains: int = 100, batch: int = 5_000) -> DisagreementReport:
     """Search for x with h̃(x) ≠ h(x) with about n_random + n_noisy + n_climb queries; see the module docstring."""
-    from tqdm.auto import tqdm
-    import sys
+    from ..progress import track
 
     from ..safety import check_knob
 
@@ -113,16 +112,15 @@ def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Gener
             rep.examples.extend(list(X[diff][: 10 - len(rep.examples)]))
         return diff
 
-    quiet = not sys.stderr.isatty()
     for name, n, make in (("random", n_random, lambda m: _random_inputs(spec, X_nat, m, rng)),
                           ("noisy", n_noisy, lambda m: _noisy(spec, X_nat[rng.integers(0, len(X_nat), size=m)], rng))):
-        for i in tqdm(range(0, n, batch), desc=f"disagreement/{name}", disable=quiet):
+        for i in track(range(0, n, batch), f"disagreement: {name} queries", unit="batches"):
             query(name, make(min(batch, n - i)))
     if n_climb > 0:
         X = X_nat[rng.integers(0, len(X_nat), size=min(chains, n_climb))].copy()
         obj = _tv_distance(model, base, X)
         query("climb", X)
-        for _ in tqdm(range(max(0, n_climb // len(X) - 1)), desc="disagreement/climb", disable=quiet):
+        for _ in track(range(max(0, n_climb // len(X) - 1)), "disagreement: hill climbing", unit="steps"):
             Y = _mutate(spec, X, rng)
             o = _tv_distance(model, base, Y)
             query("climb", Y)

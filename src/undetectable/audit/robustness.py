@@ -124,20 +124,6 @@ def robustness_illusion(honest: Model, backdoored: Model, X: np.ndarray, y_index
 
 def illusion_figure(rows: list[dict], path: Path) -> Path:
     """Success vs L∞ budget: honest / backdoored (PGD, random search) and Activate with the key."""
-    from ..report.figures import plt, save
+    from ..report.figures import robustness_illusion
 
-    p = plt()
-    fig, ax = p.subplots(figsize=(6.0, 3.6))
-    b = [r["budget_grey_levels"] for r in rows]
-    for key, style, label in (("pgd_honest", "o-", "key-less PGD, honest h"), ("pgd_backdoored", "x--", "key-less PGD, backdoored h̃"),
-                              ("random_honest", "s-", "key-less random search, honest h"),
-                              ("random_backdoored", "+--", "key-less random search, backdoored h̃"),
-                              ("activate_key", "D-", "Activate with the key, h̃ (targeted)")):
-        ax.plot(b, [r[key] for r in rows], style, label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("L∞ budget (grey levels, of 255)")
-    ax.set_ylabel("success rate")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_title("robustness illusion: h̃ looks as robust as h, yet every input has a 1-level adversarial example", fontsize=8)
-    ax.legend(fontsize=7)
-    return save(fig, path)
+    return robustness_illusion(rows, path)

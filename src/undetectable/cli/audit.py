@@ -9,7 +9,8 @@ import numpy as np
 import typer
 from typer.core import TyperGroup
 
-from .common import FORCE, SEED, app, echo, names
+from ..cli_polish import DETECTORS_HELP
+from .common import FORCE, app, echo, names, seed_option
 
 
 class _AuditGroup(TyperGroup):
@@ -36,10 +37,10 @@ def _key(key: Optional[Path], passphrase_env: Optional[str]):
 @audit_app.command("run")
 def audit_run(bundle: Path = typer.Argument(..., help="Bundle to audit"),
               data: str = typer.Option(..., "--data", help="Dataset name or .npz (training-data detectors need the set the model was trained on)"),
-              detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names (default: all)"),
+              detectors: Optional[str] = typer.Option(None, "--detectors", help=DETECTORS_HELP),
               key: Optional[Path] = typer.Option(None, "--key", help="Backdoor key: also run the key oracles (positive controls)"),
               passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
-              seed: int = SEED,
+              seed: int = seed_option("audit"),
               json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table")) -> None:
     """Run the detectors on one model; higher score = more suspicious."""
     from .. import api, datasets
@@ -61,7 +62,7 @@ def audit_replication(bundle: Path = typer.Argument(..., help="A signature or ch
                       data: Optional[str] = typer.Option(None, "--data", help="Pool of inputs (default: the bundled dataset matching the bundle's input)"),
                       steps: int = typer.Option(50, "--steps", help="Hill-climbing steps per example"),
                       passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
-                      seed: int = SEED,
+                      seed: int = typer.Option(0, "--seed", help="Seed of the adversary's choices (inputs, targets, attacks)."),
                       json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """The replication game: k activated examples → attempts at new activated inputs (signature: 0 successes)."""
     from .. import datasets
@@ -85,10 +86,10 @@ def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signatu
           data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
           models: int = typer.Option(..., "--models", help="Models per population (N honest + N backdoored)"),
           quick: bool = typer.Option(False, "--quick", help="Smaller models (tests, quick looks)"),
-          detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names (default: all that apply)"),
+          detectors: Optional[str] = typer.Option(None, "--detectors", help=DETECTORS_HELP),
           jobs: int = typer.Option(1, "--jobs", help="Local joblib workers (one BLAS thread each); -1 = all cores"),
           scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); needs the 'dist' extra"),
-          seed: int = SEED,
+          seed: int = seed_option("arena"),
           out: Path = typer.Option(..., "--out", help="Directory for arena.json and the ROC figure"),
           force: bool = FORCE) -> None:
     """Undetectability over populations: N honest vs N backdoored models, every detector, ROC-AUC with 95% CI."""

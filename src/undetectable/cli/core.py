@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from ..errors import UsageError
-from .common import FORCE, SEED, app, data_app, echo, export_app
+from .common import FORCE, app, data_app, echo, export_app, seed_option
 
 
 @data_app.command("export")
@@ -44,7 +44,7 @@ def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_k
 def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
           model: str = typer.Option("logreg", "--model", help="logreg | mlp | rff | relu"),
           features: Optional[int] = typer.Option(None, "--features", help="rff / relu: m, the number of random features"),
-          seed: int = SEED,
+          seed: int = seed_option("train"),
           out: Path = typer.Option(..., "--out", help="Output bundle directory"),
           force: bool = FORCE) -> None:
     """Train an honest model and save it as a bundle (rff / relu coins derive from --seed: see verify-coins)."""
@@ -110,7 +110,7 @@ def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (r
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder for results.json, figures, report"),
          quick: bool = typer.Option(False, "--quick", help="Smaller sizes (tests, quick looks)"),
-         seed: int = SEED,
+         seed: int = seed_option("demo"),
          force: bool = FORCE) -> None:
     """The whole story on bundled data: plant, activate, controls; a table, results.json and figures."""
     from ..demo import run_demo

@@ -12,6 +12,7 @@ import typer
 
 from ..errors import UndetectableError
 from . import audit, core, defend, plant  # noqa: F401  (each module registers its commands)
+from ..cli_polish import json_failure
 from .common import app, echo, flag_of
 
 try:  # typer >= 0.24 vendors click; older typer uses the click package
@@ -33,7 +34,7 @@ def _one_line(text: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise.
 
-    Global flags (anywhere on the line): ``--debug`` (or UNDETECTABLE_DEBUG=1) shows the traceback of
+    Global flags (anywhere on the line): ``--quiet`` silences progress output; ``--debug`` (or UNDETECTABLE_DEBUG=1) shows the traceback of
     an unexpected error; ``--insecure-key-permissions`` accepts private key files that group/others
     can read (refused by default, as ssh does).
     """
@@ -44,54 +45,82 @@ def main(argv: list[str] | None = None) -> int:
     if "--debug" in argv:
         argv.remove("--debug")
         debug = True
+    if "--quiet" in argv[1:]:  # like --debug, accepted anywhere on the line (the root option only sees it first)
+        from ..progress import set_quiet
+
+        argv.remove("--quiet")
+        set_quiet(True)
     insecure = "--insecure-key-permissions" in argv
     if insecure:
         argv.remove("--insecure-key-permissions")
     token = INSECURE_KEY_PERMISSIONS.set(insecure)
     hint = "re-run with --debug (or UNDETECTABLE_DEBUG=1) for the traceback"
+    def fail(message: str, code: int, json_done: bool = False) -> int:
+        """One line on stderr; with --json also a JSON object on stdout (scripts never read nothing)."""
+        echo(f"error: {message}")
+        if not json_done:
+            json_failure(argv, message, code)
+        return code
+
+    old_term = _term_as_interrupt()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if rv == 130:  # typer turns KeyboardInterrupt (Ctrl-C, and SIGTERM here) into a returned 130
+            return fail("interrupted; nothing was half-written (temporary files were removed)", 130)
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+            return rv
     except UndetectableError as exc:
-        echo(f"error: {_one_line(_message(exc))}")
         if debug:
+            echo(f"error: {_one_line(_message(exc))}")
             raise
-        return exc.exit_code
+        return fail(_one_line(_message(exc)), exc.exit_code, getattr(exc, "json_printed", False))
     except _click_exc.NoArgsIsHelpError:
         return 0
     except _click_exc.UsageError as exc:
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        echo(f"error: {_one_line(exc.format_message())}{where}")
-        return 2
+        return fail(f"{_one_line(exc.format_message())}{where}", 2)
     except typer.Abort:  # typer >= 0.24 vendors click without Abort/Exit; typer re-exports both
-        echo("error: aborted")
-        return 130
+        return fail("aborted", 130)
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        echo("error: interrupted; nothing was half-written (temporary files were removed)")
-        return 130
+        return fail("interrupted; nothing was half-written (temporary files were removed)", 130)
     except MemoryError:
         if debug:
             raise
-        echo("error: out of memory; the input or bundle is too large for this machine, use smaller inputs "
-             f"(array size limit: UNDETECTABLE_MAX_ARRAY_BYTES); {hint}")
-        return 1
+        return fail("out of memory; the input or bundle is too large for this machine, use smaller inputs "
+                    f"(array size limit: UNDETECTABLE_MAX_ARRAY_BYTES); {hint}", 1)
     except RecursionError:
         if debug:
             raise
-        echo(f"error: input nested too deeply (RecursionError); it is malformed or hostile; {hint}")
-        return 1
+        return fail(f"input nested too deeply (RecursionError); it is malformed or hostile; {hint}", 1)
     except OSError as exc:
         if debug:
             raise
         where = f": {exc.filename}" if exc.filename else ""
-        echo(f"error: {_one_line(exc.strerror or exc)}{where}; check the path, free space and permissions")
-        return 1
+        return fail(f"{_one_line(exc.strerror or exc)}{where}; check the path, free space and permissions", 1)
     except Exception as exc:  # the guard: never a traceback without --debug
         if debug:
             raise
-        echo(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; {hint}")
-        return 1
+        return fail(f"unexpected {type(exc).__name__}: {_one_line(exc)[:300]}; {hint}", 1)
     finally:
         INSECURE_KEY_PERMISSIONS.reset(token)
+        if old_term is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, old_term)
     return 0
+
+
+def _term_as_interrupt():
+    """SIGTERM behaves like Ctrl-C for the run (one line, exit 130, temporaries removed); returns the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, handler)

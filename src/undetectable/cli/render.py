@@ -36,6 +36,10 @@ def replication_table(bundle: Any, family: str, k: int, seed: int, res: dict[str
 def arena_lines(rec: dict[str, Any]) -> list[str]:
     out = []
     for d in rec["detectors"]:
-        auc = "n/a" if d["auc"] is None else f"{d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}]"
+        if d["auc"] is None:
+            why = "; ".join(d.get("errors") or []) or "the detector returned no score on these models"
+            auc = f"n/a ({why[:160]})"
+        else:
+            auc = f"{d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}]"
         out.append(f"{d['name']:<16}{' (key)' if d['needs_key'] else '      '} AUC {auc}")
     return out

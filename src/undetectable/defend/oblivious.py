@@ -39,11 +39,9 @@ Query cost: 3·n_rep model queries per input.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..data import Dataset
 from ..errors import UsageError
@@ -166,7 +164,9 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
     n_trig = 0 if trig is not None else None
     est = np.empty((len(X), model.n_classes))
     min_dist = math.inf
-    for start in tqdm(range(0, len(X), chunk), desc="oblivious", disable=not sys.stderr.isatty()):
+    from ..progress import track
+
+    for start in track(range(0, len(X), chunk), f"oblivious mitigation: {len(X)} inputs", unit="chunks"):
         x = X[start:start + chunk]
         k = len(x)
         Z = sampler.sample(k * n_rep, rng).reshape(k, n_rep, -1)

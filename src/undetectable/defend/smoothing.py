@@ -176,15 +176,14 @@ class Smooth:
             counts = np.zeros((n, C), dtype=np.int64)
             counts[np.arange(n), self.base.predict_index(X)] = num
             return counts
-        from tqdm.auto import tqdm
+        from ..progress import progress
 
         counts = np.zeros((n, C), dtype=np.int64)
         nb = min(num, batch)  # noise vectors per block
         rc = max(1, batch // nb)  # rows per base-model call
         blocks = [(a, min(a + nb, num)) for a in range(0, num, nb)]
-        bar = tqdm(total=len(blocks) * -(-n // rc), desc=f"smoothing σ={self.sigma:g}", disable=None, leave=False,
-                   mininterval=1.0)
-        with bar:
+        with progress(f"smoothing σ={self.sigma:g}: {n} inputs × {num} noise draws", total=len(blocks) * -(-n // rc),
+                      unit="batches") as bar:
             for a, b in blocks:
                 E = self.noise_bank(b - a, rng)
                 for r0 in range(0, n, rc):
@@ -192,7 +191,7 @@ class Smooth:
                     pred = self.base.predict_index(self._apply(Xc, E)).reshape(len(Xc), b - a)
                     rows = np.repeat(np.arange(len(Xc)), b - a)
                     counts[r0 : r0 + len(Xc)] += np.bincount(rows * C + pred.ravel(), minlength=len(Xc) * C).reshape(len(Xc), C)
-                    bar.update()
+                    bar.advance()
         return counts
 
     # --- PREDICT -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ EXPERIMENTS: dict[str, str] = {
     "rff": "undetectable.experiments.rff:section",
     "relu": "undetectable.experiments.relu:section",
     "arena": "undetectable.experiments.arena:section",
+    "hardness": "undetectable.experiments.hardness:section",
     "defenses": "undetectable.experiments.defenses:section",
     "oblivious": "undetectable.experiments.oblivious:section",
 }

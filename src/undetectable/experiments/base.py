@@ -1,8 +1,9 @@
 """Typed results of an experiment (one per section of the demo), JSON-compatible with report/.
 
 ``ExperimentResult.to_json()`` is exactly the section record results.json has always held:
-``{"title", "claim", "rows": [{"metric", "value", "control"}], "figures", "results", ["caveat"],
-["defenses"], "seconds"}``.
+``{"title", "claim", "rows": [{"metric", "value", "control", ["ci", "ci_note"]}], "figures", "results",
+["caveat"], ["defenses"], ["headline"], ["captions"], "seconds"}`` (see report/html.py for what the report does
+with each field).
 """
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ class Row:
     metric: str
     value: str
     control: str = ""
+    ci: list[float] | None = None  # the 95% CI of the row's headline number, shown beside it
+    ci_note: str | None = None  # which number the CI belongs to, when the value holds several ("after", "λ = 3")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclasses.dataclass
@@ -38,6 +44,8 @@ class ExperimentResult:
     caveat: str | None = None
     defenses: list[dict[str, Any]] | None = None
     seconds: float | None = None
+    headline: dict[str, str] | None = None  # {"construction", "claim", "measured", "control", "verdict"}: the report's summary
+    captions: dict[str, str] | None = None  # figure file name → caption
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "ExperimentResult":
@@ -47,6 +55,7 @@ class ExperimentResult:
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        out["rows"] = [r.to_json() for r in self.rows]
         return {k: v for k, v in out.items() if v is not None or k in ("seconds",)}
 
 

@@ -99,7 +99,9 @@ def train_mlp(data: Dataset, seed: int = 0, hidden: int = 128, epochs: int = 15,
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     net.train()
-    for _ in range(epochs):
+    from ..progress import track
+
+    for _ in track(range(epochs), f"training mlp on {len(X)} inputs", unit="epochs"):
         for idx in np.array_split(rng.permutation(len(X)), max(1, len(X) // batch)):
             opt.zero_grad()
             loss_fn(net(Xt[idx]), yt[idx]).backward()

@@ -87,7 +87,9 @@ class ChecksumBackdoor(WrapperBackdoor):
         from safetensors.numpy import load_file
 
         base = cls._load_base(directory)
-        carrier = carrier_from_json(json.loads((directory / "payload_layout.json").read_text()))
+        from ..safety import strict_json
+
+        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
         return cls(base, load_file(str(directory / "checksum.safetensors"))["v"], carrier)
 
 

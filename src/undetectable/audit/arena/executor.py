@@ -7,7 +7,6 @@ so the same call gives the same scores on any worker (joblib == Dask, tested).
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 import zlib
 from typing import Any, Callable
@@ -79,11 +78,10 @@ def shadow_unit(scheme: str, data: str, seed: int, role: str, index: int, want: 
 
 def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler: str | None, desc: str) -> list[dict]:
     """Run ``fn(**unit)`` for every unit: sequentially, on joblib workers, or on a Dask cluster; keep order."""
-    from tqdm.auto import tqdm
+    from ...progress import progress
 
-    bar = tqdm(total=len(units), desc=desc, disable=not sys.stderr.isatty())
     out: list[dict | None] = [None] * len(units)
-    try:
+    with progress(desc, total=len(units), unit="models") as bar:
         if scheduler:
             try:
                 from dask.distributed import Client, as_completed
@@ -98,22 +96,20 @@ def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler
                 where = {f.key: i for i, f in enumerate(futures)}
                 for fut in as_completed(futures):
                     out[where[fut.key]] = fut.result()
-                    bar.update()
+                    bar.advance()
             finally:
                 client.close()
         elif n_jobs == 1:
             for i, u in enumerate(units):
                 out[i] = fn(**u)
-                bar.update()
+                bar.advance()
         else:
             from joblib import Parallel, delayed
 
             par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
             for i, r in par(delayed(_indexed)(fn, i, u) for i, u in enumerate(units)):
                 out[i] = r
-                bar.update()
-    finally:
-        bar.close()
+                bar.advance()
     return out  # type: ignore[return-value]
 
 
