@@ -7,7 +7,8 @@ inputs (every row verified). Notes carry node counts and file sizes.
 
 ``python -m benchmarks.bench_verifier --all-vectors`` is the one-off agreement run: all 1,024
 ``cryptography-vectors`` cases (valid + two mutations each) and 10^5 random valid and mutated
-signatures, torch verifier vs OpenSSL.
+signatures, torch verifier vs OpenSSL; ``--onnx-random``: 10^5 random valid and mutated signatures
+through the ONNX verifier in onnxruntime vs OpenSSL.
 """
 from __future__ import annotations
 
@@ -180,8 +181,40 @@ def all_vectors(n_random: int = 100_000, chunk: int = 4096) -> None:
     print(f"random: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
 
 
+def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> None:
+    """One-off: ≥ 10^5 random valid + mutated signatures through the ONNX verifier in onnxruntime vs OpenSSL."""
+    import onnxruntime as ort
+
+    from undetectable.crypto import ed25519_onnx as O
+
+    sys.path.insert(0, "tests")
+    from test_ed25519_torch import mutate, openssl_verify
+
+    sk, pk, _, _ = _setup(1, n=1)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(O.verifier_model(pk, m).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2027)
+    agree = total = n_valid = 0
+    t0 = time.time()
+    while total < n_random:
+        k = min(chunk, n_random - total) // 2
+        msgs = rng.integers(0, 256, (k, m), dtype=np.uint8)
+        sigs = np.array([np.frombuffer(sk.sign(r.tobytes()), dtype=np.uint8) for r in msgs])
+        bs, bm = mutate(sigs, msgs, rng)
+        am, asg = np.concatenate([msgs, bm]), np.concatenate([sigs, bs])
+        ours = sess.run(None, {"messages": am.astype(np.int64), "signatures": asg.astype(np.int64)})[0]
+        ref = np.array([openssl_verify(pk, a.tobytes(), s.tobytes()) for a, s in zip(am, asg)])
+        agree += int((ours == ref).sum())
+        total += len(am)
+        n_valid += int(ref.sum())
+    print(f"onnxruntime random: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
+
+
 if __name__ == "__main__":
-    if "--all-vectors" in sys.argv:
+    if "--onnx-random" in sys.argv:
+        onnx_random()
+    elif "--all-vectors" in sys.argv:
         all_vectors()
     else:
         for row in run():
