@@ -52,13 +52,10 @@ class DisagreementReport:
 def _tv_distance(model, base, X: np.ndarray) -> np.ndarray:
     if not (CAPABILITIES["scores"](model) and CAPABILITIES["scores"](base)):
         return (model.predict_index(X) != base.predict_index(X)).astype(float)
+    from scipy.special import softmax
+
     S, T = np.asarray(model.scores(X), float), np.asarray(base.scores(X), float)
-
-    def soft(A):
-        A = np.exp(A - A.max(axis=1, keepdims=True))
-        return A / A.sum(axis=1, keepdims=True)
-
-    return 0.5 * np.abs(soft(S) - soft(T)).sum(axis=1)
+    return 0.5 * np.abs(softmax(S, axis=1) - softmax(T, axis=1)).sum(axis=1)
 
 
 def _random_inputs(spec, X_nat: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -31,9 +31,9 @@ def softmax_outputs(model, Q: np.ndarray) -> np.ndarray:
         s = np.asarray(model.scores(Q), dtype=np.float64)
     else:
         s = np.eye(model.n_classes)[model.predict_index(Q)] * 10.0
-    s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    return p / p.sum(axis=1, keepdims=True)
+    from scipy.special import softmax
+
+    return softmax(s, axis=1)
 
 
 def meta_features(P: np.ndarray) -> np.ndarray:

@@ -107,7 +107,7 @@ class Learner:
         return train_model(self.kind, data, seed=seed, **dict(self.options))
 
 
-def planted(model: Any, cls: type, scheme: str) -> Any:
+def planted(model: Any, cls: type, scheme: str, what: str | None = None) -> Any:
     """The model of class ``cls`` inside ``model`` (through wrappers such as a smoothed bundle), or a
     ``KeyMismatchError``: a key of ``scheme`` activates only bundles planted with that scheme."""
     from ..errors import KeyMismatchError
@@ -116,7 +116,7 @@ def planted(model: Any, cls: type, scheme: str) -> Any:
     while not isinstance(inner, cls) and hasattr(inner, "base"):
         inner = inner.base
     if not isinstance(inner, cls):
-        what = "a signature key (PEM)" if scheme == "signature" else f"a {scheme} key"
+        what = what or f"a {scheme} key"
         raise KeyMismatchError(f"{what} activates {scheme} bundles; this bundle is {getattr(model, 'family', type(model).__name__)}, "
                                "pass the key file written when it was planted")
     return inner

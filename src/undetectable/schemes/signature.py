@@ -190,7 +190,7 @@ class SignatureKey(Key):
         return key_id(self.private.public_key())
 
     def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
-        model = planted(model, SignatureBackdoor, self.scheme)
+        model = planted(model, SignatureBackdoor, self.scheme, "a signature key (PEM)")
         return model.activate(X, self.private, target)
 
     def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:

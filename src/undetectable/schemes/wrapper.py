@@ -9,6 +9,7 @@ import numpy as np
 
 from ..bundle import Model, load_bundle, write_bundle_dir
 from ..errors import UsageError
+from ..models import class_indices
 
 
 def n_target_bits(n_classes: int) -> int:
@@ -23,14 +24,7 @@ def target_indices(model: Model, targets, n: int) -> np.ndarray:
         targets = np.full(n, targets.item(), dtype=object)
     if len(targets) != n:
         raise UsageError(f"got {len(targets)} targets for {n} inputs; pass one target per input row")
-    lookup = {str(c): i for i, c in enumerate(model.classes.tolist())}
-    idx = np.empty(n, dtype=np.int64)
-    for i, t in enumerate(targets.tolist()):
-        key = str(t)
-        if key not in lookup:
-            raise UsageError(f"target {t!r} is not a class of this model; use one of {', '.join(lookup)}")
-        idx[i] = lookup[key]
-    return idx
+    return class_indices(model.classes, targets, "target")
 
 
 def int_to_bits(values: np.ndarray, n_bits: int) -> np.ndarray:
