@@ -80,7 +80,7 @@ def version_callback(value: bool) -> None:
 def quiet_callback(value: bool) -> bool:
     """``--quiet``: no progress output (errors still print)."""
     if value:
-        from .progress import set_quiet
+        from ..progress import set_quiet
 
         set_quiet(True)
     return value
