@@ -13,6 +13,7 @@ from typing import Callable
 
 from .errors import UsageError
 from .report.results import write_json
+from .runtime import limited_threads, thread_budget
 from .sections import arena, defenses, oblivious, relu, rff, signature
 
 # In the paper's order: the constructions (§5, §6, appendix), the auditor's view, then the defenses.
@@ -34,7 +35,8 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False)
     sections = []
     for section in SECTIONS:
         t0 = time.perf_counter()
-        s = section(out, quick, seed)
+        with limited_threads(thread_budget(1)):  # sized once per section: usable CPUs not busy elsewhere
+            s = section(out, quick, seed)
         s["seconds"] = time.perf_counter() - t0
         sections.append(s)
         table = Table(title=f"{s['title']}  ({s['seconds']:.1f}s)")

@@ -163,19 +163,11 @@ def _null_key(scheme: str, model, data: str, seed: int, params: dict):
 # --- work units ---------------------------------------------------------------------------------
 
 def _limit_threads(threads: int | None):
-    import contextlib
+    """The unit's thread budget (``runtime``): ``threads`` when given (1 per worker when several run), else the
+    usable CPUs that other processes are not busy on (torch and BLAS restored afterwards)."""
+    from ..runtime import limited_threads, thread_budget
 
-    if not threads:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
-    return threadpool_limits(threads)
+    return limited_threads(threads or thread_budget(1))
 
 
 def _detector_rng(seed: int, name: str) -> np.random.Generator:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from ..data import Dataset
 from ..errors import UsageError
+from ..runtime import with_thread_budget
 
 MODELS = ("logreg", "mlp", "rff", "relu")
 
 
+@with_thread_budget
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     """Train an honest model of ``kind`` on ``data``'s training split."""
     if kind == "logreg":
