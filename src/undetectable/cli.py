@@ -398,15 +398,18 @@ def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signatu
           quick: bool = typer.Option(False, "--quick", help="Smaller models (tests, quick looks)"),
           detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names (default: all that apply)"),
           jobs: int = typer.Option(1, "--jobs", help="Local joblib workers (one BLAS thread each); -1 = all cores"),
-          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); needs the 'dist' extra"),
+          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask: tcp://HOST:PORT of a running `dask scheduler`, or local[:N] (a LocalCluster of N one-thread workers); needs the 'dist' extra"),
+          shadows: Optional[int] = typer.Option(None, "--shadows", help="Shadow models per side for the meta-classifiers (default: N, or N/2 with --quick)"),
+          resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/units.jsonl (same options; --models may grow)"),
           seed: int = SEED,
-          out: Path = typer.Option(..., "--out", help="Directory for arena.json and the ROC figure"),
+          out: Path = typer.Option(..., "--out", help="Directory for arena.json, the ROC figure and units.jsonl (streamed as models finish)"),
           force: bool = FORCE) -> None:
     """Undetectability over populations: N honest vs N backdoored models, every detector, ROC-AUC with 95% CI."""
     from .audit.arena import run_arena
 
     names = [d.strip() for d in detectors.split(",") if d.strip()] if detectors else None
-    rec = run_arena(scheme, data, models, names, quick=quick, seed=seed, n_jobs=jobs, scheduler=scheduler, out=out, force=force)
+    rec = run_arena(scheme, data, models, names, quick=quick, seed=seed, n_jobs=jobs, scheduler=scheduler, out=out, force=force,
+                    n_shadows=shadows, resume=resume)
     for d in rec["detectors"]:
         auc = "n/a" if d["auc"] is None else f"{d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}]"
         _echo(f"{d['name']:<16}{' (key)' if d['needs_key'] else '      '} AUC {auc}")

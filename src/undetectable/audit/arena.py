@@ -224,45 +224,85 @@ def shadow_unit(scheme: str, data: str, seed: int, role: str, index: int, want: 
     return rec
 
 
-def _run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler: str | None, desc: str) -> list[dict]:
-    """Run ``fn(**unit)`` for every unit: sequentially, on joblib workers, or on a Dask cluster; keep order."""
-    from tqdm.auto import tqdm
+def _unit_key(u: dict) -> str:
+    return f"{u['role']}/{u['index']}"
 
-    import sys
 
-    bar = tqdm(total=len(units), desc=desc, disable=not sys.stderr.isatty())
-    out: list[dict | None] = [None] * len(units)
+def _dask_client(scheduler: str):
+    """A Dask client for ``tcp://HOST:PORT`` (a running ``dask scheduler``), or ``local`` / ``local:N`` (a
+    LocalCluster of N single-threaded worker processes, N = usable CPUs by default)."""
     try:
-        if scheduler:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover
+        raise UsageError("--scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
+    if scheduler == "local" or scheduler.startswith("local:"):
+        from ..runtime import usable_cpus
+
+        n = scheduler.partition(":")[2]
+        if n and not n.isdigit():
+            raise UsageError(f"--scheduler local:N needs an integer N; got {scheduler!r}")
+        cluster = LocalCluster(n_workers=int(n) if n else usable_cpus(), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout=10), None  # as_completed needs it as the default client
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one "
+                         "(`dask scheduler` and `dask worker ADDRESS --nthreads 1`), use --scheduler local, or drop --scheduler") from exc
+
+
+def _run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler: str | None, desc: str,
+               journal=None) -> list[dict]:
+    """Run ``fn(**unit)`` for every unit: sequentially, on joblib workers, or on a Dask cluster; keep order.
+
+    With a ``journal`` (``journal.Journal``), units whose key it already holds are not run again, and every
+    result is appended to it the moment it arrives (so an interrupted run resumes where it stopped).
+    """
+    from .journal import Progress
+
+    out: list[dict | None] = [None] * len(units)
+    done = journal.done() if journal is not None else {}
+    todo = []
+    for i, u in enumerate(units):
+        k = f"{desc}:{_unit_key(u)}"
+        if k in done:
+            out[i] = done[k]
+        else:
+            todo.append(i)
+
+    prog = Progress(len(units), desc, already=len(units) - len(todo))
+
+    def finish(i: int, r: dict) -> None:
+        out[i] = r
+        if journal is not None:
+            journal.append(f"{desc}:{_unit_key(units[i])}", r)
+        prog.update()
+
+    with prog:
+        if not todo:
+            pass
+        elif scheduler:
+            from dask.distributed import as_completed
+
+            client, cluster = _dask_client(scheduler)
             try:
-                from dask.distributed import Client, as_completed
-            except ImportError as exc:  # pragma: no cover
-                raise UsageError("--scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
-            try:
-                client = Client(scheduler, timeout=10)  # as_completed needs it as the default client
-            except OSError as exc:
-                raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one or drop --scheduler") from exc
-            try:
-                futures = [client.submit(fn, pure=False, key=f"{desc}-{i}-{time.time_ns()}", **u) for i, u in enumerate(units)]
-                where = {f.key: i for i, f in enumerate(futures)}
+                futures = [client.submit(fn, pure=False, key=f"{desc}-{i}-{time.time_ns()}", **units[i]) for i in todo]
+                where = {f.key: i for i, f in zip(todo, futures)}
                 for fut in as_completed(futures):
-                    out[where[fut.key]] = fut.result()
-                    bar.update()
+                    finish(where[fut.key], fut.result())
             finally:
                 client.close()
+                if cluster is not None:
+                    cluster.close()
         elif n_jobs == 1:
-            for i, u in enumerate(units):
-                out[i] = fn(**u)
-                bar.update()
+            for i in todo:
+                finish(i, fn(**units[i]))
         else:
             from joblib import Parallel, delayed
 
             par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            for i, r in par(delayed(_indexed)(fn, i, u) for i, u in enumerate(units)):
-                out[i] = r
-                bar.update()
-    finally:
-        bar.close()
+            for i, r in par(delayed(_indexed)(fn, i, units[i]) for i in todo):
+                finish(i, r)
     return out  # type: ignore[return-value]
 
 
@@ -362,11 +402,13 @@ def arena_detectors(scheme: str, names: Iterable[str] | None = None) -> list[tup
 
 def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None = None, quick: bool = False, seed: int = 0,
               n_jobs: int = 1, scheduler: str | None = None, out: str | Path | None = None, params: dict | None = None,
-              n_shadows: int | None = None, force: bool = False) -> dict:
+              n_shadows: int | None = None, force: bool = False, resume: bool = False) -> dict:
     """Build ``n_models`` honest and ``n_models`` backdoored models of ``scheme``, run every applicable
     detector, and summarize (AUC + 95% CI, TrojAI cross-entropy, TPR at 5% FPR).
 
-    With ``out``, writes ``out/arena.json`` and ``out/roc_<scheme>.png``. Returns the arena record.
+    With ``out``, writes ``out/arena.json`` and ``out/roc_<scheme>.png``, and streams every finished model's
+    scores to ``out/units.jsonl`` as it finishes; ``resume=True`` continues an interrupted run from that
+    journal (same options; ``n_models`` may grow). Returns the arena record.
     """
     from ..data import load_dataset
     from ..report.results import versions
@@ -384,25 +426,37 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise UsageError(f"{out} exists and is not a directory; pass a directory for --out")
-        if out.is_dir():
+        if out.is_dir() and not resume:
             check_writable(out / "arena.json", force)
+            if (out / "units.jsonl").exists() and not force:
+                raise UsageError(f"{out / 'units.jsonl'} holds a previous (interrupted?) run; pass --resume to continue it "
+                                 "or --force to start afresh")
     dets = arena_detectors(scheme, detectors)
     names = tuple(n for n, _ in dets)
     p = {**scheme_params(scheme, quick), **(params or {})}
     threads = 1 if (n_jobs != 1 or scheduler) else None
     t0 = time.perf_counter()
+    want = tuple(n for n in names if n.startswith("meta_"))
+    n_sh = int(n_shadows or max(4, n_models // 2 if quick else n_models))
+    journal = None
+    if out is not None:
+        from .journal import Journal
+
+        out.mkdir(parents=True, exist_ok=True)
+        if force and not resume and (out / "units.jsonl").exists():
+            (out / "units.jsonl").unlink()
+        journal = Journal(out / "units.jsonl", {"scheme": scheme, "data": data, "seed": int(seed), "quick": bool(quick),
+                                                "params": p, "detectors": list(names), "n_shadows": n_sh if want else 0})
 
     # 1. meta-classifiers: fit on held-out shadow populations (disjoint seeds and keys)
     meta_state: dict = {}
-    want = tuple(n for n in names if n.startswith("meta_"))
-    n_sh = int(n_shadows or max(4, n_models // 2 if quick else n_models))
     n_queries = 16
     if want:
         from .meta import fit_blackbox, fit_whitebox
 
         units = [dict(scheme=scheme, data=data, seed=seed, role=r, index=i, want=want, params=p, pool_seed=seed + 7,
                       n_queries=n_queries, threads=threads) for r in ("shadow_honest", "shadow_backdoored") for i in range(n_sh)]
-        recs = _run_units(shadow_unit, units, n_jobs, scheduler, f"{scheme} shadows")
+        recs = _run_units(shadow_unit, units, n_jobs, scheduler, f"{scheme} shadows", journal)
         labels = np.array([r["role"] == "shadow_backdoored" for r in recs], dtype=int)
         mrng = np.random.default_rng([seed, 4242])
         if "meta_blackbox" in want:
@@ -414,7 +468,7 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     # 2. the evaluated populations
     units = [dict(scheme=scheme, data=data, seed=seed, role=r, index=i, detectors=names, params=p, meta_state=meta_state,
                   threads=threads) for r in ("honest", "backdoored") for i in range(n_models)]
-    res = _run_units(evaluate_unit, units, n_jobs, scheduler, f"{scheme} arena")
+    res = _run_units(evaluate_unit, units, n_jobs, scheduler, f"{scheme} arena", journal)
     elapsed = time.perf_counter() - t0
 
     crng = np.random.default_rng([seed, 2024])
