@@ -394,7 +394,8 @@ def audit_replication(bundle: Path = typer.Argument(..., help="A signature or ch
 @app.command()
 def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signature | checksum | badnets"),
           data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
-          models: int = typer.Option(..., "--models", help="Models per population (N honest + N backdoored)"),
+          models: Optional[int] = typer.Option(None, "--models", help="Models per population (N honest + N backdoored)"),
+          target_ci_width: Optional[float] = typer.Option(None, "--target-ci-width", help="Print the models per side that a simultaneous AUC CI of this total width needs (Hanley–McNeil, Holm/Bonferroni over the detectors), and the AUC that --models rules out; runs the arena only with --models"),
           quick: bool = typer.Option(False, "--quick", help="Smaller models (tests, quick looks)"),
           detectors: Optional[str] = typer.Option(None, "--detectors", help="Comma-separated detector names (default: all that apply)"),
           jobs: int = typer.Option(1, "--jobs", help="Local joblib workers (one BLAS thread each); -1 = all cores"),
@@ -408,6 +409,19 @@ def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signatu
     from .audit.arena import run_arena
 
     names = [d.strip() for d in detectors.split(",") if d.strip()] if detectors else None
+    if target_ci_width is not None:
+        from .audit.arena import arena_detectors
+        from .audit.power import excludable_auc, n_for_ci_width, n_to_exclude
+
+        k = max(1, sum(1 for _, key in arena_detectors(scheme, names) if not key))
+        n = n_for_ci_width(target_ci_width, 0.5, 0.05 / k)
+        _echo(f"{k} key-free detectors, simultaneous 95% CIs (each at 1 − 0.05/{k}): {n} models per side give an AUC CI "
+              f"of width ≤ {target_ci_width:g} around 1/2; {n_to_exclude(0.6, 0.05 / k)} per side rule out AUC > 0.6 "
+              f"with 80% power (Hanley–McNeil)" + (f"; --models {models} rules out AUC > {excludable_auc(models, 0.05 / k):.3f}" if models else ""))
+        if not models:
+            return
+    if not models:
+        raise UsageError("--models is required (models per population), unless --target-ci-width alone asks for it")
     rec = run_arena(scheme, data, models, names, quick=quick, seed=seed, n_jobs=jobs, scheduler=scheduler, out=out, force=force,
                     n_shadows=shadows, resume=resume)
     for d in rec["detectors"]:

@@ -479,12 +479,15 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         errs = sorted({r["errors"][name] for r in res if name in r["errors"]})
         summaries.append(detector_summary(name, needs_key, h, b, crng) | ({"errors": errs[:3]} if errs else {}))
         scores[name] = {"honest": h, "backdoored": b}
+    from .power import correct_arena
+
+    multiple = correct_arena(summaries, scores, np.random.default_rng([seed, 2025]))
     record = {
         "scheme": scheme, "detectors": summaries, "data": data, "seed": seed, "quick": quick, "n_models": int(n_models),
         "n_shadows": n_sh if want else 0, "params": p,
         "model_seeds": {"honest": [r["seed"] for r in res if r["role"] == "honest"],
                         "backdoored": [r["seed"] for r in res if r["role"] == "backdoored"]},
-        "scores": scores, "versions": versions(),
+        "scores": scores, "versions": versions(), "multiple_testing": multiple,
         "timing": {"seconds": elapsed, "shadow_seconds": t_shadow, "n_jobs": n_jobs, "scheduler": scheduler,
                    "model_seconds": [r["seconds"] for r in res],
                    "models_x_detectors_per_minute": 60.0 * len(res) * len(dets) / elapsed if elapsed else None},
