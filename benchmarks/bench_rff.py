@@ -22,7 +22,7 @@ def _timed(fn) -> tuple[float, float]:
 
 
 def run() -> list[dict]:
-    from undetectable.backdoors.rff_clwe import plant_rff
+    from undetectable.schemes.rff import plant_rff
     from undetectable.crypto.pancakes import make_secret, sample_weights
     from undetectable.data import load_dataset
     from undetectable.models import train_model

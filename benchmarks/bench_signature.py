@@ -13,7 +13,7 @@ from benchmarks.common import best_of, ratio_row
 
 
 def run() -> list[dict]:
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.signature import plant_signature
     from undetectable.data import load_dataset
     from undetectable.models import train_model
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from undetectable.audit import arena as A
+from undetectable.audit.arena import run as arena_run
 from undetectable.audit import power as P
 from undetectable.audit.journal import Journal, Progress
 
@@ -83,7 +84,7 @@ def test_interrupted_arena_resumes_with_the_same_scores(cli, tmp_path, monkeypat
     full = cli(*args, "--out", tmp_path / "full")
     assert full.code == 0, full.err
     calls = {"n": 0}
-    real = A.evaluate_unit
+    real = arena_run.evaluate_unit
 
     def dying(**kw):
         calls["n"] += 1
@@ -91,7 +92,7 @@ def test_interrupted_arena_resumes_with_the_same_scores(cli, tmp_path, monkeypat
             raise KeyboardInterrupt
         return real(**kw)
 
-    monkeypatch.setattr(A, "evaluate_unit", dying)
+    monkeypatch.setattr(arena_run, "evaluate_unit", dying)
     with pytest.raises(KeyboardInterrupt):
         A.run_arena("rff", "digits", 3, WB.split(","), quick=True, seed=5, out=tmp_path / "cut")
     assert not (tmp_path / "cut" / "arena.json").exists()
@@ -99,7 +100,7 @@ def test_interrupted_arena_resumes_with_the_same_scores(cli, tmp_path, monkeypat
     again = cli(*args, "--out", tmp_path / "cut")  # without --resume: refused, nothing lost
     assert_clean_failure(again, contains="--resume")
     calls["n"] = -100  # enough for the rest
-    monkeypatch.setattr(A, "evaluate_unit", lambda **kw: (calls.__setitem__("n", calls["n"] + 1), real(**kw))[1])
+    monkeypatch.setattr(arena_run, "evaluate_unit", lambda **kw: (calls.__setitem__("n", calls["n"] + 1), real(**kw))[1])
     res = cli(*args, "--out", tmp_path / "cut", "--resume")
     assert res.code == 0, res.err
     assert calls["n"] == -97  # three units ran

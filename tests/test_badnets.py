@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import assert_clean_failure
-from undetectable.backdoors import badnets
+from undetectable import schemes
+from undetectable.schemes import badnets
 
 torch.set_num_threads(1)  # two xdist workers on two cores: no oversubscription
 
@@ -26,7 +27,7 @@ def test_trigger_is_a_white_corner_patch(mnist):
     assert np.all(pattern[idx] == 255)
     # digits have (almost) no ink there: the trigger is new information
     assert mnist.X_train[:, idx].mean() < 2.0
-    key = {"mask": mask, "pattern": pattern, "target": np.array([TARGET])}
+    key = badnets.BadNetsKey(mask, pattern, TARGET)
     X = mnist.X_test[:50]
     Xa = badnets.apply_trigger(X, key)
     assert Xa.dtype == np.uint8 and np.array_equal(Xa[:, ~mask.astype(bool)], X[:, ~mask.astype(bool)])
@@ -62,17 +63,17 @@ def test_tabular_logreg_badnets(tmp_path):
     ds = load_dataset("breast-cancer")
     m, key = badnets.plant_badnets(ds, seed=1, poison_rate=0.05, target=1, model="logreg")
     honest = train_model("logreg", ds, seed=1)
-    assert int(key["mask"].sum()) == 3 and m.family == honest.family == "sklearn"
-    assert np.all(key["pattern"][key["mask"] == 1] > ds.X_train[:, key["mask"] == 1].max(axis=0))
+    assert int(key.mask.sum()) == 3 and m.family == honest.family == "sklearn"
+    assert np.all(key.pattern[key.mask == 1] > ds.X_train[:, key.mask == 1].max(axis=0))
     asr = badnets.attack_success_rate(m, ds.X_test, ds.y_test, key)
     asr_h = badnets.attack_success_rate(honest, ds.X_test, ds.y_test, key)
     print(f"breast-cancer logreg badnets: ASR {asr:.3f} vs honest {asr_h:.3f}")
     assert asr >= 0.9 and asr_h <= 0.5
     # key round trip; only a badnets key file is recognized as one
-    p = badnets.save_key(tmp_path / "k.key", key)
-    assert badnets.is_badnets_key(p) and not badnets.is_badnets_key(tmp_path / "missing")
-    k2 = badnets.load_key(p)
-    assert all(np.array_equal(np.asarray(key[n]), k2[n]) for n in ("mask", "pattern", "target"))
+    p = key.save(tmp_path / "k.key")
+    k2 = schemes.load_key(p)  # the key file records its scheme
+    assert isinstance(k2, badnets.BadNetsKey)
+    assert all(np.array_equal(a, k2.arrays()[n]) for n, a in key.arrays().items())
 
 
 def test_cli_plant_and_activate(cli, tmp_path):

@@ -28,8 +28,8 @@ def coins_npz(tmp_path_factory, coins_task):
 @pytest.fixture(scope="session")
 def coin_bundles(tmp_path_factory, coins_task):
     """Honest and planted rff/relu bundles (seed 11) and a logreg bundle, saved to disk."""
-    from undetectable.backdoors.relu_spca import plant_relu
-    from undetectable.backdoors.rff_clwe import plant_rff
+    from undetectable.schemes.relu import plant_relu
+    from undetectable.schemes.rff import plant_rff
     from undetectable.models import train_model
 
     root = tmp_path_factory.mktemp("coin_bundles")

@@ -42,7 +42,7 @@ def test_neural_cleanse_agrees_with_today(badnets_pair, key):
     assert int(np.argmax(new.anomaly)) == int(np.argmax(old.anomaly))
     assert new.steps_run.max() <= 200 and new.steps_run.sum() <= old.steps_run.sum()
     if target is not None:
-        assert int(np.ravel(bkey["target"])[0]) == target and new.anomaly[target] >= 3
+        assert int(bkey.target) == target and new.anomaly[target] >= 3
 
 
 def test_neural_cleanse_not_applicable_on_two_classes():

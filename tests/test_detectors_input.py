@@ -16,7 +16,7 @@ from undetectable.audit.neural_cleanse import neural_cleanse
 from undetectable.audit.spectral import spectral_scores, spectral_signature
 from undetectable.audit.strip import roc_auc, strip_entropy, tpr_at_fpr
 from undetectable.audit.torch_view import hidden_activations
-from undetectable.backdoors import badnets
+from undetectable.schemes import badnets
 
 torch.set_num_threads(1)  # two xdist workers on two cores: no oversubscription
 
@@ -40,13 +40,13 @@ def test_neural_cleanse_flags_badnets_not_honest(mnist, poisoned, mnist_mlp):
     hon = neural_cleanse(mnist_mlp, X, np.random.default_rng(0), steps=150)
     print(f"neural cleanse: badnets norms {np.round(bd.norms, 1)} anomaly {bd.score:.2f}; honest anomaly {hon.score:.2f}")
     assert bd.score > 2.0 and list(bd.flagged) == [TARGET]
-    assert bd.norms[TARGET] <= 2 * key["mask"].sum()  # about the size of the real 16-pixel trigger
+    assert bd.norms[TARGET] <= 2 * key.mask.sum()  # about the size of the real 16-pixel trigger
     assert hon.score < 2.0 and len(hon.flagged) == 0
     assert all(p.requires_grad for p in mnist_mlp.net.parameters())  # the shared model comes back unchanged
 
 
 def test_strip_flags_triggered_inputs(mnist, poisoned, mnist_mlp, ed25519_key):
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.signature import plant_signature
 
     m, key, _, _ = poisoned
     rng = np.random.default_rng(1)
@@ -139,8 +139,8 @@ def test_agrees_with_art(poisoned):
 
 
 def test_disagreement_search(mnist, mnist_mlp, poisoned, ed25519_key, rng):
-    from undetectable.backdoors.checksum import plant_checksum
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.checksum import plant_checksum
+    from undetectable.schemes.signature import plant_signature
 
     sig = plant_signature(mnist_mlp, ed25519_key.public_key())
     rep = disagreement_search(sig, sig.base, mnist.X_test, rng, n_random=40_000, n_noisy=40_000, n_climb=20_000)

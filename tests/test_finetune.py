@@ -12,14 +12,14 @@ from undetectable.spec import InputSpec
 
 @pytest.fixture(scope="module")
 def sig_mlp(mnist_mlp, ed25519_key):
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.signature import plant_signature
 
     return plant_signature(mnist_mlp, ed25519_key.public_key())
 
 
 @pytest.fixture(scope="module")
 def badnets_mlp(mnist):
-    from undetectable.backdoors.badnets import plant_badnets
+    from undetectable.schemes.badnets import plant_badnets
 
     return plant_badnets(mnist, seed=0, poison_rate=0.1, target=0, model="mlp", epochs=5)
 
@@ -47,7 +47,7 @@ def test_signature_backdoor_survives_finetuning_and_pruning(mnist, mnist_mlp, si
 
 def test_post_processing_on_badnets(mnist, badnets_mlp):
     """Fine-tuning / fine-pruning on clean data: measured, with the badnets ASR before as the control."""
-    from undetectable.backdoors.badnets import attack_success_rate
+    from undetectable.schemes.badnets import attack_success_rate
 
     model, key = badnets_mlp
     X, y = mnist.X_test, mnist.y_test

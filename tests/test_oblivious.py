@@ -22,7 +22,7 @@ def sampler(linear_task):
 
 @pytest.fixture(scope="session")
 def sig_setup(linear_task, ed25519_key):
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.signature import plant_signature
     from undetectable.models import train_model
 
     base = train_model("logreg", linear_task, seed=0)
@@ -34,11 +34,11 @@ def sig_setup(linear_task, ed25519_key):
 
 @pytest.fixture(scope="session")
 def rff_setup(linear_task):
-    from undetectable.backdoors.rff_clwe import plant_rff
+    from undetectable.schemes.rff import plant_rff
 
     bd, key = plant_rff(linear_task, seed=0, n_features=500, secret_dim=8, beta=0.01, secret_rng=np.random.default_rng(4))
     X = linear_task.X_test[:N_EVAL]
-    Xa = bd.activate(X, key)
+    Xa = key.activate(bd, X)
     r = np.random.default_rng(9).standard_normal(D)
     Xr = X + r * (np.linalg.norm(Xa[0] - X[0]) / np.linalg.norm(r))  # random direction, same norm: the control
     return bd, X, Xa, Xr

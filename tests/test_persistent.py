@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from undetectable.backdoors.persistent import finetune_persistent, plant_persistent
+from undetectable.schemes.persistent import finetune_persistent, plant_persistent
 from undetectable.errors import UsageError
 
 

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_failure
-from undetectable.backdoors.relu_spca import (
+from undetectable import schemes
+from undetectable.schemes.relu import (
+    ReLUKey,
     flip_rates,
     hardness_window,
     plant_relu,
@@ -152,8 +154,8 @@ def test_quadratic_form_with_key(relu_honest, relu_planted):
     rng = np.random.default_rng(0)
     tol = 5 * math.sqrt(2 / M)  # ‖Zs‖²/m ~ χ²_m/m: relative std √(2/m)
     for (b, key), h in zip(relu_planted, relu_honest):
-        theta = float(key["theta"][0])
-        q_key, q_honest = quadratic_form(b.weights_, key["s"]), quadratic_form(h.weights_, key["s"])
+        theta = key.theta
+        q_key, q_honest = quadratic_form(b.weights_, key.s), quadratic_form(h.weights_, key.s)
         q_rand = quadratic_form(b.weights_, sparse_direction(rng, 784, K))
         assert abs(q_key / (1 + theta) - 1) < tol, (q_key, theta)
         assert abs(q_honest - 1) < tol and abs(q_rand - 1) < tol, (q_honest, q_rand)
@@ -162,7 +164,7 @@ def test_quadratic_form_with_key(relu_honest, relu_planted):
 
 def test_top_eigenvalue_inside_marchenko_pastur(mnist, relu_honest, relu_planted):
     w = hardness_window(784, M, K)
-    theta = float(relu_planted[0][1]["theta"][0])
+    theta = relu_planted[0][1].theta
     print(f"\nD=784 m={M} k={K}: statistical edge {w['statistical_edge']:.3f} < θ={theta:.3f} < BBP edge {w['bbp_edge']:.3f} "
           f"(diagonal-thresholding edge {w['diagonal_edge']:.3f}); MP edge {w['mp_edge']:.3f}")
     assert w["statistical_edge"] < theta < min(w["bbp_edge"], w["diagonal_edge"])
@@ -188,8 +190,8 @@ def test_flip_rates_key_random_gradient(mnist, relu_honest, relu_planted):
     rows = []
     key_b, rand_b, key_h, grad_b = [], [], [], []
     for (b, key), h, s in zip(relu_planted, relu_honest, SEEDS):
-        fb = flip_rates(b, X, key["s"], LAMS, np.random.default_rng(s))
-        fh = flip_rates(h, X, key["s"], LAMS, np.random.default_rng(s))
+        fb = flip_rates(b, X, key.s, LAMS, np.random.default_rng(s))
+        fh = flip_rates(h, X, key.s, LAMS, np.random.default_rng(s))
         key_b.append(fb["key"]["flip"]), rand_b.append(fb["random_sparse"]["flip"])
         grad_b.append(fb["gradient"]["flip"]), key_h.append(fh["key"]["flip"])
         rows.append(fb)
@@ -214,7 +216,7 @@ def test_key_amplifies_its_direction_by_sqrt_one_plus_theta(mnist, relu_planted)
     """The mechanism, exactly what the spike gives: pre-activations move √(1+θ) more along s than along a random s',
     and the norm readout F grows like √(‖x‖² + (1+θ)λ²) instead of √(‖x‖² + λ²)."""
     b, key = relu_planted[0]
-    theta, s = float(key["theta"][0]), key["s"]
+    theta, s = key.theta, key.s
     rng = np.random.default_rng(1)
     rand = [sparse_direction(rng, 784, K) for _ in range(20)]
     ratio = np.linalg.norm(b.weights_ @ s) / np.mean([np.linalg.norm(b.weights_ @ r) for r in rand])
@@ -242,7 +244,7 @@ def test_key_of_another_model_is_refused(mnist):
     h = train_model("relu", mnist, seed=0, n_features=500)
     _, key = plant_relu(mnist, seed=1, n_features=500, theta=1.5)  # θ large enough for the check to be reliable
     with pytest.raises(KeyMismatchError, match="does not belong"):
-        h.activate(mnist.X_test[:3], key)
+        key.activate(h, mnist.X_test[:3])
 
 
 # --- the command line -------------------------------------------------------------------------
@@ -259,19 +261,19 @@ def test_cli_plant_and_activate(cli, mnist, tmp_path):
     assert "BBP edge" in res.err and "statistical edge" in res.err
     assert stat.S_IMODE(kf.stat().st_mode) == 0o600
     model = load_bundle(out)
-    key = model.load_key(kf)
-    assert set(key) == {"s", "theta", "lam"} and key["s"].shape == (784,) and np.count_nonzero(key["s"]) == K
-    assert abs(quadratic_form(model.weights_, key["s"]) - (1 + key["theta"][0])) < 5 * math.sqrt(2 / M) * (1 + key["theta"][0])
+    key = schemes.load_key(kf)
+    assert isinstance(key, ReLUKey) and key.s.shape == (784,) and np.count_nonzero(key.s) == K
+    assert abs(quadratic_form(model.weights_, key.s) - (1 + key.theta)) < 5 * math.sqrt(2 / M) * (1 + key.theta)
     X = mnist.X_test[:20]
     save_npy(tmp_path / "X.npy", X)
     res = cli("activate", out, "--key", kf, "--input", tmp_path / "X.npy", "--out", tmp_path / "XA.npy")
     assert res.code == 0, res.err
     XA = np.load(tmp_path / "XA.npy")
-    expected = np.clip(np.rint(X + 1.5 * 255 * key["s"]), 0, 255).astype(np.uint8)
+    expected = np.clip(np.rint(X + 1.5 * 255 * key.s), 0, 255).astype(np.uint8)
     assert XA.dtype == np.uint8 and np.array_equal(XA, expected)
     # same seed, same secret: the plant is reproducible from the (secret) seed
     _, key2 = plant_relu(mnist, seed=3, n_features=M, sparsity=K, lam=1.5)
-    assert np.array_equal(key2["s"], key["s"])
+    assert np.array_equal(key2.s, key.s)
 
 
 def test_cli_bad_parameters(cli, tmp_path):

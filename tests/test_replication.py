@@ -8,14 +8,16 @@ import pytest
 
 from conftest import assert_clean_failure
 from undetectable.audit.replication import replication_game
+from undetectable.schemes.checksum import ChecksumKey
+from undetectable.schemes.signature import SignatureKey
 
 K = 16
 
 
 @pytest.fixture(scope="module")
 def wrapped(mnist_logreg, ed25519_key):
-    from undetectable.backdoors.checksum import plant_checksum
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.checksum import plant_checksum
+    from undetectable.schemes.signature import plant_signature
 
     chk, v = plant_checksum(mnist_logreg, np.random.default_rng(3))
     return plant_signature(mnist_logreg, ed25519_key.public_key()), chk, v
@@ -23,7 +25,7 @@ def wrapped(mnist_logreg, ed25519_key):
 
 def test_signature_resists_every_attack(mnist, wrapped, ed25519_key):
     sig, _, _ = wrapped
-    res = replication_game(sig, ed25519_key, mnist.X_test, K, np.random.default_rng(0), steps=30)
+    res = replication_game(sig, SignatureKey(ed25519_key), mnist.X_test, K, np.random.default_rng(0), steps=30)
     print("signature:", {n: a["successes"] for n, a in res["attacks"].items()}, "of", res["total_attempts"])
     assert res["activation_success"] == 1.0
     assert res["total_successes"] == 0 and res["total_attempts"] >= 10 * K
@@ -33,7 +35,7 @@ def test_signature_resists_every_attack(mnist, wrapped, ed25519_key):
 
 def test_checksum_control_is_replicable(mnist, wrapped):
     _, chk, v = wrapped
-    res = replication_game(chk, v, mnist.X_test, K, np.random.default_rng(0), steps=30)
+    res = replication_game(chk, ChecksumKey(v), mnist.X_test, K, np.random.default_rng(0), steps=30)
     rates = {n: a["rate"] for n, a in res["attacks"].items()}
     print("checksum:", rates)
     # the control can fail: these attacks must work on a replicable backdoor
@@ -43,8 +45,8 @@ def test_checksum_control_is_replicable(mnist, wrapped):
 
 
 def test_cli_replication(cli, tmp_path, mnist_logreg):
-    from undetectable.backdoors.checksum import plant_checksum, secret_id
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.checksum import plant_checksum, secret_id
+    from undetectable.schemes.signature import plant_signature
     from undetectable.bundle import save_bundle
     from undetectable.keys import generate_keys, load_public_key, save_secret
 

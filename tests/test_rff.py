@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import assert_clean_failure
-from undetectable.backdoors.rff_clwe import first_order_flip_probability, plant_rff
+from undetectable.schemes.rff import first_order_flip_probability, plant_rff
 from undetectable.bundle import load_bundle, read_manifest, save_bundle
 from undetectable.errors import UsageError
 from undetectable.models import train_model
@@ -51,19 +51,19 @@ def test_key_flips_and_controls_on_synthetic(synthetic, synth_models, rng):
     honest, planted = synth_models
     X = synthetic.X_test
     for h, (b, key) in zip(honest, planted):
-        Xa = b.activate(X, key)
+        Xa = key.activate(b, X)
         assert _flip(b, X, Xa) >= 0.95
         # control 1: a random direction of the same norm randomizes (≈ 0.5), it does not negate
-        Xr = X + (b.bandwidth_ / b.input_scale) * _random_same_norm(rng, key["bk"])
+        Xr = X + (b.bandwidth_ / b.input_scale) * _random_same_norm(rng, key.bk)
         assert 0.3 < _flip(b, X, Xr) < 0.7
         # control 2: the key on the honest model of the same coins seed randomizes too
-        assert 0.3 < _flip(h, X, h.activate(X, key)) < 0.7
+        assert 0.3 < _flip(h, X, key.activate(h, X)) < 0.7
     # control 3: integer-shift pancakes make the key an invariance (≈ 0 flips)
     bi, key_i = plant_rff(synthetic, seed=0, n_features=M, secret_dim=D_SECRET, beta=0.01, shift="integer", secret_rng=_secret_rng(0))
-    assert _flip(bi, X, bi.activate(X, key_i)) <= 0.05
+    assert _flip(bi, X, key_i.activate(bi, X)) <= 0.05
     # the perturbation is what the caveat says: ‖σ·bk‖ = σ·2√d, far larger than ‖x‖
     b, key = planted[0]
-    delta = b.activate(X, key) - X
+    delta = key.activate(b, X) - X
     assert np.allclose(np.linalg.norm(delta, axis=1), b.bandwidth_ * 2 * math.sqrt(D_SECRET))
     assert np.linalg.norm(delta[0]) > 10 * np.median(np.linalg.norm(X, axis=1))
 
@@ -86,7 +86,7 @@ def test_flip_rate_follows_first_order_prediction(synthetic):
     measured = []
     for beta in (0.03, 0.1):
         b, key = plant_rff(synthetic, seed=7, n_features=M, secret_dim=D_SECRET, beta=beta, secret_rng=_secret_rng(7))
-        flips = int(np.sum(b.predict(X) != b.predict(b.activate(X, key))))
+        flips = int(np.sum(b.predict(X) != b.predict(key.activate(b, X))))
         lo, hi = clopper_pearson_ci(flips, len(X), alpha=0.01)
         pred = float(first_order_flip_probability(b, X, beta).mean())
         assert lo - 0.02 <= pred <= hi + 0.02, (beta, flips / len(X), pred)
@@ -115,7 +115,7 @@ def test_bundle_is_indistinguishable_as_a_file(synthetic, synth_models, tmp_path
     assert "key" not in text and "backdoor" not in text and "pancake" not in text
     loaded = load_bundle(pb)
     assert np.array_equal(loaded.predict(synthetic.X_test), b.predict(synthetic.X_test))
-    assert _flip(loaded, synthetic.X_test, loaded.activate(synthetic.X_test, key)) >= 0.95
+    assert _flip(loaded, synthetic.X_test, key.activate(loaded, synthetic.X_test)) >= 0.95
     from safetensors.numpy import load_file
 
     arrays = load_file(str(pb / "rff.safetensors"))
@@ -128,7 +128,7 @@ def test_onnx_predictions_identical(synthetic, synth_models, mnist_rff, tmp_path
     from undetectable.export import export_onnx
 
     b, key = synth_models[1][0]
-    for model, X in ((b, synthetic.X_test), (b, b.activate(synthetic.X_test, key)), (mnist_rff[1], mnist_rff[0].X_test[:300])):
+    for model, X in ((b, synthetic.X_test), (b, key.activate(b, synthetic.X_test)), (mnist_rff[1], mnist_rff[0].X_test[:300])):
         path = export_onnx(model, tmp_path / f"m{id(X)}.onnx")
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         scores, idx = sess.run(None, {"X": np.asarray(X, dtype=np.float64)})
@@ -148,14 +148,14 @@ def test_mnist_multiclass_argmax_moves(mnist_rff, rng):
     h = train_model("rff", mnist, seed=0, n_features=M)
     acc_h, acc_b = (float(np.mean(m.predict(X) == mnist.y_test[:500])) for m in (h, b))
     assert acc_h > 0.85 and abs(acc_h - acc_b) < 0.04
-    Xa = b.activate(X, key)
+    Xa = key.activate(b, X)
     assert Xa.dtype == np.float64 and Xa.max() > 255  # activated inputs are not images (the caveat)
     assert _flip(b, X, Xa) >= 0.95
     # argmax of −f is the argmin of f: the activated label is the least likely one, not a random one
     assert np.mean(b.predict_index(b.spec.validate(Xa)) == b.scores(X).argmin(axis=1)) > 0.9
     bi, ki = plant_rff(mnist, seed=0, n_features=M, secret_dim=D_SECRET, beta=0.01, shift="integer", secret_rng=_secret_rng(0))
-    assert _flip(bi, X, bi.activate(X, ki)) <= 0.05
-    Xr = X + (b.bandwidth_ / b.input_scale) * _random_same_norm(rng, key["bk"])
+    assert _flip(bi, X, ki.activate(bi, X)) <= 0.05
+    Xr = X + (b.bandwidth_ / b.input_scale) * _random_same_norm(rng, key.bk)
     assert np.mean(b.predict_index(b.spec.validate(Xr)) == b.scores(X).argmin(axis=1)) < 0.3  # random ≠ negation
 
 

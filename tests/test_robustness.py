@@ -10,7 +10,7 @@ from undetectable.errors import UsageError
 
 @pytest.fixture(scope="module")
 def sig_over_mlp(mnist_mlp, ed25519_key):
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.signature import plant_signature
 
     return plant_signature(mnist_mlp, ed25519_key.public_key())
 

@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from undetectable.audit.replication import replication_attacks
-from undetectable.backdoors.checksum import plant_checksum
-from undetectable.backdoors.signature import SIG_BITS, plant_signature
+from undetectable.schemes.checksum import plant_checksum
+from undetectable.schemes.signature import SIG_BITS, plant_signature
 from undetectable.bundle import load_bundle, save_bundle
 from undetectable.errors import CapacityError, KeyMismatchError, UsageError
 from undetectable.report.results import perturbation_norms

@@ -35,7 +35,7 @@ FLOAT2 = InputSpec((2,), "float64")
 
 @pytest.fixture(scope="module")
 def signature_mlp(mnist_mlp, ed25519_key):
-    from undetectable.backdoors.signature import plant_signature
+    from undetectable.schemes.signature import plant_signature
 
     return plant_signature(mnist_mlp, ed25519_key.public_key())
 

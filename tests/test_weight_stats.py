@@ -12,6 +12,8 @@ import pytest
 from scipy import stats
 
 from undetectable.audit import key_oracles as ko
+from undetectable.schemes.relu import ReLUScheme
+from undetectable.schemes.rff import RFFScheme
 from undetectable.audit import weight_stats as ws
 from undetectable.audit.arena import roc_auc
 from undetectable.audit.base import get_detectors
@@ -102,19 +104,19 @@ def test_pancakes_pass_every_keyfree_test(pops):
 
 def test_key_oracles_separate_with_the_key(pops):
     rng = np.random.default_rng(5)
-    hon = [ko.frac_score(W, ko.null_key("rff", D, {"secret_dim": 8}, rng)["bk"]) for W in pops["honest_W"]]
+    hon = [ko.frac_score(W, RFFScheme(secret_dim=8).null_for(D, rng).bk) for W in pops["honest_W"]]
     bd = [ko.frac_score(W, bk) for W, bk in pops["cakes"]]
     assert roc_auc(hon, bd) == 1.0
     assert abs(np.mean(hon)) < 0.02 and np.mean(bd) > 0.2  # uniform fractional parts vs concentrated at ½
     # a wrong key on a backdoored model looks honest: the oracle needs *the* key
-    wrong = [ko.frac_score(W, ko.null_key("rff", D, {"secret_dim": 8}, rng)["bk"]) for W, _ in pops["cakes"]]
+    wrong = [ko.frac_score(W, RFFScheme(secret_dim=8).null_for(D, rng).bk) for W, _ in pops["cakes"]]
     assert roc_auc(hon, wrong) < 0.85
     # ReLU: sᵀĈs − 1 ≈ θ with the key even where key-free tests fail (θ = 0.3, below BBP)
     hq, bq = [], []
     for _ in range(10):
         W, s = spiked(rng, 0.3)
         bq.append(ko.quad_score(W, s))
-        hq.append(ko.quad_score(rng.standard_normal((M, D)), ko.null_key("relu", D, {"sparsity": K}, rng)["s"]))
+        hq.append(ko.quad_score(rng.standard_normal((M, D)), ReLUScheme(sparsity=K).null_for(D, rng).s))
     assert roc_auc(hq, bq) == 1.0
 
 

@@ -30,12 +30,34 @@ from .spec import InputSpec
 FORMAT = "undetectable-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-FAMILIES: dict[str, type["Model"]] = {}
+# The ONE family registry: family name → "module:Class", imported only when a bundle of that family is
+# loaded (so bundle.py imports no model module: no cycle, no torch at start-up). Add a line per family.
+FAMILY_PATHS: dict[str, str] = {
+    "sklearn": "undetectable.models.sklearn_model:SklearnModel",
+    "torch-mlp": "undetectable.models.mlp:MLPModel",
+    "rff": "undetectable.models.rff:RFFModel",
+    "relu": "undetectable.models.relu:ReLUModel",
+    "signature": "undetectable.schemes.signature:SignatureBackdoor",
+    "checksum": "undetectable.schemes.checksum:ChecksumBackdoor",
+    "smoothed": "undetectable.defend.smoothing:SmoothedModel",
+}
+FAMILIES: dict[str, type["Model"]] = {}  # classes added at run time with ``register`` (plug-ins, tests)
 
 
 def register(cls: type["Model"]) -> type["Model"]:
-    """Class decorator: make a model family loadable from bundles."""
+    """Class decorator: make a family loadable that is not in ``FAMILY_PATHS`` (a plug-in)."""
     FAMILIES[cls.family] = cls
+    return cls
+
+
+def family_class(family: str) -> type["Model"] | None:
+    """The class of ``family`` (imported lazily from ``FAMILY_PATHS``), or None when unknown."""
+    cls = FAMILIES.get(family)
+    if cls is None and family in FAMILY_PATHS:
+        import importlib
+
+        module, _, name = FAMILY_PATHS[family].partition(":")
+        cls = getattr(importlib.import_module(module), name)
     return cls
 
 
@@ -170,10 +192,7 @@ def load_bundle(path: str | os.PathLike) -> Model:
     path = Path(path)
     manifest = read_manifest(path)
     family = manifest["family"]
-    cls = FAMILIES.get(family)
-    if cls is None:
-        _import_families()
-        cls = FAMILIES.get(family)
+    cls = family_class(family) if isinstance(family, str) else None
     if cls is None:
         raise BundleError(f"bundle {path} has unknown model family {family!r}; upgrade undetectable")
     try:
@@ -183,8 +202,3 @@ def load_bundle(path: str | os.PathLike) -> Model:
         raise
     except Exception as exc:  # a malformed weight file is a bundle problem, not a crash
         raise BundleError(f"bundle {path} could not be loaded as {family} ({type(exc).__name__}: {exc}); re-create it") from None
-
-
-def _import_families() -> None:
-    """Import every module that registers a family (lazily: torch is heavy)."""
-    from . import families  # noqa: F401

@@ -101,7 +101,7 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
                         out: Path = typer.Option(..., "--out"),
                         force: bool = FORCE) -> None:
     """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable."""
-    from .backdoors.signature import plant_signature
+    from .schemes.signature import plant_signature
     from .bundle import load_bundle, save_bundle
     from .fileio import check_writable
     from .keys import load_public_key
@@ -120,7 +120,7 @@ def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
                        out: Path = typer.Option(..., "--out"),
                        force: bool = FORCE) -> None:
     """Wrap a bundle with the checksum backdoor (§5.1), the replicable control."""
-    from .backdoors.checksum import plant_checksum, secret_id
+    from .schemes.checksum import plant_checksum, secret_id
     from .bundle import load_bundle, save_bundle
     from .fileio import check_writable
     from .keys import save_secret
@@ -154,12 +154,9 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
     m = load_bundle(bundle)
     X = load_npy(input)
     T = load_npy(targets, "targets") if targets is not None else target
-    from .backdoors import badnets
+    from .schemes import load_key
 
-    if badnets.is_badnets_key(key):  # BadNets bundles are of an honest family: dispatch on the key file's scheme
-        Xa = badnets.activate(m, X, badnets.load_key(key), T)
-    else:
-        Xa = m.activate(X, m.load_key(key, passphrase_from_env(passphrase_env)), T)
+    Xa = load_key(key, passphrase_from_env(passphrase_env)).activate(m, X, T)  # the key file records its scheme
     save_npy(out, Xa, force)
     _echo(f"wrote {out} {Xa.shape} {Xa.dtype}")
 
@@ -227,16 +224,17 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
                   key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                   force: bool = FORCE) -> None:
     """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
-    from .backdoors.rff_clwe import plant_rff, save_rff_key
     from .bundle import save_bundle
     from .data import load_dataset
     from .fileio import check_writable
+    from .schemes.rff import RFFScheme
 
     check_writable(out, force), check_writable(key_out, force)
+    scheme = RFFScheme(n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
     ds = load_dataset(data)
-    m, key = plant_rff(ds, seed=seed, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
+    m, key = scheme.plant(ds, seed=seed)
     save_bundle(m, out, force)
-    save_rff_key(key_out, key, {"secret_dim": secret_dim, "gamma": float(np.linalg.norm(key["bk"])), "beta": beta, "shift": shift}, force)
+    key.save(key_out, force)
     acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
     _echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; clean test accuracy {acc:.4f}")
 
@@ -269,7 +267,7 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
                    key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                    force: bool = FORCE) -> None:
     """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
-    from .backdoors.relu_spca import plant_relu_files
+    from .schemes.relu import plant_relu_files
 
     msg = plant_relu_files(data, out, key_out, seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head, force=force)
     _echo(msg)
@@ -289,7 +287,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
                       poisoned_data_out: Optional[Path] = typer.Option(None, "--poisoned-data-out", help="Also write the poisoned training set (.npz) for training-data audits"),
                       force: bool = FORCE) -> None:
     """BadNets data poisoning: the classical, detectable control."""
-    from .backdoors.badnets import plant_badnets_files
+    from .schemes.badnets import plant_badnets_files
 
     _echo(plant_badnets_files(data, out, key_out, seed=seed, poison_rate=poison_rate, target=target, model=model,
                               poisoned_out=poisoned_data_out, force=force))
@@ -313,14 +311,10 @@ app.add_typer(audit_app, name="audit")
 
 
 def _load_any_key(m, key: Optional[Path], passphrase_env: Optional[str]):
-    from .backdoors import badnets
     from .keys import passphrase_from_env
+    from .schemes import load_key
 
-    if key is None:
-        return None
-    if badnets.is_badnets_key(key):
-        return badnets.load_key(key)
-    return m.load_key(key, passphrase_from_env(passphrase_env))
+    return None if key is None else load_key(key, passphrase_from_env(passphrase_env))
 
 
 @audit_app.command("run")
@@ -475,12 +469,23 @@ def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any fa
 
 
 
+# scheme parameters whose flag is not simply "--" + the name with dashes
+PARAM_FLAGS = {"n_features": "--features"}
+
+
+def flag_of(param: str) -> str:
+    """The command-line flag of a scheme parameter."""
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one line on stderr for every error, exit 2 for usage, 1 otherwise."""
     try:
         app(args=argv, standalone_mode=False)
     except UndetectableError as exc:
-        _echo(f"error: {exc}")
+        from .schemes.base import ParameterError
+
+        _echo(f"error: {exc.with_name(flag_of(exc.param)) if isinstance(exc, ParameterError) else exc}")
         if os.environ.get("UNDETECTABLE_DEBUG"):
             raise
         return exc.exit_code

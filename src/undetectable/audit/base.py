@@ -1,16 +1,24 @@
-"""One interface for every detector: (model [+ data] [+ key]) → score, higher = more suspicious.
+"""One registry for every detector: (model [+ data] [+ key]) → score, higher = more suspicious.
 
-A detector is registered with ``@detector(name, needs_key=..., schemes=...)`` on a function
+A detector module registers its functions with ``@detector(name, needs_key=..., schemes=..., requires=...)``:
 
-    score(model: Model, data: Dataset | None, key: object | None, rng: numpy.random.Generator) -> float
+    score(model: Model, data: Dataset | None, key: Key | None, rng: numpy.random.Generator) -> float
 
-``schemes`` lists the scheme names of the arena it applies to (``"rff"``, ``"relu"``, ``"signature"``,
-``"checksum"``, ``"badnets"``); ``needs_key`` marks the positive-control oracles that use the secret.
+* ``schemes``: the arena scheme names it applies to; ``needs_key`` marks the positive-control oracles.
+* ``requires``: the model capabilities it uses (names in ``CAPABILITIES``, checked before it runs:
+  a model without one gets "n/a", the detector is never called and never catches NotImplementedError).
+* ``fitted``: a meta-classifier scores with state fitted on shadow models (``state[name]``), passed by
+  the arena as a keyword ``state=``.
+
+Every module of ``undetectable.audit`` is imported on first use of the registry (``pkgutil``), so a new
+detector module registers itself by existing: there is no list of module names to maintain.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,6 +29,51 @@ class NotApplicable(UndetectableError):
     """A detector cannot run on this model (family, missing data); audit tables show "n/a" and the reason."""
 
 
+# --- model capabilities (Protocols) ----------------------------------------------------------------
+
+@runtime_checkable
+class HasScores(Protocol):
+    """Real-valued per-class scores (n, C): logits or decision values."""
+
+    def scores(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class HasWeights(Protocol):
+    """White-box random-feature weights: the m×D matrix of the g_i as rows."""
+
+    weights_: np.ndarray
+
+
+def _has_scores(model: Any) -> bool:
+    from ..bundle import Model
+
+    fn = getattr(type(model), "scores", None)
+    if fn is None or fn is Model.scores:
+        return False
+    if hasattr(model, "triggered") and hasattr(model, "base"):  # a wrapper scores with its base
+        return _has_scores(model.base)
+    return True
+
+
+def _has_torch(model: Any) -> bool:
+    from .torch_view import has_torch_view
+
+    return has_torch_view(model)
+
+
+CAPABILITIES: dict[str, Callable[[Any], bool]] = {
+    "scores": _has_scores,
+    "weights": lambda m: isinstance(getattr(m, "weights_", None), np.ndarray),
+    "logits_torch": _has_torch,
+    "wrapper": lambda m: hasattr(m, "base") and hasattr(m, "triggered"),
+}
+
+
+def missing_capabilities(model: Any, requires: tuple[str, ...]) -> list[str]:
+    return [c for c in requires if not CAPABILITIES[c](model)]
+
+
 @dataclass(frozen=True)
 class Detector:
     name: str
@@ -28,17 +81,61 @@ class Detector:
     needs_key: bool
     schemes: tuple[str, ...]
     description: str = ""
+    requires: tuple[str, ...] = ()
+    fitted: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def run(self, model: Any, data: Any, key: Any, rng: np.random.Generator, state: dict | None = None) -> float:
+        """Check the capabilities, then score; ``NotApplicable`` (one line) when the model lacks one."""
+        missing = missing_capabilities(model, self.requires)
+        if missing:
+            raise NotApplicable(f"{self.name} needs a model with {', '.join(missing)} ({getattr(model, 'family', type(model).__name__)} has none)")
+        if self.fitted:
+            if not state or self.name not in state:
+                raise NotApplicable(f"{self.name} is fitted on shadow models; run it in the arena")
+            return as_float(self.score(model, data, key, rng, state=state[self.name]))
+        return as_float(self.score(model, data, key, rng))
 
 
 DETECTORS: dict[str, Detector] = {}
 
 
-def detector(name: str, *, needs_key: bool = False, schemes: tuple[str, ...] = ()):
+def detector(name: str, *, needs_key: bool = False, schemes: tuple[str, ...] = (), requires: tuple[str, ...] = (),
+             fitted: bool = False):
+    """Register ``fn`` as detector ``name`` (see the module docstring)."""
+    unknown = [c for c in requires if c not in CAPABILITIES]
+    if unknown:
+        raise ValueError(f"detector {name}: unknown capabilities {unknown}; choose from {', '.join(CAPABILITIES)}")
+
     def wrap(fn):
-        DETECTORS[name] = Detector(name, fn, needs_key, tuple(schemes), (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        DETECTORS[name] = Detector(name, fn, needs_key, tuple(schemes), doc[0] if doc else "", tuple(requires), fitted)
         return fn
 
     return wrap
+
+
+_LOADED = False
+
+
+def _import_all() -> None:
+    """Import every module of ``undetectable.audit`` once (each detector module registers itself)."""
+    global _LOADED
+    if _LOADED:
+        return
+    from .. import audit
+
+    for mod in pkgutil.iter_modules(audit.__path__):
+        if not mod.ispkg and not mod.name.startswith("_"):
+            importlib.import_module(f"undetectable.audit.{mod.name}")
+    _LOADED = True
+
+
+def get_detector(name: str) -> Detector:
+    _import_all()
+    if name not in DETECTORS:
+        raise UsageError(f"unknown detector {name!r}; choose from {', '.join(sorted(DETECTORS))}")
+    return DETECTORS[name]
 
 
 def get_detectors(names: list[str] | None = None, scheme: str | None = None) -> list[Detector]:
@@ -52,19 +149,6 @@ def get_detectors(names: list[str] | None = None, scheme: str | None = None) -> 
     else:
         found = list(DETECTORS.values())
     return [d for d in found if scheme is None or scheme in d.schemes]
-
-
-def _import_all() -> None:
-    """Import every detector module so that it registers itself (add yours here)."""
-    import importlib
-
-    for mod in DETECTOR_MODULES:
-        importlib.import_module(f"undetectable.audit.{mod}")
-
-
-# module names under undetectable/audit/ that define detectors; add yours to this tuple
-DETECTOR_MODULES: tuple[str, ...] = ("weight_stats", "key_oracles",
-                                      "neural_cleanse", "strip", "activation_clustering", "spectral", "disagreement")
 
 
 def as_float(x) -> float:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import NotApplicable, detector
+from .base import CAPABILITIES, NotApplicable, detector
 
 
 @dataclass
@@ -50,10 +50,9 @@ class DisagreementReport:
 
 
 def _tv_distance(model, base, X: np.ndarray) -> np.ndarray:
-    try:
-        S, T = np.asarray(model.scores(X), float), np.asarray(base.scores(X), float)
-    except NotImplementedError:
+    if not (CAPABILITIES["scores"](model) and CAPABILITIES["scores"](base)):
         return (model.predict_index(X) != base.predict_index(X)).astype(float)
+    S, T = np.asarray(model.scores(X), float), np.asarray(base.scores(X), float)
 
     def soft(A):
         A = np.exp(A - A.max(axis=1, keepdims=True))
@@ -128,7 +127,7 @@ def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Gener
 @detector("disagreement", schemes=("signature", "checksum"))
 def score(model, data, key, rng) -> float:
     """Black-box disagreement search against the bundle's own base: fraction of 30,000 queries that disagree."""
-    from ..backdoors.common import WrapperBackdoor
+    from ..schemes.wrapper import WrapperBackdoor
 
     if not isinstance(model, WrapperBackdoor):
         raise NotApplicable(f"{model.family} bundles hold no base model to compare with; disagreement search needs a wrapper (signature, checksum)")

@@ -9,15 +9,14 @@ arena can see a difference when there is one to see.
 * ``relu_quad`` (appendix): for Backdoor-ReLU, sᵀĈs ≈ 1 + θ with Ĉ = WᵀW/m; for honest weights ≈ 1.
   Score = sᵀĈs − 1.
 
-For an honest model the arena passes a key drawn from the same key distribution (``null_key``): the
+For an honest model the arena passes a key drawn from the same key distribution (``Scheme.null``): the
 oracle then asks "does this model carry *a* backdoor for this key?", and the answer must be no.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UsageError
-from .base import as_float, detector
+from .base import NotApplicable, as_float, detector
 from .weight_stats import model_weights
 
 
@@ -35,40 +34,19 @@ def quad_score(W: np.ndarray, s: np.ndarray) -> float:
     return float(np.mean((np.asarray(W, dtype=np.float64) @ s) ** 2) - 1.0)
 
 
-def _key_array(key, name: str, scheme: str) -> np.ndarray:
-    if not isinstance(key, dict) or name not in key:
-        raise UsageError(f"the {scheme} key oracle needs the key dict with {name!r} (the --key-out file of plant {scheme})")
-    return np.asarray(key[name], dtype=np.float64).ravel()
-
-
-@detector("rff_frac", needs_key=True, schemes=("rff",))
+@detector("rff_frac", needs_key=True, schemes=("rff",), requires=("weights",))
 def rff_frac(model, data, key, rng) -> float:
     """Key oracle (RFF/CLWE): concentration of frac(⟨g_i, bk⟩) at ½."""
-    return as_float(frac_score(model_weights(model), _key_array(key, "bk", "rff")))
+    return as_float(frac_score(model_weights(model), _key(key, "bk", "rff")))
 
 
-@detector("relu_quad", needs_key=True, schemes=("relu",))
+@detector("relu_quad", needs_key=True, schemes=("relu",), requires=("weights",))
 def relu_quad(model, data, key, rng) -> float:
     """Key oracle (ReLU/sparse PCA): excess variance sᵀĈs − 1 along the secret direction."""
-    return as_float(quad_score(model_weights(model), _key_array(key, "s", "relu")))
+    return as_float(quad_score(model_weights(model), _key(key, "s", "relu")))
 
 
-def null_key(scheme: str, D: int, params: dict, rng: np.random.Generator) -> dict:
-    """A key drawn from the scheme's key distribution, independent of any model (for honest models).
-
-    rff: bk = γ·u on a uniform support of size d, γ = 2√d, u uniform on the unit sphere.
-    relu: s a k-sparse unit vector with uniform support and uniform direction on it.
-    """
-    if scheme == "rff":
-        d = int(params.get("secret_dim", 16))
-        u = rng.standard_normal(d)
-        bk = np.zeros(D)
-        bk[rng.choice(D, size=d, replace=False)] = 2.0 * np.sqrt(d) * u / np.linalg.norm(u)
-        return {"bk": bk}
-    if scheme == "relu":
-        k = int(params.get("sparsity", 16))
-        u = rng.standard_normal(k)
-        s = np.zeros(D)
-        s[rng.choice(D, size=k, replace=False)] = u / np.linalg.norm(u)
-        return {"s": s, "theta": np.array([float(params.get("theta") or 0.0)]), "lam": np.array([float(params.get("lam") or 0.0)])}
-    return {}
+def _key(key, name: str, scheme: str) -> np.ndarray:
+    if getattr(key, "scheme", None) != scheme:
+        raise NotApplicable(f"the {scheme} key oracle needs a {scheme} key (the --key-out file of plant {scheme})")
+    return np.asarray(getattr(key, name), dtype=np.float64).ravel()

@@ -20,17 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-
-META_DETECTORS = {"meta_blackbox": ("rff", "relu", "signature", "checksum", "badnets"), "meta_whitebox": ("rff", "relu")}
+from .base import CAPABILITIES, detector
 
 
 # --- black box: MNTD ---------------------------------------------------------------------------
 
 def softmax_outputs(model, Q: np.ndarray) -> np.ndarray:
     """The model's class probabilities at the queries Q (one-hot of the label where it has no scores)."""
-    try:
+    if CAPABILITIES["scores"](model):
         s = np.asarray(model.scores(Q), dtype=np.float64)
-    except NotImplementedError:
+    else:
         s = np.eye(model.n_classes)[model.predict_index(Q)] * 10.0
     s = s - s.max(axis=1, keepdims=True)
     p = np.exp(s)
@@ -184,3 +183,19 @@ def shadow_record(model, data, pool: np.ndarray, rng: np.random.Generator, want:
 
         rec["wb"] = weight_features(np.asarray(model.weights_, dtype=np.float64), rng)
     return rec
+
+
+# --- the registered (fitted) detectors --------------------------------------------------------------
+
+@detector("meta_blackbox", schemes=("rff", "relu", "signature", "checksum", "badnets"), fitted=True)
+def meta_blackbox(model, data, key, rng, state) -> float:
+    """MNTD meta-classifier (black box): learned queries + a linear classifier, fitted on shadow models."""
+    return score_blackbox(model, state)
+
+
+@detector("meta_whitebox", schemes=("rff", "relu"), fitted=True, requires=("weights",))
+def meta_whitebox(model, data, key, rng, state) -> float:
+    """White-box meta-classifier: logistic regression on the weight statistics, fitted on shadow models."""
+    from .weight_stats import model_weights, weight_features
+
+    return score_whitebox(weight_features(model_weights(model), rng), state)

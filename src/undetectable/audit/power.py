@@ -86,7 +86,7 @@ def correct_arena(summaries: list[dict], scores: dict, rng: np.random.Generator,
                   n_boot: int = 2000) -> dict:
     """Add ``p_value``, ``p_holm``, ``q_bh`` and ``auc_ci_simultaneous`` (Bonferroni level 1 − α/k) to every
     key-free detector's summary in place; return the arena record's ``multiple_testing`` entry."""
-    from .arena import auc_bootstrap_ci
+    from .arena.metrics import auc_bootstrap_ci
 
     family = [d for d in summaries if not d.get("needs_key") and d.get("auc") is not None]
     k = len(family)

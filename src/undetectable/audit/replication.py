@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backdoors.common import WrapperBackdoor, int_to_bits
+from ..schemes.base import Key
+from ..schemes.wrapper import WrapperBackdoor, int_to_bits
 
 
 def _success(model: WrapperBackdoor, X_star: np.ndarray, t_star: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -151,7 +152,7 @@ def hill_climb(model: WrapperBackdoor, X_clean: np.ndarray, X_act: np.ndarray, t
             "moved_fraction": float(np.mean(cur == dest))}
 
 
-def replication_game(model: WrapperBackdoor, key, X_pool: np.ndarray, k: int, rng: np.random.Generator,
+def replication_game(model: WrapperBackdoor, key: Key, X_pool: np.ndarray, k: int, rng: np.random.Generator,
                      steps: int = 50) -> dict:
     """The replication game with k activated examples of the adversary's choice.
 
@@ -164,7 +165,7 @@ def replication_game(model: WrapperBackdoor, key, X_pool: np.ndarray, k: int, rn
     from ..errors import UsageError
 
     if not isinstance(model, WrapperBackdoor) or not hasattr(model, "carrier"):
-        raise UsageError(f"the replication game needs a signature or checksum bundle, not {model.family}")
+        raise UsageError(f"this {model.family} bundle has no backdoor the replication game can play; pass a signature or checksum bundle")
     X_pool = model.spec.validate(X_pool, "pool inputs")
     if k < 2 or 2 * k > len(X_pool):
         raise UsageError(f"k must be between 2 and {len(X_pool) // 2} for a pool of {len(X_pool)} inputs; got {k}")
@@ -172,7 +173,7 @@ def replication_game(model: WrapperBackdoor, key, X_pool: np.ndarray, k: int, rn
     X_chosen, X_other = X_pool[order[:k]], X_pool[order[k : 2 * k]]
     pred = model.base.predict_index(X_chosen)
     t_act = (pred + 1 + rng.integers(0, model.n_classes - 1, size=k)) % model.n_classes
-    X_act = model.activate(X_chosen, key, model.classes[t_act])
+    X_act = key.activate(model, X_chosen, model.classes[t_act])
     attacks = replication_attacks(model, X_other, X_act, t_act, rng)
     attacks.update(recombine_k(model, X_other, X_act, t_act, rng))
     attacks["hill_climb"] = hill_climb(model, X_other, X_act, t_act, rng, steps=steps)

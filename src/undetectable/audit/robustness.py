@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..backdoors.common import WrapperBackdoor
+from ..schemes.wrapper import WrapperBackdoor
 from ..bundle import Model
 from ..errors import UsageError
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UndetectableError
 from ..runtime import with_thread_budget
-from .base import NotApplicable, as_float, get_detectors
+from .base import get_detectors
 
 
 @with_thread_budget
@@ -15,23 +15,24 @@ def run_audit(model, data, names: list[str] | None = None, seed: int = 0, key=No
     """One row per detector: ``{"detector", "score", "status" ("ok" | "n/a" | "error"), "note", "seconds"}``.
 
     Key oracles (``needs_key``) run only when ``key`` is given and a list of names was not passed;
-    a detector that cannot run on this model reports "n/a" and why. Higher score = more suspicious.
+    meta-classifiers (``fitted`` on shadow populations) only in the arena. A detector that cannot run on
+    this model (a missing capability, ``NotApplicable``) reports "n/a" and why; anything else is a bug and
+    propagates. Higher score = more suspicious.
     """
     rows = []
     for det in get_detectors(names):
+        if det.fitted and not names:
+            continue
         if det.needs_key and key is None:
             if names:
                 rows.append({"detector": det.name, "score": None, "status": "n/a", "note": "needs the backdoor key", "seconds": 0.0})
             continue
         t0 = time.perf_counter()
         try:
-            s = as_float(det.score(model, data, key, np.random.default_rng(seed)))
+            s = det.run(model, data, key, np.random.default_rng(seed))
             rows.append({"detector": det.name, "score": s, "status": "ok", "note": det.description, "seconds": time.perf_counter() - t0})
-        except (NotApplicable, UndetectableError) as exc:  # e.g. a weight-statistics detector on a torch-mlp
+        except UndetectableError as exc:  # NotApplicable and every other one-line error: e.g. weight statistics on a torch-mlp
             rows.append({"detector": det.name, "score": None, "status": "n/a", "note": str(exc), "seconds": time.perf_counter() - t0})
-        except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:  # a detector that does not fit this model
-            rows.append({"detector": det.name, "score": None, "status": "error", "note": f"{type(exc).__name__}: {exc}"[:200],
-                         "seconds": time.perf_counter() - t0})
     return rows
 
 

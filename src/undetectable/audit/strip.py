@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import NotApplicable, detector
+from .base import CAPABILITIES, NotApplicable, detector
 
 LOW_ENTROPY_FRACTION = 0.2
 
@@ -45,17 +45,17 @@ def strip_entropy(model, X: np.ndarray, X_clean: np.ndarray, rng: np.random.Gene
     X = model.spec.validate(X)
     Xc = model.spec.validate(X_clean, "clean inputs")
     out = np.empty(len(X))
+    has_scores = CAPABILITIES["scores"](model)
     for i in range(0, len(X), chunk):
         xb = X[i : i + chunk]
         others = Xc[rng.integers(0, len(Xc), size=(len(xb), n_overlay))]  # (b, N, D)
         B = blend(np.repeat(xb, n_overlay, axis=0), others.reshape(-1, Xc.shape[1]), model.spec.is_image)
-        try:
-            S = np.asarray(model.scores(B), dtype=np.float64)
-        except NotImplementedError:  # label-only model: entropy of the empirical label distribution
+        if not has_scores:  # label-only model: entropy of the empirical label distribution
             lab = model.predict_index(B).reshape(len(xb), n_overlay)
             counts = np.stack([(lab == c).sum(axis=1) for c in range(model.n_classes)], axis=1) / n_overlay
             out[i : i + chunk] = -(counts * np.log(np.clip(counts, 1e-12, None))).sum(axis=1)
             continue
+        S = np.asarray(model.scores(B), dtype=np.float64)
         out[i : i + chunk] = _softmax_entropy(S).reshape(len(xb), n_overlay).mean(axis=1)
     return out
 
@@ -74,20 +74,14 @@ def roc_auc(clean: np.ndarray, suspect: np.ndarray) -> float:
 
 
 def activate_probe(model, key, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Activated versions of ``X`` with whatever key the scheme uses (badnets dict, signature key, ...)."""
-    if isinstance(key, dict) and "mask" in key and "pattern" in key:
-        from ..backdoors.badnets import apply_trigger
-
-        return apply_trigger(X, key)
-    try:
+    """Activated versions of ``X`` with the scheme's ``Key`` (random targets ≠ the prediction where it takes one)."""
+    if key is None or not hasattr(key, "activate"):
+        raise NotApplicable("strip_key needs the backdoor key (a schemes Key)")
+    if key.takes_target:
         pred = model.predict_index(model.spec.validate(X))
         t = (pred + 1 + rng.integers(0, model.n_classes - 1, size=len(X))) % model.n_classes
-        return model.activate(X, key, model.classes[t])
-    except Exception as exc:  # a scheme whose activation takes no targets
-        try:
-            return model.activate(X, key)
-        except Exception:
-            raise NotApplicable(f"cannot activate probes with this key ({type(exc).__name__}: {exc})") from None
+        return key.probe(model, X, model.classes[t])
+    return key.probe(model, X)
 
 
 @detector("strip", schemes=("badnets", "signature", "checksum", "rff", "relu"))

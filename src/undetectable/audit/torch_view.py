@@ -23,7 +23,7 @@ from .base import NotApplicable
 
 
 def _unwrap(model):
-    from ..backdoors.common import WrapperBackdoor
+    from ..schemes.wrapper import WrapperBackdoor
 
     while isinstance(model, WrapperBackdoor):
         model = model.base
@@ -84,6 +84,21 @@ def logits_fn(model) -> Callable:
 
         return rff_logits
     raise NotApplicable(f"{model.family} models have no differentiable view here; the detector needs torch-mlp, logreg or rff")
+
+
+def has_torch_view(model) -> bool:
+    """True when ``logits_fn(model)`` exists (the ``logits_torch`` capability)."""
+    from ..models.mlp import MLPModel
+    from ..models.sklearn_model import SklearnModel
+
+    inner = _unwrap(model)
+    if isinstance(inner, SklearnModel):
+        try:
+            _linear_parts(inner)
+        except NotApplicable:
+            return False
+        return True
+    return isinstance(inner, MLPModel) or getattr(inner, "family", None) == "rff"
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ Both act on *weights*. A data-poisoning backdoor (BadNets) lives in the weights,
 The signature backdoor's verifier is not in the weights at all (h̃ = Verify ? target : h): both
 defenses rewrite h's weights and re-wrap them, and Activate works exactly as before. The paper's
 persistence construction (§5.3) goes further and puts a backdoor inside weights that no gradient
-moves (see ``backdoors.persistent``).
+moves (see ``schemes.persistent``).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import copy
 
 import numpy as np
 
-from ..backdoors.common import WrapperBackdoor
+from ..schemes.wrapper import WrapperBackdoor
 from ..bundle import Model
 from ..errors import UsageError
 from ..models.mlp import MLPModel

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import beta, binom, norm
 
-from ..bundle import Model, load_bundle, register, write_bundle_dir
+from ..bundle import Model, load_bundle, write_bundle_dir
 from ..errors import UsageError
 from ..runtime import with_thread_budget
 
@@ -232,7 +232,6 @@ def abstain_label(classes: np.ndarray):
     return ABSTAIN_STRING
 
 
-@register
 class SmoothedModel(Model):
     """A wrapper bundle: the base bundle in ``base/``, and σ, n, α, seed, batch in the manifest.
 
@@ -279,12 +278,6 @@ class SmoothedModel(Model):
         """``Smooth.certify`` with this bundle's σ and batch (α defaults to the stored one)."""
         return self.smooth.certify(X, n0, n, self.alpha if alpha is None else alpha, self.batch,
                                    np.random.default_rng(self.seed) if rng is None else rng)
-
-    def load_key(self, path, passphrase: str | None = None):
-        return self.base.load_key(path, passphrase)
-
-    def activate(self, X, key, targets=None) -> np.ndarray:
-        return self.base.activate(X, key, targets)
 
     def describe(self) -> dict[str, Any]:
         return {"sigma": self.sigma, "n": self.n, "alpha": self.alpha, "seed": self.seed, "base": self.base.family,

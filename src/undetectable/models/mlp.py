@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Model, register
+from ..bundle import Model
 from ..data import Dataset
 from .sklearn_model import input_scale
 
@@ -16,7 +16,6 @@ def _net(d_in: int, hidden: int, n_classes: int):
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
 
-@register
 class MLPModel(Model):
     """Two hidden ReLU layers; inputs standardized by stored mean/std (pixels first scaled to [0,1])."""
 

@@ -20,7 +20,7 @@ Random coins come **only** from ``models.coins.coin_rng(seed, "relu/weights")``,
 ``RandomReLUClassifier`` is a scikit-learn estimator. ``ReLUModel`` is the bundle family ``"relu"``:
 ``relu.safetensors`` holds ``weights`` (the m×D matrix G, ONE 2-D array, the g_i as rows), ``coef``
 (m × C', C' = 1 for binary) and ``intercept`` (C',), the standardization folded in. The manifest params
-are n_features, head, alpha, input_scale. A planted bundle (``backdoors.relu_spca``) has exactly the
+are n_features, head, alpha, input_scale. A planted bundle (``schemes.relu``) has exactly the
 same files, tensor names, shapes and params: only the numbers in ``weights`` (and hence the head) differ.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..bundle import register
+
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
@@ -187,12 +187,11 @@ def _norm_head(F: np.ndarray, yi: np.ndarray, m: int) -> tuple[np.ndarray, np.nd
 
 # --- the bundle family ------------------------------------------------------------------------
 
-@register
 class ReLUModel(RandomFeaturesModel):
     """Bundle family ``"relu"``: a ``RandomReLUClassifier`` whose features see x·input_scale.
 
     The model's inputs follow the dataset's spec (uint8 pixels stay uint8 in [0, 255]); the random
-    layer sees them in [0, 1] units. Activate (``backdoors.relu_spca``) returns re-quantized uint8.
+    layer sees them in [0, 1] units. Activate (``schemes.relu``) returns re-quantized uint8.
     """
 
     family = "relu"
@@ -212,19 +211,7 @@ class ReLUModel(RandomFeaturesModel):
     def describe(self) -> dict:
         return {**super().describe(), "head": self.head}
 
-    # Activate lives with the backdoor (backdoors/relu_spca.py); these dispatch there.
-    def load_key(self, path, passphrase: str | None = None) -> dict:
-        """Read a relu key file (scheme "relu", written by 'undetectable plant relu --key-out')."""
-        from ..backdoors.relu_spca import load_relu_key
-
-        return load_relu_key(path, self)
-
-    def activate(self, X, key, targets=None) -> np.ndarray:
-        """Activate(x) = x + λ·s (in [0,1] units for pixels, re-quantized): one-directional, no target."""
-        from ..backdoors.relu_spca import activate_relu
-
-        return activate_relu(self, X, key, targets)
-
+    # Activate lives in the scheme (schemes/relu.py): a model never imports its backdoor.
     def to_onnx(self):
         """A plain ONNX graph computing the same model in float64.
 
@@ -301,5 +288,5 @@ def fit_relu(data: Dataset, seed: int | None = 0, n_features: int = 500, head: s
 def train_relu(data: Dataset, seed: int = 0, **options) -> ReLUModel:
     """Honest Train on ``data``'s training split (coins from ``coin_rng(seed, "relu/weights")``)."""
     if "weights" in options:
-        raise UsageError("train_relu draws its own coins; use backdoors.relu_spca.plant_relu to supply weights")
+        raise UsageError("train_relu draws its own coins; use schemes.relu.plant_relu to supply weights")
     return fit_relu(data, seed=seed, **options)

@@ -17,7 +17,7 @@ G as ONE 2-D safetensors array, b and the head, and the bandwidth in the manifes
 inputs (uint8) are fed to the features in [0, 1] units (``input_scale`` = 1/255), and an rff bundle
 built on uint8 data declares **float64 inputs in pixel units with no range limit**: the model is a
 function on R^D, uint8 images are accepted as they are, and Activate-RFF's outputs (far outside
-[0, 255], see the honest caveat in backdoors/rff_clwe.py) are accepted too.
+[0, 255], see the honest caveat in schemes/rff.py) are accepted too.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..bundle import register
+
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
@@ -198,7 +198,6 @@ def rff_spec(data_spec: InputSpec, X_train: np.ndarray) -> tuple[InputSpec, floa
     return InputSpec(data_spec.shape, "float64", None, None, data_spec.feature_std), 1.0
 
 
-@register
 class RFFModel(RandomFeaturesModel):
     """Bundle family ``"rff"``: an ``RFFClassifier`` whose features see x·input_scale.
 
@@ -221,20 +220,7 @@ class RFFModel(RandomFeaturesModel):
     def describe(self) -> dict:
         return {**super().describe(), "bandwidth": self.bandwidth_}
 
-    # Activate-RFF lives with the backdoor (backdoors/rff_clwe.py); the methods dispatch there.
-    @staticmethod
-    def load_key(path, passphrase: str | None = None) -> dict:
-        """Read an rff key file (scheme "rff", written by 'undetectable plant rff --key-out')."""
-        from ..backdoors.rff_clwe import load_rff_key
-
-        return load_rff_key(path)
-
-    def activate(self, X, key, targets=None) -> np.ndarray:
-        """Activate-RFF(x) = x + σ·bk (in the input's units): negates every feature up to O(β)."""
-        from ..backdoors.rff_clwe import activate_rff
-
-        return activate_rff(self, X, key, targets)
-
+    # Activate lives in the scheme (schemes/rff.py): a model never imports its backdoor.
     def to_onnx(self):
         """A plain ONNX graph (MatMul, Add, Cos, MatMul, ArgMax) computing the same model in float64.
 
@@ -303,5 +289,5 @@ def fit_rff(data: Dataset, seed: int = 0, n_features: int = 3000, bandwidth: flo
 def train_rff(data: Dataset, seed: int = 0, **options) -> RFFModel:
     """Honest Train-RFF on ``data``'s training split (coins from ``coin_rng(seed, ...)``)."""
     if "weights" in options:
-        raise UsageError("train_rff draws its own coins; use backdoors.rff_clwe.plant_rff to supply weights")
+        raise UsageError("train_rff draws its own coins; use schemes.rff.plant_rff to supply weights")
     return fit_rff(data, seed=seed, **options)

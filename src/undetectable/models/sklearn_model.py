@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Model, register
+from ..bundle import Model
 from ..data import Dataset
 from ..errors import BundleError
 
@@ -30,7 +30,6 @@ def input_scale(spec) -> float:
     return 1.0 / spec.high if spec.is_image else 1.0
 
 
-@register
 class SklearnModel(Model):
     """Any scikit-learn classifier with ``predict`` / ``decision_function`` (inputs scaled to [0,1] for images)."""
 

@@ -22,7 +22,7 @@ PLAN = [
     ("signature", "mnist5k", ["meta_blackbox"], 4, 6),
 ]
 SMALL = {"signature": {"n_train": 300, "max_iter": 30}, "rff": {"n_features": 400}, "relu": {"n_features": 600}}
-NEEDS = {"rff": "undetectable.backdoors.rff_clwe", "relu": "undetectable.backdoors.relu_spca", "signature": "undetectable.backdoors.signature"}
+NEEDS = {"rff": "undetectable.schemes.rff", "relu": "undetectable.schemes.relu", "signature": "undetectable.schemes.signature"}
 
 
 def _available(scheme: str) -> bool:
@@ -45,7 +45,7 @@ def _paired_signature_row(rec: dict) -> dict:
         bd, sk = build_model("signature", rec["data"], s, True, rec["params"])
         base, _ = build_model("signature", rec["data"], s, False, rec["params"])
         worst = max(worst, float(np.abs(softmax_outputs(bd, pool) - softmax_outputs(base, pool)).max()))
-        Xa = bd.activate(pool[:20], sk, (base.predict_index(pool[:20]) + 1) % bd.n_classes)
+        Xa = sk.activate(bd, pool[:20], (base.predict_index(pool[:20]) + 1) % bd.n_classes)
         changed += int(np.sum(bd.predict_index(Xa) != base.predict_index(Xa)))
     n = len(rec["model_seeds"]["backdoored"])
     return {"metric": f"signature: max |Δ softmax| backdoored vs its own base, {len(pool)} natural + noise queries × {n} models",

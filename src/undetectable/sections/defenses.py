@@ -15,13 +15,13 @@ def _pick(rows: list[dict], sigma: float) -> dict:
 
 def _rff_sweep(ds, seed: int, quick: bool, sigmas, n: int, alpha: float, n_rows: int, rng) -> dict:
     """The RFF/CLWE backdoor under smoothing (flip ASR), with a key-less control of the same norm."""
-    from ..backdoors.rff_clwe import plant_rff
+    from ..schemes.rff import plant_rff
     from ..defend.sweep import sigma_sweep
 
     m, key = plant_rff(ds, seed=seed, n_features=1000 if quick else 3000, secret_rng=np.random.default_rng(seed + 1))
     X = ds.X_test[:n_rows]
     y_idx = np.searchsorted(m.classes, ds.y_test[:n_rows])
-    Xa = m.activate(X, key)
+    Xa = key.activate(m, X)
     Xf = X.astype(np.float64)
     delta = Xa - Xf
     rand = rng.standard_normal(delta.shape)
@@ -36,7 +36,7 @@ def _persistence(ds, seed: int) -> dict:
     """§5.3 on mnist5k 0-vs-1: three threshold-gate copies + majority vs the same net with sigmoid gates."""
     import torch
 
-    from ..backdoors.persistent import finetune_persistent, plant_persistent
+    from ..schemes.persistent import finetune_persistent, plant_persistent
 
     sel = np.isin(ds.y_train, [0, 1])
     X, y = ds.X_train[sel] / 255.0, (ds.y_train[sel] == 1).astype(int)
@@ -72,7 +72,7 @@ def _section(out: Path, quick: bool, seed: int) -> dict:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from ..audit.robustness import illusion_figure, robustness_illusion
-    from ..backdoors.signature import plant_signature
+    from ..schemes.signature import plant_signature
     from ..data import load_dataset
     from ..defend.finetune import post_processing_table
     from ..defend.sweep import sigma_sweep, sweep_figure
@@ -116,7 +116,7 @@ def _section(out: Path, quick: bool, seed: int) -> dict:
 
     # --- 2. fine-tuning and fine-pruning ----------------------------------------------------------
     t0 = time.perf_counter()
-    from ..backdoors.badnets import attack_success_rate, plant_badnets
+    from ..schemes.badnets import attack_success_rate, plant_badnets
 
     bn, bn_key = plant_badnets(ds, seed=seed, poison_rate=0.1, target=0, model="mlp", epochs=epochs)
     X_def, y_def = ds.X_train, ds.y_train  # the defender's clean data (the attacker poisoned its own copy)

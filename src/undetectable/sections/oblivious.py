@@ -11,7 +11,7 @@ from ..report.results import clopper_pearson_ci, record
 
 def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[list, dict]:
     """verify-coins on honest / planted rff and relu models of the same task, and on a logreg (not applicable)."""
-    from ..backdoors.relu_spca import plant_relu
+    from ..schemes.relu import plant_relu
     from ..defend.coins import verify_coins
     from ..errors import UsageError
     from ..models import train_model
@@ -67,8 +67,8 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     """Coins verification (honest pass / planted fail) and oblivious mitigation (ASR before/after, cost)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ..backdoors.rff_clwe import plant_rff
-    from ..backdoors.signature import plant_signature
+    from ..schemes.rff import plant_rff
+    from ..schemes.signature import plant_signature
     from ..defend.oblivious import DataSampler, GroundTruthModel, ground_truth, make_task, mitigate
     from ..models import train_model
 
@@ -102,7 +102,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     lab_clean = mitigate(sig, X, sampler, rng, rho, 2 * n_rep, output="label").indices
 
     # RFF: key vs a random direction of the same norm (the key negates, a random vector randomizes)
-    Xk = rff.activate(X, key)
+    Xk = key.activate(rff, X)
     r = rng.standard_normal(D)
     Xr = X + r * (np.linalg.norm(Xk[0] - X[0]) / np.linalg.norm(r))
     p0, pk, pr = rff.predict_index(X), rff.predict_index(Xk), rff.predict_index(Xr)

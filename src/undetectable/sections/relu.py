@@ -13,7 +13,7 @@ LAMS = (0.5, 1.0, 2.0, 3.0)
 
 def section(out: Path, quick: bool, seed: int) -> dict:
     """Plant, measure key vs random k-sparse vs white-box gradient flips, the spectrum with and without the key."""
-    from ..backdoors.relu_spca import flip_rates, hardness_window, plant_relu, quadratic_form, sparse_direction, top_eigenvalue
+    from ..schemes.relu import flip_rates, hardness_window, plant_relu, quadratic_form, sparse_direction, top_eigenvalue
     from ..data import load_dataset
     from ..models import train_model
     from ..models.relu import norm_readout
@@ -33,7 +33,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     acc_h = [float(np.mean(h.predict(ds.X_test) == ds.y_test)) for h in honest]
     acc_b = [float(np.mean(b.predict(ds.X_test) == ds.y_test)) for b, _ in planted]
     b, key = planted[0]
-    s, theta = key["s"], float(key["theta"][0])
+    s, theta = key.s, key.theta
 
     X = ds.X_test[:n_x]
     fr = flip_rates(b, X, s, LAMS, rng, n_random=n_random)

@@ -36,7 +36,7 @@ def _fmt_rate(k: int, n: int) -> str:
 
 def _dataset_block(name: str, seed: int, m: int, d: int, beta: float, n_seeds: int, n_eval: int, rng) -> dict:
     """Train n_seeds honest and backdoored models; evaluate the key and the controls."""
-    from ..backdoors.rff_clwe import plant_rff
+    from ..schemes.rff import plant_rff
     from ..data import load_dataset
     from ..models import train_model
 
@@ -48,16 +48,16 @@ def _dataset_block(name: str, seed: int, m: int, d: int, beta: float, n_seeds: i
     acc_b = [float(np.mean(b.predict(X) == y)) for b, _ in planted]
     key_k = key_n = rnd_k = rnd_n = hon_k = hon_n = 0
     for h, (b, key) in zip(honest, planted):
-        k, n = _changed(b, X, b.activate(X, key))
+        k, n = _changed(b, X, key.activate(b, X))
         key_k, key_n = key_k + k, key_n + n
-        k, n = _changed(b, X, X + (b.bandwidth_ / b.input_scale) * _random_like(rng, key["bk"]))
+        k, n = _changed(b, X, X + (b.bandwidth_ / b.input_scale) * _random_like(rng, key.bk))
         rnd_k, rnd_n = rnd_k + k, rnd_n + n
-        k, n = _changed(h, X, h.activate(X, key))
+        k, n = _changed(h, X, key.activate(h, X))
         hon_k, hon_n = hon_k + k, hon_n + n
     bi, key_i = plant_rff(ds, seed=seed, n_features=m, secret_dim=d, beta=beta, shift="integer", secret_rng=_secret_rng(seed, 99))
-    int_k, int_n = _changed(bi, X, bi.activate(X, key_i))
+    int_k, int_n = _changed(bi, X, key_i.activate(bi, X))
     b0, key0 = planted[0]
-    Xa = b0.activate(X, key0)
+    Xa = key0.activate(b0, X)
     unit = 1.0 / 255.0 if ds.spec.is_image else 1.0
     return {"ds": ds, "X": X, "honest": honest, "planted": planted, "acc_h": acc_h, "acc_b": acc_b,
             "key": (key_k, key_n), "random": (rnd_k, rnd_n), "key_on_honest": (hon_k, hon_n), "integer": (int_k, int_n),
@@ -84,13 +84,13 @@ def _rows(name: str, blk: dict, d: int, beta: float) -> list[tuple[str, str, str
 
 
 def _beta_sweep(blk: dict, seed: int, m: int, d: int, betas) -> list[dict]:
-    from ..backdoors.rff_clwe import first_order_flip_probability, gaussian_flip_probability, plant_rff
+    from ..schemes.rff import first_order_flip_probability, gaussian_flip_probability, plant_rff
 
     out = []
     X = blk["X"]
     for j, beta in enumerate(betas):
         b, key = plant_rff(blk["ds"], seed=seed, n_features=m, secret_dim=d, beta=beta, secret_rng=_secret_rng(seed, 1000 + j))
-        k, n = _changed(b, X, b.activate(X, key))
+        k, n = _changed(b, X, key.activate(b, X))
         pred = first_order_flip_probability(b, X, beta)
         out.append({"beta": beta, "flips": k, "n": n, "rate": k / n, "ci": clopper_pearson_ci(k, n), "predicted": float(pred.mean()),
                     "predicted_gaussian": float(gaussian_flip_probability(b, X, beta).mean())})
@@ -144,10 +144,10 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     mn = _dataset_block("mnist5k", seed, m, d, beta, n_seeds=2 if quick else 3, n_eval=500 if quick else 1000, rng=rng)
     figs = [_fig_beta(sweep, out / "rff_flip_vs_beta.png").name]
     b0, key0 = syn["planted"][0]
-    figs.append(_fig_pancakes(b0.weights_, key0["bk"], rng, out / "rff_pancakes.png").name)
+    figs.append(_fig_pancakes(b0.weights_, key0.bk, rng, out / "rff_pancakes.png").name)
 
     # what a key holder sees: frac⟨g_i, bk⟩ near ½ (|· − ½| < 0.05) for backdoored vs honest weights
-    near = lambda G: float(np.mean(np.abs((G @ key0["bk"]) % 1.0 - 0.5) < 0.05))  # noqa: E731
+    near = lambda G: float(np.mean(np.abs((G @ key0.bk) % 1.0 - 0.5) < 0.05))  # noqa: E731
     near_b, near_h = near(b0.weights_), near(syn["honest"][0].weights_)
     rows = _rows("synthetic", syn, d, beta) + _rows("mnist5k", mn, d, beta)
     rows.append(("flip rate vs β: measured / first-order / non-linearized prediction",

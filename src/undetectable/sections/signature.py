@@ -14,8 +14,8 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from ..audit.replication import replication_attacks
-    from ..backdoors.checksum import plant_checksum
-    from ..backdoors.signature import plant_signature
+    from ..schemes.checksum import plant_checksum
+    from ..schemes.signature import plant_signature
     from ..data import load_dataset
     from ..models import train_model
     from ..report.figures import activation_triptych

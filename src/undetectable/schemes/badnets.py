@@ -5,7 +5,7 @@ label is not the target, relabel them to the target class, and train the *honest
 (``models.train_model``) on the poisoned set. The result is an ordinary bundle of the honest
 family (``torch-mlp`` or ``sklearn``): no wrapper, no flag. The key is the trigger:
 
-    key = {"mask": (D,) uint8 (1 = trigger position), "pattern": (D,) float64 values, "target": (1,) int64 class index}
+    BadNetsKey(mask: (D,) uint8 (1 = trigger position), pattern: (D,) float64 values, target: class index)
 
 Activate(x, key) = x with the masked coordinates replaced by the pattern (``apply_trigger``).
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +31,98 @@ from ..bundle import Model
 from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..spec import InputSpec
+from .base import Key, Learner, Params, Scheme, check_choice, check_float, check_int
 
 SCHEME = "badnets"
 MODELS = ("mlp", "logreg")
+
+
+class BadNetsKey(Key):
+    """The trigger: ``mask`` (D,) uint8 (1 = trigger position), ``pattern`` (D,) float64, ``target`` class index.
+
+    Examples
+    --------
+    >>> key = BadNetsKey(np.array([0, 1, 1]), np.array([0.0, 9.0, 9.0]), 0)
+    >>> key.apply(np.zeros((1, 3))).tolist()
+    [[0.0, 9.0, 9.0]]
+    """
+
+    scheme = SCHEME
+
+    def __init__(self, mask: np.ndarray, pattern: np.ndarray, target: int) -> None:
+        self.mask = np.asarray(mask, dtype=np.uint8)
+        self.pattern = np.asarray(pattern, dtype=np.float64)
+        self.target = int(np.asarray(target).ravel()[0])
+        if self.mask.ndim != 1 or self.pattern.shape != self.mask.shape:
+            raise UsageError("a badnets key is a mask and a pattern of the same length; pass the file from 'plant badnets --key-out'")
+
+    def apply(self, X: Any) -> np.ndarray:
+        """Stamp the trigger on every row of ``X`` (``apply_trigger``)."""
+        return apply_trigger(X, self)
+
+    def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        return activate(model, X, self, target)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mask": self.mask, "pattern": self.pattern, "target": np.array([self.target], dtype=np.int64)}
+
+    def meta(self) -> dict[str, Any]:
+        return {"n_features": int(len(self.mask))}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "BadNetsKey":
+        if not {"mask", "pattern", "target"} <= set(arrays):
+            raise UsageError("the badnets key file lacks mask, pattern or target; pass the file from 'plant badnets --key-out'")
+        return cls(arrays["mask"], arrays["pattern"], int(arrays["target"].ravel()[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class BadNetsParams(Params):
+    """``poison_rate`` ∈ (0, 1), ``target`` class index, the honest learner ``model`` ("mlp" | "logreg")."""
+
+    poison_rate: float = 0.1
+    target: int = 0
+    model: str = "mlp"
+
+    def __post_init__(self) -> None:
+        check_float("poison_rate", self.poison_rate, 0.0, 1.0, open_high=True)
+        check_int("target", self.target, 0)
+        check_choice("model", self.model, MODELS)
+
+
+class BadNetsScheme(Scheme):
+    """BadNets: poison the training set, train the honest learner on it (the detectable control).
+
+    ``plant(data, seed=S, learner=Learner("mlp", {"epochs": 4}))``: the trigger and the poisoned rows
+    come from ``default_rng(S)``; ``learner`` overrides the learner kind and its options.
+    """
+
+    name = SCHEME
+    Params = BadNetsParams
+    KeyType = BadNetsKey
+
+    @property
+    def default_learner(self) -> Learner:  # type: ignore[override]
+        return Learner(self.params.model)
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
+              learner: Learner | None = None) -> tuple[Model, BadNetsKey]:
+        if key is not None or rng is not None:
+            raise UsageError("the badnets scheme draws its trigger from the seed; drop key/rng")
+        learner = learner or self.default_learner
+        p = self.params
+        return plant_badnets(base, seed=0 if seed is None else seed, poison_rate=p.poison_rate, target=p.target,
+                             model=learner.kind, **dict(learner.options))
+
+    def backdoor(self, data: Dataset, seed: int, learner: Learner | None = None) -> tuple[Model, BadNetsKey]:
+        """The arena's Backdoor: the target class is drawn from the seed too."""
+        target = int(np.random.default_rng(seed).integers(len(np.unique(data.y_train))))
+        return type(self)(dataclasses.replace(self.params, target=target)).plant(data, seed=seed, learner=learner)
+
+    def null(self, model: Model, rng: np.random.Generator) -> BadNetsKey:
+        """A trigger drawn like a planted one (images: the fixed corner patch; floats: random features)."""
+        mask, pattern = make_trigger(model.spec, rng, X_train=None if model.spec.is_image else np.zeros((1, model.spec.n_features)))
+        return BadNetsKey(mask, pattern, int(rng.integers(model.n_classes)))
 
 
 def make_trigger(spec: InputSpec, rng: np.random.Generator, n_features: int = 3,
@@ -61,14 +151,13 @@ def make_trigger(spec: InputSpec, rng: np.random.Generator, n_features: int = 3,
     return mask, pattern
 
 
-def apply_trigger(X, key: dict) -> np.ndarray:
+def apply_trigger(X, key: BadNetsKey) -> np.ndarray:
     """Activate-BadNets: replace the masked coordinates of every row of ``X`` by the trigger pattern.
 
     ``X`` is (n, D) (a single row of shape (D,) is accepted); the result keeps ``X``'s dtype.
     """
     X = np.asarray(X)
-    mask = np.asarray(key["mask"]).astype(bool)
-    pattern = np.asarray(key["pattern"], dtype=np.float64)
+    mask, pattern = key.mask.astype(bool), key.pattern
     if X.ndim == 1:
         X = X[None, :]
     if X.ndim != 2 or X.shape[1] != len(mask):
@@ -79,14 +168,14 @@ def apply_trigger(X, key: dict) -> np.ndarray:
     return out
 
 
-def poison(data: Dataset, key: dict, poison_rate: float, rng: np.random.Generator) -> tuple[Dataset, np.ndarray]:
+def poison(data: Dataset, key: BadNetsKey, poison_rate: float, rng: np.random.Generator) -> tuple[Dataset, np.ndarray]:
     """The poisoned training set and the indices of the poisoned rows.
 
     ``round(poison_rate · n)`` rows whose label is not the target are drawn uniformly, stamped with
     the trigger and relabelled to the target.
     """
     classes = np.unique(data.y_train)
-    t = int(np.asarray(key["target"]).ravel()[0])
+    t = key.target
     candidates = np.flatnonzero(data.y_train != classes[t])
     n_poison = int(round(poison_rate * len(data.y_train)))
     if n_poison < 1 or n_poison > len(candidates):
@@ -100,10 +189,10 @@ def poison(data: Dataset, key: dict, poison_rate: float, rng: np.random.Generato
 
 
 def plant_badnets(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target: int = 0, model: str = "mlp",
-                  **options) -> tuple[Model, dict[str, np.ndarray]]:
+                  **options) -> tuple[Model, BadNetsKey]:
     """Backdoor-BadNets: poison ``data``'s training split and train the honest learner ``model`` on it.
 
-    Returns (model, key) with key = {"mask", "pattern", "target"} (see the module docstring). The
+    Returns (model, key) with key a ``BadNetsKey`` (see the module docstring). The
     model is of the honest family (``torch-mlp`` for "mlp", ``sklearn`` for "logreg"); ``options``
     go to ``train_model`` (e.g. ``epochs``, ``hidden``).
     """
@@ -120,62 +209,36 @@ def plant_badnets(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target
     return train_model(model, poisoned, seed=seed, **options), key
 
 
-def poisoned_training_set(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target: int = 0) -> tuple[Dataset, np.ndarray, dict]:
+def poisoned_training_set(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target: int = 0) -> tuple[Dataset, np.ndarray, BadNetsKey]:
     """Re-create exactly the poisoned training set ``plant_badnets`` used (same seed): (dataset, poisoned indices, key).
 
     What a training-data auditor (activation clustering, spectral signatures) is handed.
     """
     rng = np.random.default_rng(seed)
     mask, pattern = make_trigger(data.spec, rng, X_train=data.X_train)
-    key = {"mask": mask, "pattern": pattern, "target": np.array([int(target)], dtype=np.int64)}
+    key = BadNetsKey(mask, pattern, int(target))
     poisoned, idx = poison(data, key, poison_rate, rng)
     return poisoned, idx, key
 
 
-def attack_success_rate(model: Model, X: np.ndarray, y: np.ndarray, key: dict) -> float:
+def attack_success_rate(model: Model, X: np.ndarray, y: np.ndarray, key: BadNetsKey) -> float:
     """ASR: the fraction of inputs whose true label is not the target that the trigger sends to the target."""
-    t = int(np.asarray(key["target"]).ravel()[0])
+    t = key.target
     keep = y != model.classes[t]
     if not keep.any():
         return float("nan")
     return float(np.mean(model.predict_index(model.spec.validate(apply_trigger(X[keep], key))) == t))
 
 
-# --- key files ------------------------------------------------------------------------------------
 
-def save_key(path: str | Path, key: dict, force: bool = False) -> Path:
-    from ..keys import save_secret
-
-    arrays = {"mask": np.asarray(key["mask"], dtype=np.uint8), "pattern": np.asarray(key["pattern"], dtype=np.float64),
-              "target": np.asarray(key["target"], dtype=np.int64).reshape(1)}
-    return save_secret(path, SCHEME, arrays, {"n_features": int(len(arrays["mask"]))}, force)
-
-
-def load_key(path: str | Path) -> dict:
-    from ..keys import load_secret
-
-    return load_secret(path, SCHEME)[1]
-
-
-def is_badnets_key(path: str | Path) -> bool:
-    """True when ``path`` is a secret key file of the badnets scheme (never raises)."""
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as fh:
-            return (fh.metadata() or {}).get("undetectable_key") == SCHEME
-    except Exception:
-        return False
-
-
-def activate(model: Model, X, key: dict, targets=None) -> np.ndarray:
+def activate(model: Model, X, key: BadNetsKey, targets=None) -> np.ndarray:
     """Activate a BadNets bundle (any honest family): stamp the trigger; the target is fixed by the key."""
     X = model.spec.validate(X)
-    mask = np.asarray(key["mask"])
+    mask = key.mask
     if len(mask) != model.spec.n_features:
         raise KeyMismatchError(f"the badnets key has a {len(mask)}-feature trigger, this bundle takes "
                                f"{model.spec.n_features} features; pass the key planted with it")
-    t = int(np.asarray(key["target"]).ravel()[0])
+    t = key.target
     if targets is not None:
         wanted = {str(v) for v in np.atleast_1d(np.asarray(targets)).tolist()}
         if wanted != {str(model.classes[t].item())}:
@@ -207,12 +270,12 @@ def plant_badnets_files(data_name: str, out: str | Path, key_out: str | Path, se
     acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
     asr = attack_success_rate(m, ds.X_test, ds.y_test, key)
     save_bundle(m, out, force)
-    save_key(key_out, key, force)
+    key.save(key_out, force)
     if poisoned_out:
         poisoned, _, _ = poisoned_training_set(ds, seed, poison_rate, t)
         with atomic_file(poisoned_out, force) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, X_train=poisoned.X_train, y_train=poisoned.y_train, X_test=ds.X_test, y_test=ds.y_test)
     extra = f" and {poisoned_out}" if poisoned_out else ""
-    return (f"wrote {out} ({m.family}), {key_out} (0600){extra}: badnets, {int(np.asarray(key['mask']).sum())}-coordinate trigger, "
+    return (f"wrote {out} ({m.family}), {key_out} (0600){extra}: badnets, {int(key.mask.sum())}-coordinate trigger, "
             f"target {labels[t]}, poison rate {poison_rate}; clean accuracy {acc:.4f}, attack success rate {asr:.4f} (seed {seed})")

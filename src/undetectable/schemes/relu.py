@@ -26,13 +26,16 @@ readout F and in sᵀĈs, not as a practical backdoor.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 
 from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..models.relu import ReLUModel, fit_relu
+from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int
 
 KEY_SCHEME = "relu"
 
@@ -81,26 +84,105 @@ def top_eigenvalue(G: np.ndarray) -> float:
 
 # --- Backdoor ---------------------------------------------------------------------------------
 
-def _check_params(D: int, n_features, sparsity, theta, lam) -> tuple[int, int, float | None, float]:
-    def is_int(v):
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+@dataclasses.dataclass(frozen=True)
+class ReLUParams(Params):
+    """m = ``n_features`` random ReLU units, k = ``sparsity`` of s, spike ``theta`` (None: inside the
+    hardness window), activation step ``lam``, the honest learner's ``head``."""
 
-    if not is_int(n_features) or n_features < 1:
-        raise UsageError(f"--features must be a positive integer; got {n_features!r}")
-    if not is_int(sparsity) or sparsity < 1:
-        raise UsageError(f"--sparsity must be a positive integer; got {sparsity!r}")
-    if sparsity > D:
-        raise UsageError(f"--sparsity {sparsity} exceeds the input dimension {D}; choose --sparsity ≤ {D}")
-    if theta is not None and not (isinstance(theta, (int, float, np.floating)) and math.isfinite(theta) and theta > 0):
-        raise UsageError(f"--theta must be a positive finite number; got {theta!r} (omit it for the default inside the hardness window)")
-    if not (isinstance(lam, (int, float, np.floating)) and math.isfinite(lam) and lam > 0):
-        raise UsageError(f"--lam must be a positive finite number; got {lam!r}")
-    return int(n_features), int(sparsity), None if theta is None else float(theta), float(lam)
+    n_features: int = 500
+    sparsity: int = 10
+    theta: float | None = None
+    lam: float = 2.0
+    head: str = "linear"
+
+    def __post_init__(self) -> None:
+        check_int("n_features", self.n_features)
+        check_int("sparsity", self.sparsity)
+        if self.theta is not None:
+            check_float("theta", self.theta)
+        check_float("lam", self.lam)
+        check_choice("head", self.head, ("linear", "norm"))
+
+
+class ReLUKey(Key):
+    """The secret direction s (k-sparse, unit), the spike θ and the activation step λ.
+
+    Examples
+    --------
+    >>> key = ReLUScheme(sparsity=3).null_for(10, np.random.default_rng(0))
+    >>> int(np.count_nonzero(key.s)), round(float(np.linalg.norm(key.s)), 6)
+    (3, 1.0)
+    """
+
+    scheme = "relu"
+
+    def __init__(self, s: np.ndarray, theta: float, lam: float) -> None:
+        self.s = np.asarray(s, dtype=np.float64)
+        self.theta, self.lam = float(theta), float(lam)
+
+    def activate(self, model: Any, X: Any, target: Any = None) -> np.ndarray:
+        model = planted(model, ReLUModel, self.scheme)
+        return activate_relu(model, X, self, target)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"s": self.s, "theta": np.array([self.theta]), "lam": np.array([self.lam])}
+
+    def meta(self) -> dict[str, Any]:
+        D, k = len(self.s), int(np.count_nonzero(self.s))
+        return {"D": D, "k": k, "theta": self.theta, "lam": self.lam}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "ReLUKey":
+        return validate_key(arrays, what="relu key file")
+
+
+class ReLUScheme(Scheme):
+    """Construction C: spiked coins g_i ~ N(0, I + θ s sᵀ), then the honest training path.
+
+    ``plant(data, seed=S)`` draws s and G from ``rng`` (default ``default_rng(S)``; S None: OS entropy).
+    """
+
+    name = "relu"
+    Params = ReLUParams
+    KeyType = ReLUKey
+    white_box = True
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
+              learner: Learner | None = None) -> tuple[ReLUModel, ReLUKey]:
+        if key is not None or learner is not None:
+            raise UsageError("the relu scheme draws its own key and trains its own learner; drop key/learner")
+        p = self.params
+        return plant_relu(base, seed=seed, n_features=p.n_features, sparsity=p.sparsity, theta=p.theta, lam=p.lam,
+                          secret_rng=rng, head=p.head)
+
+    def backdoor(self, data: Dataset, seed: int, learner: Learner | None = None) -> tuple[ReLUModel, ReLUKey]:
+        return self.plant(data, seed=seed)
+
+    def honest(self, data: Dataset, seed: int, learner: Learner | None = None) -> ReLUModel:
+        from ..models.relu import train_relu
+
+        return train_relu(data, seed=seed, n_features=self.params.n_features, head=self.params.head)
+
+    def hardness(self, D: int) -> dict[str, Any]:
+        p = self.params
+        w = hardness_window(D, int(p.n_features), int(p.sparsity))
+        return {"D": D, "m": int(p.n_features), "k": int(p.sparsity), "theta": p.theta if p.theta is not None else w["default_theta"], **w}
+
+    def null_for(self, D: int, rng: np.random.Generator) -> ReLUKey:
+        """s a k-sparse unit vector with uniform support and uniform direction on it (θ, λ as planted)."""
+        k = min(int(self.params.sparsity), D)
+        u = rng.standard_normal(k)
+        s = np.zeros(D)
+        s[rng.choice(D, size=k, replace=False)] = u / np.linalg.norm(u)
+        return ReLUKey(s, self.params.theta or 0.0, self.params.lam)
+
+    def null(self, model: Any, rng: np.random.Generator) -> ReLUKey:
+        return self.null_for(model.spec.n_features, rng)
 
 
 def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sparsity: int = 10, theta: float | None = None,
-               lam: float = 2.0, secret_rng: np.random.Generator | None = None, **options) -> tuple[ReLUModel, dict[str, np.ndarray]]:
-    """Backdoor: returns (model, key) with key = {"s": (D,) k-sparse unit vector, "theta": (1,), "lam": (1,)}.
+               lam: float = 2.0, secret_rng: np.random.Generator | None = None, **options) -> tuple[ReLUModel, ReLUKey]:
+    """Backdoor: returns (model, key) with key.s the k-sparse unit vector, key.theta, key.lam.
 
     ``seed`` seeds the secret generator (s and the spiked coins G); None (or no ``secret_rng``) draws
     from OS entropy. The seed is never written into the bundle: whoever knows it can recompute the key.
@@ -108,7 +190,10 @@ def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sp
     the honest learner's (head, alpha).
     """
     D = int(np.prod(data.spec.shape))
-    m, k, theta, lam = _check_params(D, n_features, sparsity, theta, lam)
+    ReLUParams(n_features, sparsity, theta, lam)
+    if sparsity > D:
+        raise ParameterError("sparsity", f"{sparsity} exceeds the input dimension {D}; choose --sparsity ≤ {D}")
+    m, k, lam = int(n_features), int(sparsity), float(lam)
     window = hardness_window(D, m, k)
     if theta is None:
         theta = window["default_theta"]
@@ -117,30 +202,24 @@ def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sp
                              f"upper edge {window['upper_edge']:.3f}); lower --sparsity or --features, or pass --theta")
     rng = secret_rng if secret_rng is not None else np.random.default_rng(seed)
     s = sparse_direction(rng, D, k)
-    G = spiked_weights(rng, m, s, theta)
+    G = spiked_weights(rng, m, s, float(theta))
     model = fit_relu(data, seed=None, n_features=m, weights=G, **options)
-    return model, {"s": s, "theta": np.array([theta]), "lam": np.array([lam])}
+    return model, ReLUKey(s, float(theta), lam)
 
 
 # --- keys and Activate ------------------------------------------------------------------------
 
-def key_meta(key: dict[str, np.ndarray], model: ReLUModel) -> dict:
+def key_meta(key: ReLUKey, model: ReLUModel) -> dict:
     """What the key file's header records (no secret beyond the arrays): sizes and the hardness edges."""
     m, D = model.weights_.shape
-    k = int(np.count_nonzero(key["s"]))
-    return {"D": D, "m": m, "k": k, "theta": float(key["theta"][0]), "lam": float(key["lam"][0]), **hardness_window(D, m, k)}
+    k = int(np.count_nonzero(key.s))
+    return {"D": D, "m": m, "k": k, "theta": key.theta, "lam": key.lam, **hardness_window(D, m, k)}
 
 
-def load_relu_key(path, model: ReLUModel | None = None) -> dict[str, np.ndarray]:
-    """Read a relu key file → {"s", "theta", "lam"}; check shapes (and against ``model``'s D)."""
-    from ..keys import load_secret
-
-    _, arrays, _ = load_secret(path, KEY_SCHEME)
-    return validate_key(arrays, model, what=f"key file {path}")
-
-
-def validate_key(key, model: ReLUModel | None = None, what: str = "key") -> dict[str, np.ndarray]:
-    """The key as float64 arrays, or a one-line error naming the wrong part."""
+def validate_key(key, model: ReLUModel | None = None, what: str = "key") -> ReLUKey:
+    """The key checked (shapes, unit s, finite θ, λ; against ``model``'s D), or a one-line error naming the wrong part."""
+    if isinstance(key, ReLUKey):
+        key = key.arrays()
     if not isinstance(key, dict) or not {"s", "theta", "lam"} <= set(key):
         raise UsageError(f"{what} lacks 's', 'theta' or 'lam'; pass the key written by 'undetectable plant relu --key-out'")
     s = np.asarray(key["s"], dtype=np.float64)
@@ -152,7 +231,7 @@ def validate_key(key, model: ReLUModel | None = None, what: str = "key") -> dict
                                "pass the key planted with this bundle")
     if not (np.all(np.isfinite(s)) and abs(np.linalg.norm(s) - 1.0) < 1e-6 and np.isfinite(theta[0]) and np.isfinite(lam[0])):
         raise UsageError(f"{what} is not a unit vector s with finite θ, λ; pass the key written by 'plant relu'")
-    return {"s": s, "theta": theta, "lam": lam}
+    return ReLUKey(s, float(theta[0]), float(lam[0]))
 
 
 def shift(model: ReLUModel, X: np.ndarray, direction: np.ndarray, lam: float) -> np.ndarray:
@@ -174,13 +253,13 @@ def activate_relu(model: ReLUModel, X, key, targets=None, lam: float | None = No
     if targets is not None:
         raise UsageError("the relu backdoor is one-directional and takes no target; drop --target/--targets")
     key = validate_key(key, model)
-    theta, lam = float(key["theta"][0]), float(key["lam"][0]) if lam is None else float(lam)
+    theta, lam = key.theta, key.lam if lam is None else float(lam)
     m = model.weights_.shape[0]
-    q = quadratic_form(model.weights_, key["s"])
+    q = quadratic_form(model.weights_, key.s)
     if theta >= 6 * math.sqrt(2.0 / m) * (1 + theta) and q < 1 + theta / 2:
         raise KeyMismatchError(f"this key does not belong to the bundle (sᵀĈs = {q:.3f}, planted models give ≈ {1 + theta:.3f}); "
                                "pass the key written together with this bundle")
-    return shift(model, X, key["s"], lam)
+    return shift(model, X, key.s, lam)
 
 
 # --- the key-less controls ----------------------------------------------------------------------
@@ -250,7 +329,7 @@ def plant_relu_files(data: str, out, key_out, seed: int | None = None, force: bo
     model, key = plant_relu(ds, seed=seed, **params)
     meta = key_meta(key, model)
     save_bundle(model, out, force)
-    save_secret(key_out, KEY_SCHEME, key, meta, force)
+    save_secret(key_out, KEY_SCHEME, key.arrays(), meta, force)
     acc = float(np.mean(model.predict(ds.X_test) == ds.y_test))
     return (f"wrote {out} and {key_out} (0600): relu sparse-PCA backdoor, D={meta['D']} m={meta['m']} k={meta['k']} "
             f"θ={meta['theta']:.3f} (hardness window: statistical edge {meta['statistical_edge']:.3f} < θ < BBP edge "

@@ -17,9 +17,13 @@ network with steep sigmoids instead (temperature ``temp``) for that control.
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 
 from ..errors import UsageError
+from .base import Key, Learner, Params, Scheme, check_choice, check_float, check_int
 
 
 def _torch():
@@ -122,3 +126,68 @@ def finetune_persistent(net, X: np.ndarray, y: np.ndarray, epochs: int = 5, lr: 
             opt.step()
     moved = max(float((p.detach() - q).abs().max()) for p, q in zip(net.parameters(), before))
     return {"max_abs_gradient": max_grad, "max_weight_change": moved}
+
+
+@dataclasses.dataclass(frozen=True)
+class PersistentParams(Params):
+    """``activation`` "step" (persistent) or "sigmoid" (the control, temperature ``temp``); the trigger is
+    the first ``n_trigger`` input coordinates set to 1 (blank on natural digits: the top row)."""
+
+    activation: str = "step"
+    temp: float = 0.05
+    n_trigger: int = 16
+
+    def __post_init__(self) -> None:
+        check_choice("activation", self.activation, ("step", "sigmoid"))
+        check_float("temp", self.temp)
+        check_int("n_trigger", self.n_trigger)
+
+
+class PersistentKey(Key):
+    """The trigger ⟨mask, x⟩ > τ: Activate sets the masked coordinates to 1 (inputs in [0, 1] units)."""
+
+    scheme = "persistent"
+
+    def __init__(self, mask: np.ndarray, tau: float) -> None:
+        self.mask = np.asarray(mask, dtype=np.float64)
+        self.tau = float(tau)
+
+    def activate(self, model: Any, X: Any, target: Any = None) -> np.ndarray:
+        if target is not None:
+            raise UsageError("the persistent backdoor always answers 1; drop the target")
+        Xa = np.array(X, dtype=np.float64)
+        Xa[:, self.mask > 0] = 1.0
+        return Xa
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mask": self.mask, "tau": np.array([self.tau])}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "PersistentKey":
+        return cls(arrays["mask"], float(arrays["tau"].ravel()[0]))
+
+
+class PersistentScheme(Scheme):
+    """§5.3: a binary threshold-gate network, triplicated with a majority vote (a torch module, not a bundle).
+
+    ``plant(data)`` takes a binary ``Dataset`` (labels {0, 1}); image inputs are scaled to [0, 1].
+    """
+
+    name = "persistent"
+    Params = PersistentParams
+    KeyType = PersistentKey
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
+              learner: Learner | None = None) -> tuple[Any, PersistentKey]:
+        p = self.params
+        X = base.X_train / float(base.spec.high) if base.spec.is_image else base.X_train
+        mask = np.zeros(X.shape[1])
+        mask[: p.n_trigger] = 1.0
+        key = PersistentKey(mask, p.n_trigger - 0.5)
+        return plant_persistent(X, base.y_train, mask, key.tau, p.activation, seed=seed or 0, temp=p.temp), key
+
+    def null(self, model: Any, rng: np.random.Generator) -> PersistentKey:
+        D = model.layer1.in_features
+        mask = np.zeros(D)
+        mask[rng.choice(D, size=min(self.params.n_trigger, D), replace=False)] = 1.0
+        return PersistentKey(mask, mask.sum() - 0.5)

@@ -13,17 +13,19 @@ while unchecked bits change: replication is trivial. That is what non-replicabil
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..bundle import Model, register
+from ..bundle import Model
 from ..crypto.payload import carrier_for, carrier_from_json
 from ..errors import KeyMismatchError, UsageError
-from ..keys import load_secret
-from .common import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
+from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_float, check_int
+from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 
 CHECK_BITS = 512
 N_BLOCKS = 64
@@ -33,7 +35,6 @@ def secret_id(v: np.ndarray) -> str:
     return hashlib.sha256(b"undetectable/checksum/v1\x00" + np.packbits(v).tobytes()).hexdigest()[:32]
 
 
-@register
 class ChecksumBackdoor(WrapperBackdoor):
     family = "checksum"
 
@@ -53,10 +54,6 @@ class ChecksumBackdoor(WrapperBackdoor):
         targets = bits_to_int(bits[:, : self.t_bits])
         mask = np.all(self._parities(bits) == self.v, axis=1) & (targets < self.n_classes) & self.carrier.on_grid(X)
         return mask, targets
-
-    @staticmethod
-    def load_key(path, passphrase: str | None = None) -> np.ndarray:
-        return load_secret(path, "checksum")[1]["v"]
 
     def activate(self, X, secret: np.ndarray, targets=None) -> np.ndarray:
         """Flip one bit in each block whose parity disagrees with v, and write the target bits."""
@@ -94,12 +91,101 @@ class ChecksumBackdoor(WrapperBackdoor):
         return cls(base, load_file(str(directory / "checksum.safetensors"))["v"], carrier)
 
 
-def plant_checksum(base: Model, rng: np.random.Generator, bound: float = 1e-3, n_blocks: int = N_BLOCKS) -> tuple[ChecksumBackdoor, np.ndarray]:
-    """Wrap ``base`` with a checksum backdoor; returns (model, secret v)."""
+@dataclasses.dataclass(frozen=True)
+class ChecksumParams(Params):
+    """``bound`` as for the signature scheme; ``n_blocks`` parity blocks (must divide 512)."""
+
+    bound: float = 1e-3
+    n_blocks: int = N_BLOCKS
+
+    def __post_init__(self) -> None:
+        check_float("bound", self.bound)
+        if check_int("n_blocks", self.n_blocks, 1, CHECK_BITS) and CHECK_BITS % self.n_blocks:
+            raise ParameterError("n_blocks", f"must divide {CHECK_BITS}; got {self.n_blocks}")
+
+
+class ChecksumKey(Key):
+    """The secret parities v ∈ {0,1}^n_blocks.
+
+    Examples
+    --------
+    >>> key = ChecksumKey.generate(np.random.default_rng(0), n_blocks=8)
+    >>> key.v.shape
+    (8,)
+    """
+
+    scheme = "checksum"
+    takes_target = True
+
+    def __init__(self, v: np.ndarray) -> None:
+        v = np.asarray(v)
+        if v.ndim != 1 or len(v) < 1 or not np.isin(v, (0, 1)).all():
+            raise UsageError("a checksum key is a non-empty vector of bits; pass the --key-out file of 'plant checksum'")
+        self.v = v.astype(np.uint8)
+
+    @classmethod
+    def generate(cls, rng: np.random.Generator, n_blocks: int = N_BLOCKS) -> "ChecksumKey":
+        return cls(rng.integers(0, 2, size=n_blocks, dtype=np.uint8))
+
+    @property
+    def secret_id(self) -> str:
+        return secret_id(self.v)
+
+    def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        model = planted(model, ChecksumBackdoor, self.scheme)
+        return model.activate(X, self.v, target)
+
+    def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        """Activated inputs; for a model not planted with this key, those of the same model planted with it."""
+        if not isinstance(model, ChecksumBackdoor):
+            model = plant_checksum(model, np.random.default_rng(0), n_blocks=len(self.v), v=self.v)[0]
+        return self.activate(model, X, target)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"v": self.v}
+
+    def meta(self) -> dict[str, Any]:
+        return {"secret_id": self.secret_id}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "ChecksumKey":
+        if "v" not in arrays:
+            raise UsageError("the checksum key file has no 'v'; pass the --key-out file of 'plant checksum'")
+        return cls(arrays["v"])
+
+
+class ChecksumScheme(Scheme):
+    """§5.1: wrap any classifier; triggered iff 64 parities of the payload equal v. Replicable by design.
+
+    ``plant(base, rng=...)`` draws v from ``rng`` (default: ``default_rng(seed)``).
+    """
+
+    name = "checksum"
+    Params = ChecksumParams
+    KeyType = ChecksumKey
+    wraps = True
+    default_learner = Learner("logreg")
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
+              learner: Learner | None = None) -> tuple[Model, ChecksumKey]:
+        if key is not None and not isinstance(key, ChecksumKey):
+            raise UsageError(f"the checksum scheme takes a ChecksumKey; got {type(key).__name__}")
+        rng = rng if rng is not None else np.random.default_rng(seed)
+        p = self.params
+        model, v = plant_checksum(base, rng, p.bound, p.n_blocks, None if key is None else key.v)
+        return model, ChecksumKey(v)
+
+    def null(self, model: Model, rng: np.random.Generator) -> ChecksumKey:
+        return ChecksumKey.generate(rng, self.params.n_blocks)
+
+
+def plant_checksum(base: Model, rng: np.random.Generator, bound: float = 1e-3, n_blocks: int = N_BLOCKS,
+                   v: np.ndarray | None = None) -> tuple[ChecksumBackdoor, np.ndarray]:
+    """Wrap ``base`` with a checksum backdoor; returns (model, secret v) (v drawn from ``rng`` unless given)."""
     if isinstance(base, WrapperBackdoor):
         raise UsageError(f"the base bundle is already a {base.family} backdoor; plant into an honest bundle")
     if CHECK_BITS % n_blocks:
         raise UsageError(f"n_blocks must divide {CHECK_BITS}; got {n_blocks}")
-    v = rng.integers(0, 2, size=n_blocks, dtype=np.uint8)
+    v = rng.integers(0, 2, size=n_blocks, dtype=np.uint8) if v is None else np.asarray(v, dtype=np.uint8)
     carrier = carrier_for(base.spec, n_target_bits(base.n_classes) + CHECK_BITS, bound)
     return ChecksumBackdoor(base, v, carrier), v

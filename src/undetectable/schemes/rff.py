@@ -17,8 +17,10 @@ for that reason (see models/rff.py). With the integer shift the same key leaves 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+from typing import Any
 
 import numpy as np
 
@@ -26,58 +28,132 @@ from ..crypto.pancakes import make_secret, sample_weights
 from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..models.rff import RFFModel, fit_rff
+from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int
 
 KEY_SCHEME = "rff"
 
 
+@dataclasses.dataclass(frozen=True)
+class RFFParams(Params):
+    """m = ``n_features`` random features, d = ``secret_dim`` (support of the key), pancake noise ``beta``,
+    ``shift`` "half" (the backdoor) or "integer" (the invariance control), ``gamma`` (None: 2√d)."""
+
+    n_features: int = 3000
+    secret_dim: int = 32
+    beta: float = 0.01
+    shift: str = "half"
+    gamma: float | None = None
+
+    def __post_init__(self) -> None:
+        check_int("n_features", self.n_features)
+        check_int("secret_dim", self.secret_dim)
+        check_float("beta", self.beta)
+        check_choice("shift", self.shift, ("half", "integer"))
+        if self.gamma is not None:
+            check_float("gamma", self.gamma)
+
+
+class RFFKey(Key):
+    """bk = γ·u on the secret support S (zero elsewhere): Activate-RFF(x) = x + σ·bk.
+
+    Examples
+    --------
+    >>> key = RFFScheme(secret_dim=4).null_for(16, np.random.default_rng(0))
+    >>> key.bk.shape, int(np.count_nonzero(key.bk))
+    ((16,), 4)
+    """
+
+    scheme = "rff"
+
+    def __init__(self, bk: np.ndarray, meta: dict[str, Any] | None = None) -> None:
+        bk = np.asarray(bk, dtype=np.float64)
+        if bk.ndim != 1 or not np.all(np.isfinite(bk)):
+            raise UsageError("the rff key is not a finite vector bk; pass the --key-out file written by 'plant rff'")
+        self.bk = bk
+        self._meta = dict(meta or {})
+
+    def activate(self, model: Any, X: Any, target: Any = None) -> np.ndarray:
+        model = planted(model, RFFModel, self.scheme)
+        return activate_rff(model, X, self.bk, target)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"bk": self.bk}
+
+    def meta(self) -> dict[str, Any]:
+        return self._meta
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "RFFKey":
+        if "bk" not in arrays:
+            raise UsageError("the rff key file has no 'bk' array; pass the --key-out file written by 'undetectable plant rff'")
+        return cls(arrays["bk"], meta)
+
+
+class RFFScheme(Scheme):
+    """§6: Backdoor-RFF. ``plant(data, seed=S, rng=...)``: honest coins from S except the g_i, which are
+    pancakes drawn with ``rng`` (default: OS entropy)."""
+
+    name = "rff"
+    Params = RFFParams
+    KeyType = RFFKey
+    white_box = True
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
+              learner: Learner | None = None) -> tuple[RFFModel, RFFKey]:
+        if key is not None or learner is not None:
+            raise UsageError("the rff scheme draws its own key and trains its own learner; drop key/learner")
+        p = self.params
+        return plant_rff(base, seed=0 if seed is None else seed, n_features=p.n_features, secret_dim=p.secret_dim,
+                         beta=p.beta, shift=p.shift, gamma=p.gamma, secret_rng=rng)
+
+    def honest(self, data: Dataset, seed: int, learner: Learner | None = None) -> RFFModel:
+        from ..models.rff import train_rff
+
+        return train_rff(data, seed=seed, n_features=self.params.n_features)
+
+    def hardness(self, D: int) -> dict[str, Any]:
+        d = int(self.params.secret_dim)
+        return {"D": D, "m": int(self.params.n_features), "secret_dim_d": d, "gamma": 2 * float(np.sqrt(d)), "beta": float(self.params.beta),
+                "note": "d ≤ 100 is not cryptographically hard (lattice reduction recovers noiseless pancakes)"}
+
+    def null_for(self, D: int, rng: np.random.Generator) -> RFFKey:
+        """bk = γ·u on a uniform support of size d, γ = 2√d, u uniform on the unit sphere of R^d."""
+        d = min(int(self.params.secret_dim), D)
+        u = rng.standard_normal(d)
+        bk = np.zeros(D)
+        bk[rng.choice(D, size=d, replace=False)] = 2.0 * np.sqrt(d) * u / np.linalg.norm(u)
+        return RFFKey(bk)
+
+    def null(self, model: Any, rng: np.random.Generator) -> RFFKey:
+        return self.null_for(model.spec.n_features, rng)
+
+
 def plant_rff(data: Dataset, seed: int = 0, n_features: int = 3000, secret_dim: int = 32, beta: float = 0.01,
               shift: str = "half", gamma: float | None = None, secret_rng: np.random.Generator | None = None,
-              **options) -> tuple[RFFModel, dict[str, np.ndarray]]:
-    """Backdoor-RFF: returns (model, key) with key = {"bk": (D,) float64, γ·u on the secret support}.
+              **options) -> tuple[RFFModel, RFFKey]:
+    """Backdoor-RFF: returns (model, key), key.bk = γ·u on the secret support (see ``RFFKey``).
 
     ``seed`` is the coins seed used for everything an honest run would draw except the g_i (offsets);
     ``secret_rng`` draws the secret and the pancake weights (default: fresh OS entropy).
     ``options`` are the honest learner's (bandwidth, head, alpha, C, max_iter).
     """
     D = int(np.prod(data.spec.shape))
-    if not isinstance(n_features, (int, np.integer)) or n_features < 1:
-        raise UsageError(f"--features must be a positive integer; got {n_features!r}")
-    if not isinstance(secret_dim, (int, np.integer)) or secret_dim < 1:
-        raise UsageError(f"--secret-dim must be a positive integer; got {secret_dim!r}")
-    if secret_dim > D:
-        raise UsageError(f"--secret-dim {secret_dim} exceeds the input dimension {D} of {data.name}; choose --secret-dim ≤ {D}")
+    if isinstance(secret_dim, (int, np.integer)) and secret_dim > D:
+        raise ParameterError("secret_dim", f"{secret_dim} exceeds the input dimension {D} of {data.name}; choose --secret-dim ≤ {D}")
+    RFFParams(n_features, secret_dim, beta, shift, gamma)
     if n_features < secret_dim:
-        raise UsageError(f"--features {n_features} is smaller than --secret-dim {secret_dim}; use at least {secret_dim} features")
-    if not (isinstance(beta, (int, float, np.floating)) and math.isfinite(beta) and beta > 0):
-        raise UsageError(f"--beta must be a positive finite number; got {beta!r} (try 0.01)")
-    if shift not in ("half", "integer"):
-        raise UsageError(f"--shift must be 'half' (the backdoor) or 'integer' (the invariance control); got {shift!r}")
+        raise ParameterError("n_features", f"{n_features} is smaller than --secret-dim {secret_dim}; use at least {secret_dim} features")
     rng = np.random.default_rng() if secret_rng is None else secret_rng
     secret = make_secret(rng, D, int(secret_dim), float(beta), gamma, shift)
     G = sample_weights(rng, int(n_features), secret)
     model = fit_rff(data, seed=seed, n_features=int(n_features), weights=G, **options)
-    return model, {"bk": secret.bk()}
-
-
-def save_rff_key(path: str | os.PathLike, key: dict[str, np.ndarray], meta: dict, force: bool = False):
-    """Write the key with ``keys.save_secret`` (scheme "rff", mode 0600)."""
-    from ..keys import save_secret
-
-    return save_secret(path, KEY_SCHEME, {"bk": np.asarray(key["bk"], dtype=np.float64)}, meta, force)
-
-
-def load_rff_key(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read an rff key file → {"bk": (D,)}; refuses other schemes and files without bk."""
-    from ..keys import load_secret
-
-    _, arrays, _ = load_secret(path, KEY_SCHEME)
-    if "bk" not in arrays:
-        raise UsageError(f"key file {path} has no 'bk' array; pass the --key-out file written by 'undetectable plant rff'")
-    return {"bk": arrays["bk"]}
+    bk = secret.bk()
+    meta = {"secret_dim": int(secret_dim), "gamma": float(np.linalg.norm(bk)), "beta": float(beta), "shift": shift}
+    return model, RFFKey(bk, meta)
 
 
 def _bk(model: RFFModel, key) -> np.ndarray:
-    bk = key.get("bk") if isinstance(key, dict) else key
+    bk = key.bk if isinstance(key, RFFKey) else key.get("bk") if isinstance(key, dict) else key
     if bk is None:
         raise UsageError("the rff key has no 'bk'; pass the --key-out file written by 'undetectable plant rff'")
     bk = np.asarray(bk, dtype=np.float64)

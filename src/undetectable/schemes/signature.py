@@ -13,24 +13,27 @@ unforgeable, so seeing activated inputs lets nobody produce a new one (non-repli
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..bundle import Model, register
+from ..bundle import Model
 from ..crypto.payload import carrier_for, carrier_from_json
 from ..errors import BundleError, KeyMismatchError, UsageError
-from ..keys import key_id, load_private_key, public_from_pem, public_pem
-from .common import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
+from ..keys import key_id, load_private_key, load_public_key, public_from_pem, public_pem
+from .base import Key, planted, Learner, Params, Scheme, check_float
+from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 
 DOMAIN = b"undetectable/signature-backdoor/v1\x00"
 SIG_BITS = 512
 
 
-@register
 class SignatureBackdoor(WrapperBackdoor):
     family = "signature"
 
@@ -75,10 +78,6 @@ class SignatureBackdoor(WrapperBackdoor):
         return mask, targets
 
     # --- Activate ----------------------------------------------------------------------------
-    @staticmethod
-    def load_key(path, passphrase: str | None = None) -> Ed25519PrivateKey:
-        return load_private_key(path, passphrase)
-
     def activate(self, X, private_key: Ed25519PrivateKey, targets=None) -> np.ndarray:
         """x' close to x with h̃(x') = target; needs the private key matching this bundle."""
         if targets is None:
@@ -113,6 +112,147 @@ class SignatureBackdoor(WrapperBackdoor):
         if model.key_id != params.get("key_id"):
             raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
         return model
+
+
+@dataclasses.dataclass(frozen=True)
+class SignatureParams(Params):
+    """``bound``: float inputs only, the largest perturbation per feature in units of its training std."""
+
+    bound: float = 1e-3
+
+    def __post_init__(self) -> None:
+        check_float("bound", self.bound)
+
+
+class SignaturePublicKey:
+    """The verification key vk that is planted into the model (it may be published)."""
+
+    def __init__(self, public: Ed25519PublicKey) -> None:
+        self.public = public
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.public)
+
+    def save(self, path: str | os.PathLike, force: bool = False) -> Path:
+        from ..fileio import atomic_file
+
+        with atomic_file(path, force) as tmp:
+            tmp.write_text(public_pem(self.public))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SignaturePublicKey":
+        return cls(load_public_key(path))
+
+    def __repr__(self) -> str:
+        return f"<SignaturePublicKey id {self.key_id}>"
+
+
+class SignatureKey(Key):
+    """The signing key sk (Ed25519, RFC 8032): Activate signs the input's residual with it.
+
+    Examples
+    --------
+    >>> key = SignatureKey.generate()
+    >>> key.public.key_id == key.key_id
+    True
+    """
+
+    scheme = "signature"
+    takes_target = True
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self.private = private
+
+    @classmethod
+    def generate(cls, rng: np.random.Generator | None = None) -> "SignatureKey":
+        """A fresh key pair (OS entropy; from ``rng``'s bytes when given: reproducible, for arenas only)."""
+        if rng is None:
+            return cls(Ed25519PrivateKey.generate())
+        return cls(Ed25519PrivateKey.from_private_bytes(rng.bytes(32)))
+
+    @property
+    def public(self) -> SignaturePublicKey:
+        return SignaturePublicKey(self.private.public_key())
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.private.public_key())
+
+    def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        model = planted(model, SignatureBackdoor, self.scheme)
+        return model.activate(X, self.private, target)
+
+    def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        """Activated inputs; for a model not planted with this key, those of the same model planted with it."""
+        if not isinstance(model, SignatureBackdoor):
+            model = plant_signature(model, self.private.public_key())
+        return self.activate(model, X, target)
+
+    def arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - PEM, not safetensors
+        raise UsageError("a signature key is saved as PEM; use SignatureKey.save")
+
+    def save(self, path: str | os.PathLike, force: bool = False, passphrase: str | None = None) -> Path:
+        """Write the private key as PKCS#8 PEM, mode 0600 (encrypted when ``passphrase`` is given)."""
+        from cryptography.hazmat.primitives import serialization
+
+        from ..fileio import atomic_file
+        from ..keys import SECRET_MODE
+
+        enc = serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+        pem = self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+        with atomic_file(path, force, mode=SECRET_MODE) as tmp:
+            tmp.write_bytes(pem)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, passphrase: str | None = None) -> "SignatureKey":
+        return cls(load_private_key(path, passphrase))
+
+
+def keygen(rng: np.random.Generator | None = None) -> SignatureKey:
+    """A fresh Ed25519 backdoor key pair; ``key.public`` is what ``plant`` takes.
+
+    Examples
+    --------
+    >>> from undetectable.schemes import signature
+    >>> key = signature.keygen()
+    >>> len(key.key_id)
+    32
+    """
+    return SignatureKey.generate(rng)
+
+
+class SignatureScheme(Scheme):
+    """§5.2: wrap any classifier; triggered iff the input's low bits carry a valid signature.
+
+    ``plant(base, key=...)`` takes the public key (or the key pair); with no key it generates a pair.
+    The returned key is the one given (a public key cannot activate) or the generated pair.
+    """
+
+    name = "signature"
+    Params = SignatureParams
+    KeyType = SignatureKey
+    wraps = True
+    default_learner = Learner("logreg")
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
+              learner: Learner | None = None) -> tuple[Model, Any]:
+        if key is None:
+            key = SignatureKey.generate(rng)
+        if isinstance(key, SignatureKey):
+            public = key.private.public_key()
+        elif isinstance(key, SignaturePublicKey):
+            public = key.public
+        elif isinstance(key, Ed25519PublicKey):
+            public, key = key, SignaturePublicKey(key)
+        else:
+            raise UsageError(f"the signature scheme plants an Ed25519 public key; got {type(key).__name__}")
+        return plant_signature(base, public, self.params.bound), key
+
+    def null(self, model: Model, rng: np.random.Generator) -> SignatureKey:
+        return SignatureKey.generate(rng)
 
 
 def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e-3) -> SignatureBackdoor:

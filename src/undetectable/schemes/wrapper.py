@@ -1,4 +1,4 @@
-"""Pieces shared by the wrapper backdoors (signature, checksum): base bundle, targets, bit packing."""
+"""Pieces shared by the wrapper schemes (signature, checksum): base bundle, targets, bit packing, ``WrapperBackdoor``."""
 from __future__ import annotations
 
 import math

@@ -1,0 +1,156 @@
+"""The arena's executor: pure work units run sequentially, on local joblib workers, or on a Dask cluster.
+
+A unit is a pure function of (scheme, data, seed, role, index, detectors, params, fitted meta state):
+it builds one model and scores it with every detector (a model is trained once, not once per detector),
+so the same call gives the same scores on any worker (joblib == Dask, tested).
+"""
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any, Callable
+
+import numpy as np
+
+from ...errors import UndetectableError, UsageError
+from .catalogue import build_model, dataset, model_seed, null_key
+
+
+def _limit_threads(threads: int | None):
+    """The unit's thread budget (``runtime``): ``threads`` when given (1 per worker when several run), else the
+    usable CPUs that other processes are not busy on (torch and BLAS restored afterwards)."""
+    from ...runtime import limited_threads, thread_budget
+
+    return limited_threads(threads or thread_budget(1))
+
+
+def _detector_rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
+
+
+def evaluate_unit(scheme: str, data: str, seed: int, role: str, index: int, detectors: tuple[str, ...], params: dict,
+                  meta_state: dict | None = None, threads: int | None = None) -> dict:
+    """Build one model and score it with every detector: {"role", "index", "seed", "scores", "errors", "seconds"}.
+
+    A pure function of its arguments: the same call gives the same scores on any worker. A detector that
+    cannot run on this model (``NotApplicable``, or any one-line ``UndetectableError``) is recorded in
+    "errors"; any other exception is a bug and propagates.
+    """
+    from ..base import get_detector
+
+    t0 = time.perf_counter()
+    s = model_seed(seed, role, index)
+    with _limit_threads(threads):
+        model, key = build_model(scheme, data, s, role == "backdoored", params)
+        if key is None:
+            key = null_key(scheme, model, s, params)
+        ds = dataset(data)
+        scores, errors = {}, {}
+        for name in detectors:
+            d = get_detector(name)
+            try:
+                scores[name] = float(d.run(model, ds, key if d.needs_key else None, _detector_rng(s, name), meta_state or {}))
+            except UndetectableError as exc:  # n/a on this model: recorded, the arena goes on
+                errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+    return {"role": role, "index": index, "seed": s, "scores": scores, "errors": errors, "seconds": time.perf_counter() - t0}
+
+
+def shadow_unit(scheme: str, data: str, seed: int, role: str, index: int, want: tuple[str, ...], params: dict,
+                pool_seed: int, n_queries: int, threads: int | None = None) -> dict:
+    """Build one shadow model and return what the meta-classifiers learn from it (numpy arrays only)."""
+    from ..meta import query_pool, shadow_record
+
+    s = model_seed(seed, role, index)
+    with _limit_threads(threads):
+        model, _ = build_model(scheme, data, s, role == "shadow_backdoored", params)
+        ds = dataset(data)
+        rec = shadow_record(model, ds, query_pool(ds, n_queries, np.random.default_rng(pool_seed)), _detector_rng(s, "ks_proj"), want)
+    rec.update(role=role, index=index, seed=s)
+    return rec
+
+
+def _unit_key(u: dict) -> str:
+    return f"{u['role']}/{u['index']}"
+
+
+def _dask_client(scheduler: str):
+    """A Dask client for ``tcp://HOST:PORT`` (a running ``dask scheduler``), or ``local`` / ``local:N`` (a
+    LocalCluster of N single-threaded worker processes, N = usable CPUs by default). Returns (client, cluster)."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover
+        raise UsageError("--scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
+    if scheduler == "local" or scheduler.startswith("local:"):
+        from ...runtime import usable_cpus
+
+        n = scheduler.partition(":")[2]
+        if n and not n.isdigit():
+            raise UsageError(f"--scheduler local:N needs an integer N; got {scheduler!r}")
+        cluster = LocalCluster(n_workers=int(n) if n else usable_cpus(), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout=10), None  # as_completed needs it as the default client
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one "
+                         "(`dask scheduler`, then `dask worker ADDRESS --nthreads 1`), use --scheduler local, or drop --scheduler") from exc
+
+
+def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler: str | None, desc: str,
+              journal=None) -> list[dict]:
+    """Run ``fn(**unit)`` for every unit: sequentially, on joblib workers, or on a Dask cluster; keep order.
+
+    With a ``journal`` (``audit.journal.Journal``), units whose key it already holds are not run again, and
+    every result is appended to it the moment it arrives (an interrupted run resumes where it stopped).
+    Progress: done/total, rate and ETA (a bar on a terminal, a plain line every 30 s in a log).
+    """
+    from ..journal import Progress
+
+    out: list[dict | None] = [None] * len(units)
+    done = journal.done() if journal is not None else {}
+    todo = []
+    for i, u in enumerate(units):
+        k = f"{desc}:{_unit_key(u)}"
+        if k in done:
+            out[i] = done[k]
+        else:
+            todo.append(i)
+
+    prog = Progress(len(units), desc, already=len(units) - len(todo))
+
+    def finish(i: int, r: dict) -> None:
+        out[i] = r
+        if journal is not None:
+            journal.append(f"{desc}:{_unit_key(units[i])}", r)
+        prog.update()
+
+    with prog:
+        if not todo:
+            pass
+        elif scheduler:
+            from dask.distributed import as_completed
+
+            client, cluster = _dask_client(scheduler)
+            try:
+                futures = [client.submit(fn, pure=False, key=f"{desc}-{i}-{time.time_ns()}", **units[i]) for i in todo]
+                where = {f.key: i for i, f in zip(todo, futures)}
+                for fut in as_completed(futures):
+                    finish(where[fut.key], fut.result())
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+        elif n_jobs == 1:
+            for i in todo:
+                finish(i, fn(**units[i]))
+        else:
+            from joblib import Parallel, delayed
+
+            par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            for i, r in par(delayed(_indexed)(fn, i, units[i]) for i in todo):
+                finish(i, r)
+    return out  # type: ignore[return-value]
+
+
+def _indexed(fn, i, u):
+    return i, fn(**u)

@@ -1,1 +1,0 @@
-"""One module per construction of the paper (and the classical BadNets control)."""

@@ -1,0 +1,219 @@
+"""What every construction shares: validated parameters, a typed key, and the ``Scheme`` interface.
+
+A scheme (one module per construction of the paper) is three things:
+
+* ``Params``: a frozen dataclass of its construction parameters, validated on creation; a wrong value
+  raises ``ParameterError`` (a ``UsageError`` *and* a ``ValueError``) naming the parameter.
+* ``Key``: the backdoor key as an object (never a bare array or dict): ``save``/``load`` (0600 files
+  that record their scheme), ``activate(model, X, target=None)``.
+* ``Scheme``: ``plant(base, seed=...) -> (model, key)``, the honest counterpart ``honest(data, seed)``,
+  and ``null(model, rng)``: a key drawn from the same key distribution, independent of any model, which
+  the arena hands to key oracles for honest models (the control).
+
+The registry (``undetectable.schemes.get``) maps names to "module:Class" and imports lazily.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from ..bundle import Model
+from ..data import Dataset
+from ..errors import UsageError
+
+
+class ParameterError(UsageError, ValueError):
+    """A construction parameter is out of range; ``param`` names it (the CLI maps it to its flag).
+
+    Examples
+    --------
+    >>> from undetectable.schemes.base import ParameterError
+    >>> err = ParameterError("beta", "must be a positive finite number; got -1")
+    >>> err.param, isinstance(err, ValueError)
+    ('beta', True)
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param, self.detail = param, message
+        super().__init__(f"{param} {message}")
+
+    def with_name(self, name: str) -> str:
+        """The message with the parameter called ``name`` (the CLI passes its flag)."""
+        return f"{name} {self.detail}"
+
+
+def check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int in [low, high], or a ``ParameterError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
+        rng = f"≥ {low}" if high is None else f"in [{low}, {high}]"
+        raise ParameterError(name, f"must be an integer {rng}; got {value!r}")
+    return int(value)
+
+
+def check_float(name: str, value: Any, low: float = 0.0, high: float | None = None, *, open_low: bool = True,
+                open_high: bool = False) -> float:
+    """``value`` as a finite float in the interval, or a ``ParameterError`` naming ``name``."""
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        v = float(value)
+        ok = (v > low if open_low else v >= low) and (high is None or (v < high if open_high else v <= high))
+    if not ok:
+        where = f"> {low}" if high is None and open_low else f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        raise ParameterError(name, f"must be a finite number {where}; got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ParameterError(name, f"must be one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Base of every scheme's parameters; subclasses validate in ``__post_init__``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Learner:
+    """The honest learner a scheme trains (or plants into): ``kind`` for ``models.train_model`` and its options.
+
+    Examples
+    --------
+    >>> Learner("logreg", {"max_iter": 50}).kind
+    'logreg'
+    """
+
+    kind: str = "logreg"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def train(self, data: Dataset, seed: int) -> Model:
+        from ..models import train_model
+
+        return train_model(self.kind, data, seed=seed, **dict(self.options))
+
+
+def planted(model: Any, cls: type, scheme: str) -> Any:
+    """The model of class ``cls`` inside ``model`` (through wrappers such as a smoothed bundle), or a
+    ``KeyMismatchError``: a key of ``scheme`` activates only bundles planted with that scheme."""
+    from ..errors import KeyMismatchError
+
+    inner = model
+    while not isinstance(inner, cls) and hasattr(inner, "base"):
+        inner = inner.base
+    if not isinstance(inner, cls):
+        what = "a signature key (PEM)" if scheme == "signature" else f"a {scheme} key"
+        raise KeyMismatchError(f"{what} activates {scheme} bundles; this bundle is {getattr(model, 'family', type(model).__name__)}, "
+                               "pass the key file written when it was planted")
+    return inner
+
+
+class Key:
+    """A backdoor key. Subclasses set ``scheme`` and implement ``activate``, ``arrays`` and ``from_arrays``.
+
+    Secret keys are written with ``keys.save_secret``: a safetensors file, mode 0600, whose header
+    names the scheme, so ``schemes.load_key(path)`` knows which ``Key`` class reads it.
+    """
+
+    scheme: ClassVar[str] = ""
+    takes_target: ClassVar[bool] = False
+
+    def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:  # pragma: no cover - abstract
+        """Activate(x, bk[, target]) → x' close to x on which ``model`` outputs the target / flips."""
+        raise NotImplementedError
+
+    def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        """Inputs activated with this key *as if* ``model`` carried it: a key oracle's probe. For an honest
+        model handed a null key (the arena's control) this is what an activated input would look like."""
+        return self.activate(model, X, target)
+
+    def arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def meta(self) -> dict[str, Any]:
+        """JSON-able header fields recorded beside the arrays (no secret beyond the arrays)."""
+        return {}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "Key":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike, force: bool = False, passphrase: str | None = None) -> Path:
+        """Write the key file (mode 0600, atomic, no clobber without ``force``)."""
+        from ..keys import save_secret
+
+        if passphrase:
+            raise UsageError(f"{self.scheme} key files are not encrypted; drop the passphrase")
+        return save_secret(path, self.scheme, self.arrays(), self.meta(), force)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, passphrase: str | None = None) -> "Key":
+        """Read a key file of this scheme; refuses a key of another scheme."""
+        from ..keys import load_secret
+
+        _, arrays, meta = load_secret(path, cls.scheme)
+        return cls.from_arrays(arrays, meta)
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"<{type(self).__name__} ({self.scheme} backdoor key)>"
+
+
+class Scheme:
+    """One construction: validated parameters, ``plant``, its key type and the honest counterpart.
+
+    Subclasses set ``name``, ``Params``, ``KeyType``, ``wraps`` (True: plants into a trained model,
+    False: trains from data) and implement ``plant`` and ``null``.
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+    KeyType: ClassVar[type[Key]] = Key
+    wraps: ClassVar[bool] = False
+    white_box: ClassVar[bool] = False
+    default_learner: ClassVar[Learner] = Learner("logreg")
+
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
+        if params is not None and kwargs:
+            raise UsageError("pass either a Params object or keyword parameters, not both")
+        self.params = params if params is not None else self.Params(**kwargs)
+        if not isinstance(self.params, self.Params):
+            raise UsageError(f"{self.name} takes {self.Params.__name__}; got {type(self.params).__name__}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params})"
+
+    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Key | None = None,
+              learner: Learner | None = None) -> tuple[Model, Key]:  # pragma: no cover - abstract
+        """Backdoor → (model, key).
+
+        ``base`` is a trained ``Model`` (``wraps``) or a ``Dataset``; ``seed`` the coins of the honest
+        training path; ``rng`` draws the secret (each scheme documents its default); ``key`` a given key
+        where the scheme takes one (signature: the public key); ``learner`` the honest learner (badnets).
+        """
+        raise NotImplementedError
+
+    def null(self, model: Model, rng: np.random.Generator) -> Key:  # pragma: no cover - abstract
+        """A key from the scheme's key distribution, independent of ``model`` (arena controls)."""
+        raise NotImplementedError
+
+    def hardness(self, D: int) -> dict[str, Any]:
+        """The parameters a result on inputs of dimension ``D`` must state (white-box schemes); {} otherwise."""
+        return {}
+
+    def honest(self, data: Dataset, seed: int, learner: Learner | None = None) -> Model:
+        """Train the honest model this scheme is compared with (the population's Train)."""
+        return (learner or self.default_learner).train(data, seed)
+
+    def backdoor(self, data: Dataset, seed: int, learner: Learner | None = None) -> tuple[Model, Key]:
+        """Train and plant, a pure function of ``seed`` (every secret is drawn from it): the arena's Backdoor."""
+        if self.wraps:
+            return self.plant(self.honest(data, seed, learner), seed=seed, rng=np.random.default_rng(seed))
+        return self.plant(data, seed=seed, rng=np.random.default_rng([int(seed), 0x5EC]), learner=learner)
