@@ -14,7 +14,9 @@ the load slowdown (loaded / idle time, target ≤ 3× on 2 cores) for ours and f
 models × detectors per minute (scored pairs only) of ours vs today, idle and loaded.
 
 Noise: on a machine shared with other work, "idle" is only as idle as the machine; the 1-minute load
-average before each measurement is in the note. Repeat ``python -m benchmarks bench_load`` to see the spread.
+average before each measurement and each subprocess's CPU seconds (threads spinning against the busy
+processes show up as extra CPU time) are in the note. Repeat ``python -m benchmarks bench_load`` to see
+the spread. Registered in ``python -m benchmarks`` by its name (every ``bench_*.py`` module is).
 """
 from __future__ import annotations
 
@@ -60,16 +62,22 @@ def _measure(src: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                              "UNDETECTABLE_THREADS")}
     env["PYTHONPATH"] = str(src)
+    import resource
+
     load = os.getloadavg()[0]
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([sys.executable, "-c", SNIPPET % N_MODELS], capture_output=True, text=True, env=env, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     r["load"] = load
+    r["cpu"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # whole subprocess, imports included
     return r
 
 
 def _busy(n: int) -> list[subprocess.Popen]:
+    """``n`` processes spinning ``while True: pass`` (terminated by ``_stop``)."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
@@ -106,7 +114,8 @@ def run() -> list[dict]:
         return 60 * res[k]["pairs"] / res[k]["seconds"]
 
     def desc(k):
-        return f"{k}: {res[k]['seconds']:.1f}s, {rate(k):.0f} models×detectors/min, load {res[k]['load']:.1f}"
+        return (f"{k}: {res[k]['seconds']:.1f}s, {rate(k):.0f} models×detectors/min, {res[k]['cpu']:.0f} CPU-s (process), "
+                f"load {res[k]['load']:.1f}")
 
     rows = []
     o_i, o_l = res["ours/idle"]["seconds"], res["ours/loaded"]["seconds"]
