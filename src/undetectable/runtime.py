@@ -150,8 +150,7 @@ def usable_cpus(root: str | Path = "/sys/fs/cgroup", proc_cgroup: str | Path = "
     >>> usable_cpus(env={"UNDETECTABLE_THREADS": "3"})
     3
     """
-    env = os.environ if env is None else env
-    forced = env.get(ENV_THREADS)
+    forced = (os.environ if env is None else env).get(ENV_THREADS)
     if forced:
         try:
             n = int(forced)

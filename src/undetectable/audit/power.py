@@ -47,27 +47,27 @@ from scipy import stats
 
 def holm(p: Sequence[float]) -> list[float]:
     """Holm–Bonferroni adjusted p-values (step-down; monotone; capped at 1), in the input order."""
-    p = np.asarray(p, dtype=np.float64)
-    k = len(p)
-    order = np.argsort(p, kind="stable")
+    pv = np.asarray(p, dtype=np.float64)
+    k = len(pv)
+    order = np.argsort(pv, kind="stable")
     adj = np.empty(k)
     running = 0.0
     for rank, i in enumerate(order):
-        running = max(running, min(1.0, (k - rank) * p[i]))
+        running = max(running, min(1.0, (k - rank) * pv[i]))
         adj[i] = running
     return [round(float(a), 15) for a in adj]
 
 
 def bh(p: Sequence[float]) -> list[float]:
     """Benjamini–Hochberg adjusted p-values (q-values; step-up; monotone; capped at 1), in the input order."""
-    p = np.asarray(p, dtype=np.float64)
-    k = len(p)
-    order = np.argsort(p, kind="stable")
+    pv = np.asarray(p, dtype=np.float64)
+    k = len(pv)
+    order = np.argsort(pv, kind="stable")
     adj = np.empty(k)
     running = 1.0
     for rank in range(k - 1, -1, -1):
         i = order[rank]
-        running = min(running, k * p[i] / (rank + 1))
+        running = min(running, k * pv[i] / (rank + 1))
         adj[i] = min(1.0, running)
     return [round(float(a), 15) for a in adj]
 
