@@ -116,3 +116,33 @@ def test_target_ci_width_cli(cli, tmp_path):
     assert res.code == 0 and "3 key-free detectors" in res.err and "models per side" in res.err
     assert not (tmp_path / "o" / "arena.json").exists()
     assert_clean_failure(cli("arena", "--scheme", "rff", "--data", "digits", "--out", tmp_path / "o"), contains="--models")
+
+
+def test_partial_summary_of_an_unfinished_run(tmp_path):
+    """Units alternate honest / backdoored, so a cut run summarizes as a balanced population (arena.partial.json)."""
+    from undetectable.errors import UsageError
+
+    real = arena_run.evaluate_unit
+    calls = {"n": 0}
+
+    def dying(**kw):
+        calls["n"] += 1
+        if calls["n"] > 4:
+            raise KeyboardInterrupt
+        return real(**kw)
+
+    import pytest as _pytest
+
+    mp = _pytest.MonkeyPatch()
+    mp.setattr(arena_run, "evaluate_unit", dying)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            A.run_arena("rff", "digits", 5, WB.split(","), quick=True, seed=6, out=tmp_path)
+    finally:
+        mp.undo()
+    rec = A.run_arena("rff", "digits", 5, WB.split(","), quick=True, seed=6, out=tmp_path, resume=True, partial=True)
+    assert rec["partial"]["n_honest"] == rec["partial"]["n_backdoored"] == 2
+    assert json.loads((tmp_path / "arena.partial.json").read_text())["detectors"][0]["n_honest"] == 2
+    assert not (tmp_path / "arena.json").exists()
+    with pytest.raises(UsageError, match="--partial"):
+        A.run_arena("rff", "digits", 5, WB.split(","), quick=True, seed=6, out=tmp_path, partial=True)

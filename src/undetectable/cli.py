@@ -396,6 +396,7 @@ def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signatu
           scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask: tcp://HOST:PORT of a running `dask scheduler`, or local[:N] (a LocalCluster of N one-thread workers); needs the 'dist' extra"),
           shadows: Optional[int] = typer.Option(None, "--shadows", help="Shadow models per side for the meta-classifiers (default: N, or N/2 with --quick)"),
           resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/units.jsonl (same options; --models may grow)"),
+          partial: bool = typer.Option(False, "--partial", help="With --resume: run nothing, summarize the finished units into OUT/arena.partial.json"),
           seed: int = SEED,
           out: Path = typer.Option(..., "--out", help="Directory for arena.json, the ROC figure and units.jsonl (streamed as models finish)"),
           force: bool = FORCE) -> None:
@@ -417,11 +418,11 @@ def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signatu
     if not models:
         raise UsageError("--models is required (models per population), unless --target-ci-width alone asks for it")
     rec = run_arena(scheme, data, models, names, quick=quick, seed=seed, n_jobs=jobs, scheduler=scheduler, out=out, force=force,
-                    n_shadows=shadows, resume=resume)
+                    n_shadows=shadows, resume=resume, partial=partial)
     for d in rec["detectors"]:
         auc = "n/a" if d["auc"] is None else f"{d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}]"
         _echo(f"{d['name']:<16}{' (key)' if d['needs_key'] else '      '} AUC {auc}")
-    _echo(f"wrote {out / 'arena.json'} ({rec['timing']['seconds']:.1f}s)")
+    _echo(f"wrote {out / ('arena.partial.json' if partial else 'arena.json')} ({rec['timing']['seconds']:.1f}s)")
 
 
 
