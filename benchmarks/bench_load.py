@@ -6,7 +6,7 @@ starts with the libraries' own thread pools. Four measurements, interleaved:
 
 * "today": the code at ``BASELINE`` (main before issue 13: BLAS / torch pools at the core count, Neural
   Cleanse's 200 fixed steps, run even on this binary task), extracted with ``git archive``;
-* "ours": this checkout (``runtime`` thread budget, early-stopped Neural Cleanse, n/a on two classes,
+* "ours": this checkout (``runtime`` thread budget, Neural Cleanse n/a on two classes,
   Lanczos eigenvalues);
 
 each idle and with three ``while True: pass`` processes that this benchmark starts and kills. Rows:
