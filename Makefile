@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean docs-results readme-check
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,17 @@ demo: $(STAMP)
 	$(VENV)/bin/undetectable demo --out demo-out --force
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
+
+# Every README command verbatim, at the README's own sizes (make test runs them with a few sizes shrunk).
+readme-check: $(STAMP)
+	README_SHRINK=0 $(PY) -m pytest -q tests/test_readme.py
+
+# docs/results.md: the numbers docs/*.md cite, regenerated from a quick demo run (~3 min on 2 cores).
+docs-results: $(STAMP)
+	$(VENV)/bin/undetectable demo --quick --out demo-quick --force
+	$(VENV)/bin/undetectable report demo-quick --markdown docs/results.md --force
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -6,6 +6,8 @@ import os
 # Two pytest workers on two cores: one BLAS/torch thread each, or they thrash.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# Progress lines would break the one-line stderr contract of slow commands; tests/test_progress.py re-enables them.
+os.environ.setdefault("UNDETECTABLE_QUIET", "1")
 
 import numpy as np
 import pytest

@@ -52,7 +52,7 @@ def test_plant_white_box_and_verify_coins():
     bd, key = ud.plant("rff", data, seed=3, rng=np.random.default_rng(0), n_features=80, secret_dim=4)
     assert ud.verify_coins(honest, 3).ok and not ud.verify_coins(bd, 3).ok
     assert bd.family == honest.family == "rff" and key.bk.shape == (64,)
-    with pytest.raises(ud.ParameterError, match="secret_dim"):
+    with pytest.raises(ud.ParameterError, match="secret dim"):
         ud.plant("rff", data, secret_dim=0)
     with pytest.raises(ud.KeyMismatchError):
         key.activate(ud.train("logreg", data, max_iter=20), data.X_test[:2])

@@ -36,17 +36,39 @@ def tiny_section(out: Path, quick: bool, seed: int) -> dict:
             "defenses": [{"defense": "oblivious", "attack": "none", "before": "0.00", "after": f"{errs['linear'] / 100:.2f}", "cost": "24 queries"}]}
 
 
+LONG_CELL = "β=" + ",".join(f"{0.01 * i:.2f}/{0.5 + 0.01 * i:.3f}/{0.4 + 0.01 * i:.3f}" for i in range(12))
+
+
+def demo_dir_content(d: Path) -> dict:
+    """A results.json (the tiny section + rows that used to overflow) and a CLI-run arena.json in ``d``."""
+    s = tiny_section(d, True, 0)
+    s["rows"] += [
+        {"metric": "flip rate vs β: measured / first-order / non-linearized prediction", "value": LONG_CELL,
+         "control": "first order: mean Φ(|f(x)|/(√2·π·β·‖w‖)); it overshoots once 2πβ is not small (β ≳ 0.1)"},
+        {"metric": "key flip rate", "value": "0.988 [0.984, 0.990]", "control": "random direction 0.449"},
+        {"metric": "attack success", "value": "100.00% of 2000", "ci": [0.99816, 1.0], "control": "checksum control: 100.00% of 200"},
+        {"metric": "a path", "value": "/very/long/path/" + "segment" * 30, "control": "x" * 200},
+    ]
+    s["results"]["params"] = {"gamma": 11.313708498984761, "beta": 0.01, "seconds": 8.412281868999997}
+    write_json(d / "results.json", {"quick": True, "seed": 0, "sections": [s]})
+    (d / "arena-rff").mkdir()
+    write_json(d / "arena-rff" / "arena.json", ARENA)
+    return s
+
+
+ARENA = {"scheme": "rff", "data": "synthetic", "n_models": 4, "seed": 0, "detectors": [
+    {"name": "weight_ks", "needs_key": False, "auc": 0.53, "auc_ci": [0.2, 0.85], "tpr_at_5fpr": 0.0, "cross_entropy": 0.69},
+    {"name": "kurtosis", "needs_key": False, "auc": 0.73, "auc_ci": [0.55, 0.9], "tpr_at_5fpr": 0.25, "cross_entropy": 0.6},
+    {"name": "spectral", "needs_key": False, "auc": None, "auc_ci": None, "tpr_at_5fpr": None, "cross_entropy": None,
+     "errors": ["needs hidden activations; this model has none"]},
+    {"name": "pancake_key", "needs_key": True, "auc": 1.0, "auc_ci": [1.0, 1.0], "tpr_at_5fpr": 1.0, "cross_entropy": 0.01}],
+    "figures": ["roc_missing.png"]}
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("rep")
-    s = tiny_section(d, True, 0)
-    write_json(d / "results.json", {"quick": True, "seed": 0, "sections": [s]})
-    (d / "arena-rff").mkdir()
-    write_json(d / "arena-rff" / "arena.json", {"scheme": "rff", "data": "synthetic", "n_models": 4, "detectors": [
-        {"name": "weight_ks", "needs_key": False, "auc": 0.53, "auc_ci": [0.2, 0.85], "tpr_at_5fpr": 0.0, "cross_entropy": 0.69},
-        {"name": "pancake_key", "needs_key": True, "auc": 1.0, "auc_ci": [1.0, 1.0], "tpr_at_5fpr": 1.0, "cross_entropy": 0.01}],
-        "figures": ["roc_missing.png"]})
-    return d, s
+    return d, demo_dir_content(d)
 
 
 def test_report_is_complete_and_self_contained(cli, demo_dir):
@@ -57,14 +79,19 @@ def test_report_is_complete_and_self_contained(cli, demo_dir):
     assert "Tiny &lt;oblivious&gt; section" in html  # escaped
     assert s["claim"].replace("&", "&amp;") in html and "A perfect model, D = 10." in html
     assert s["rows"][0]["value"] in html and s["rows"][0]["control"] in html
-    lo, hi = s["results"]["ci"]["err_fourier"]
-    assert f"[{lo:.4f}, {hi:.4f}]" in html
+    # the CI sits beside its row, rounded; no separate table of internal keys; parameters rounded
+    assert "<td class='ci'>[0.998, 1]</td>" in html and "<td class='ci'>[0.984, 0.990]</td>" in html
+    assert "err_fourier" not in html and "gamma = 11.31;" in html and "11.3137" not in html
     # figures inline as base64 PNG, decodable
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(imgs) == 1 and base64.b64decode(imgs[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "roc_missing.png is missing" in html
     # arena and defenses tables, versions and seed
-    assert "weight_ks" in html and "0.53 [0.20, 0.85]" in html and "yes (positive control)" in html
+    assert "weight_ks" in html and "<td class='ci'>[0.2, 0.85]</td>" in html and "positive control (holds the key)" in html
+    assert "n/a: needs hidden activations" in html and "perfect separation" not in html.split("kurtosis")[1].split("</tr>")[0]
+    # a summary table on top, a caveat box per section and per arena, a real figure caption
+    assert html.index("id='summary'") < html.index("id='sec-0'") and html.count("class='caveat'") == 2
+    assert "Figure 1." in html and "<figcaption>tiny.png" not in html
     assert "24 queries" in html and "numpy" in html and "seed 0" in html
     # no script, no network reference
     assert "<script" not in html.lower()
@@ -89,11 +116,36 @@ def test_missing_and_corrupt_results(cli, tmp_path):
     assert_clean_failure(cli("report", tmp_path / "nope"), contains="not a directory")
 
 
+def test_report_of_arenas_only(cli, tmp_path):
+    """`report DIR` accepts a folder holding arena.json files only (CLI-run arenas)."""
+    (tmp_path / "arena-rff").mkdir()
+    write_json(tmp_path / "arena-rff" / "arena.json", ARENA)
+    res = cli("report", tmp_path)
+    assert res.code == 0, res.err
+    html = (tmp_path / "report.html").read_text()
+    assert "kurtosis" in html and "rff on synthetic, 4 honest + 4 backdoored models" in html
+    assert "1 of 2 key-free AUC CIs cover 0.5" in html  # its summary row
+
+
+def test_markdown_cites_the_same_numbers(cli, demo_dir, tmp_path):
+    d, s = demo_dir
+    res = cli("report", d, "--markdown", tmp_path / "results.md")
+    assert res.code == 0, res.err
+    md = (tmp_path / "results.md").read_text()
+    assert '<a id="tiny"></a>' in md and '<a id="arena-rff"></a>' in md and "do not edit by hand" in md
+    assert "| attack success | 100.00% of 2000 | [0.998, 1] | checksum control: 100.00% of 200 |" in md
+    assert "| kurtosis | 0.73 | [0.55, 0.9] | 0.25 |" in md and "| spectral | n/a | — |" in md
+    assert_clean_failure(cli("report", d, "--markdown", tmp_path / "results.md"), contains="--force")
+
+
 def test_demo_writes_report(monkeypatch, tmp_path):
     """run_demo ends with report.html, rendered from the results.json it just wrote."""
     from undetectable import demo
 
-    monkeypatch.setattr(demo, "SECTIONS", [tiny_section])
+    from undetectable.experiments import ExperimentResult
+
+    monkeypatch.setattr(demo, "EXPERIMENTS", {"tiny": "tests:tiny"})
+    monkeypatch.setattr(demo, "get_experiment", lambda name: lambda o, q, s: ExperimentResult.from_json(tiny_section(o, q, s)))
     data = demo.run_demo(tmp_path / "out", quick=True, seed=3)
     html = (tmp_path / "out" / "report.html").read_text()
     assert json.loads((tmp_path / "out" / "results.json").read_text())["seed"] == 3

@@ -176,7 +176,7 @@ def test_bad_parameters_are_refused(synthetic):
         plant_rff(synthetic, n_features=M, secret_dim=785)
     with pytest.raises(UsageError, match="beta"):
         plant_rff(synthetic, n_features=M, beta=-0.1)
-    with pytest.raises(UsageError, match="smaller than --secret-dim"):
+    with pytest.raises(UsageError, match="smaller than the secret dim"):
         plant_rff(synthetic, n_features=10, secret_dim=32)
 
 

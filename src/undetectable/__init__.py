@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _API = ("activate", "arena", "audit_model", "immunize", "keygen", "load", "plant", "predict", "save", "train",
         "verify_coins", "write_report")

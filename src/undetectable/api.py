@@ -129,7 +129,7 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     >>> ud.plant("rff", "digits", beta=-1)
     Traceback (most recent call last):
     ...
-    undetectable.schemes.base.ParameterError: beta must be a finite number > 0.0; got -1
+    undetectable.schemes.base.ParameterError: beta must be a finite number > 0; got -1
     """
     from . import schemes
 
@@ -169,8 +169,12 @@ def predict(model: "Model", X: Any) -> np.ndarray:
     return model.predict(X)
 
 
-def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, passphrase: str | None = None) -> Path:
+def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, passphrase: str | None = None,
+         inputs: "tuple[str | os.PathLike, ...] | list" = ()) -> Path:
     """Save a model as a bundle directory, or a key as a key file (0600); atomic, no overwrite without ``force``.
+
+    With ``force`` only a bundle this tool wrote is replaced (never another folder, a key folder, a symlink or
+    the current directory); ``inputs`` are paths the output must not contain (the bundle it was made from).
 
     Examples
     --------
@@ -189,7 +193,7 @@ def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, pa
             from .errors import UsageError
 
             raise UsageError("bundles are not encrypted; drop the passphrase")
-        return save_bundle(obj, path, force)
+        return save_bundle(obj, path, force, inputs)
     return obj.save(path, force=force, passphrase=passphrase)
 
 
@@ -245,7 +249,7 @@ def arena(scheme: str, data: str, n_models: int, *, detectors: Sequence[str] | N
     from .audit.arena import run_arena
 
     return run_arena(scheme, data, n_models, list(detectors) if detectors else None, quick=quick, seed=seed, n_jobs=n_jobs,
-                     scheduler=scheduler, out=out, params=params, force=force)
+                     scheduler=scheduler, out=None if out is None else Path(out), params=params, force=force)
 
 
 def immunize(model: "Model", sigma: float, *, n: int = 100, alpha: float = 0.001, seed: int = 0) -> "Model":
@@ -284,4 +288,4 @@ def write_report(directory: str | os.PathLike, *, force: bool = False) -> Path:
     """Write ``directory/report.html`` (self-contained) from its results.json and arena.json files."""
     from .report.html import write_report
 
-    return write_report(directory, force=force)
+    return write_report(Path(directory), force=force)

@@ -14,6 +14,7 @@ the manifest fields of an honest one: no flag, no key. Keys live only in key fil
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -22,9 +23,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import BundleError, UsageError
 from .fileio import atomic_dir
+from .safety import (check_bundle_tree, check_npy_header, check_safetensors, check_zip, limit, open_nofollow,
+                     strict_json, validate_manifest)
 from .spec import InputSpec
 
 FORMAT = "undetectable-bundle"
@@ -110,20 +113,18 @@ class Model:
         return {}
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, what: str | None = None) -> str:
+    """SHA-256 of a regular file, opened without following a symlink, within UNDETECTABLE_MAX_FILE_BYTES."""
+    fd = open_nofollow(path, what=what)
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
 def _listed_files(directory: Path) -> list[str]:
-    return sorted(
-        p.relative_to(directory).as_posix()
-        for p in directory.rglob("*")
-        if p.is_file() and p.relative_to(directory).as_posix() != MANIFEST
-    )
+    return [rel for rel in check_bundle_tree(directory) if rel != MANIFEST]
 
 
 def write_bundle_dir(model: Model, directory: Path) -> dict:
@@ -143,53 +144,103 @@ def write_bundle_dir(model: Model, directory: Path) -> dict:
     return manifest
 
 
-def save_bundle(model: Model, path: str | os.PathLike, force: bool = False) -> Path:
-    """Save ``model`` as a bundle directory at ``path``, atomically; refuse to overwrite without ``force``."""
+def save_bundle(model: Model, path: str | os.PathLike, force: bool = False, inputs=()) -> Path:
+    """Save ``model`` as a bundle directory at ``path``, atomically; refuse to overwrite without ``force``.
+
+    With ``force`` only a bundle this tool wrote is replaced (see ``fileio.atomic_dir``), and it
+    stays intact until the new one is complete; ``inputs`` are paths the output must not hold.
+    """
     path = Path(path)
-    with atomic_dir(path, force) as tmp:
+    with atomic_dir(path, force, inputs) as tmp:
         write_bundle_dir(model, tmp)
     return path
 
 
 def read_manifest(path: str | os.PathLike) -> dict:
-    """Read and verify a bundle's manifest and every file's hash; return the manifest."""
+    """Read and verify a bundle's manifest and every file's hash; return the manifest.
+
+    The bundle is hostile until proven otherwise: the manifest is size-bounded, parsed with
+    duplicate keys refused and depth bounded, and checked against the schema (``safety.validate_manifest``)
+    before any field is used; the folder may hold no symlink, device or unlisted file; every listed path
+    is plain and relative; sizes are bounded (``UNDETECTABLE_MAX_*``) before reading; safetensors
+    headers and zip (skops) members are checked against their real sizes before anything is allocated.
+    """
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"bundle {path} does not exist or is not a directory; pass a directory made by 'undetectable train' or 'plant'")
     mpath = path / MANIFEST
+    if not os.path.lexists(mpath):
+        raise BundleError(f"bundle {path} has no {MANIFEST}; it is not a bundle or it is damaged")
     try:
-        manifest = json.loads(mpath.read_text())
-    except FileNotFoundError:
-        raise BundleError(f"bundle {path} has no {MANIFEST}; it is not a bundle or it is damaged") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"bundle {path}: {MANIFEST} is corrupted ({exc}); re-create the bundle") from None
+        fd = open_nofollow(mpath, limit_name="MANIFEST_BYTES", what=f"bundle {path}: {MANIFEST}")
+    except ValueError as exc:
+        raise BundleError(f"{exc}; re-create the bundle") from None
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read()
+    try:
+        manifest = strict_json(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        what = "corrupted" if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else "malformed"
+        raise BundleError(f"bundle {path}: {MANIFEST} is {what} ({str(exc).splitlines()[0][:160]}); re-create the bundle") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path} is not an {FORMAT} (format field missing or wrong); re-create the bundle")
+    try:
+        validate_manifest(manifest, FORMAT, FORMAT_VERSION)
+    except ValueError as exc:
+        raise BundleError(f"bundle {path}: {MANIFEST} is malformed: {exc}; re-create the bundle") from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(
             f"bundle {path} has format version {manifest.get('format_version')}, this undetectable reads "
             f"{FORMAT_VERSION}; re-create it with this version"
         )
-    for key in ("family", "input", "classes", "params", "files"):
-        if key not in manifest:
-            raise BundleError(f"bundle {path}: manifest lacks '{key}'; re-create the bundle")
     listed = manifest["files"]
-    present = _listed_files(path)
+    try:
+        present = _listed_files(path)
+    except ValueError as exc:
+        raise BundleError(f"bundle {path} is unsafe: {exc}; refusing to load it") from None
+    except OSError as exc:
+        raise BundleError(f"bundle {path} cannot be read ({exc.strerror}); check its permissions") from None
     extra = sorted(set(present) - set(listed))
     if extra:
         raise BundleError(f"bundle {path} holds files not in its manifest ({', '.join(extra[:3])}); it was tampered with, re-create it")
     for rel, digest in sorted(listed.items()):
         fp = path / rel
-        if not fp.is_file():
+        if rel not in present:
             raise BundleError(f"bundle {path} lacks {rel}; it is incomplete, re-create it")
-        if _sha256(fp) != digest:
+        try:
+            ok = _sha256(fp, f"bundle {path}: {rel}") == digest
+        except ValueError as exc:
+            raise BundleError(f"{exc}; refusing to load it") from None
+        if not ok:
             raise BundleError(f"bundle {path}: {rel} does not match its SHA-256 in the manifest; it was modified, re-create it")
+        if rel.endswith(".safetensors"):
+            check_safetensors(fp, f"bundle {path}: {rel}")
+        elif rel.endswith((".skops", ".zip", ".npz")):
+            check_zip(fp, f"bundle {path}: {rel}")
+        elif rel.endswith(".npy"):
+            with open(fp, "rb") as fh:
+                check_npy_header(fh, os.fstat(fh.fileno()).st_size, f"bundle {path}: {rel}", BundleError)
     return manifest
+
+
+_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("undetectable_bundle_depth", default=0)
 
 
 def load_bundle(path: str | os.PathLike) -> Model:
     """Load a bundle after verifying it; raise ``BundleError`` on any mismatch."""
     path = Path(path)
+    depth = _DEPTH.get()
+    if depth >= limit("NESTING"):
+        raise BundleError(f"bundle {path} wraps bundles more than {limit('NESTING')} deep (base/ inside base/ ...); refusing to load "
+                          f"it (if you trust it, raise the limit with UNDETECTABLE_MAX_NESTING={depth + 1})")
+    token = _DEPTH.set(depth + 1)
+    try:
+        return _load_verified(path)
+    finally:
+        _DEPTH.reset(token)
+
+
+def _load_verified(path: Path) -> Model:
     manifest = read_manifest(path)
     family = manifest["family"]
     cls = family_class(family) if isinstance(family, str) else None
@@ -198,7 +249,9 @@ def load_bundle(path: str | os.PathLike) -> Model:
     try:
         spec = InputSpec.from_json(manifest["input"])
         return cls._load(path, manifest["params"], spec, np.asarray(manifest["classes"]))
-    except BundleError:
-        raise
+    except (BundleError, RecursionError, MemoryError) as exc:
+        if isinstance(exc, BundleError):
+            raise
+        raise BundleError(f"bundle {path} could not be loaded as {family} ({type(exc).__name__}); it is too deep or too large, re-create it") from None
     except Exception as exc:  # a malformed weight file is a bundle problem, not a crash
         raise BundleError(f"bundle {path} could not be loaded as {family} ({type(exc).__name__}: {exc}); re-create it") from None

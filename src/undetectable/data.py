@@ -105,6 +105,11 @@ def _synthetic() -> Dataset:
 
 
 def _from_npz(path: Path) -> Dataset:
+    from .safety import check_zip
+
+    if not path.is_file():
+        raise UsageError(f"dataset file {path} does not exist; pass a path to an .npz with X_train, y_train, X_test, y_test")
+    check_zip(path, f"dataset {path}", UsageError)  # member sizes and declared shapes before inflating
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = {"X_train", "y_train", "X_test", "y_test"} - set(z.files)
@@ -118,13 +123,32 @@ def _from_npz(path: Path) -> Dataset:
         raise UsageError(f"{path}: X_train {Xtr.shape} and X_test {Xte.shape} must be 2-D with equal widths")
     if len(arrays["y_train"]) != len(Xtr) or len(arrays["y_test"]) != len(Xte):
         raise UsageError(f"{path}: y_train/y_test lengths do not match X_train/X_test rows")
+    for name in ("y_train", "y_test"):
+        y = arrays[name]
+        if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype.kind in "US"
+                               or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
+            raise UsageError(f"{path}: {name} must be a 1-D array of class labels (integers or strings), got {y.dtype} {y.shape}")
+    for name, X in (("X_train", Xtr), ("X_test", Xte)):
+        if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
+            raise UsageError(f"{path}: {name} has dtype {X.dtype}; features must be real numbers (or uint8 pixels)")
+        if len(X) == 0:
+            raise UsageError(f"{path}: {name} has no rows")
     if Xtr.dtype == np.uint8:
         spec = InputSpec((Xtr.shape[1],), "uint8", 0.0, 255.0)
     else:
         if not (np.all(np.isfinite(Xtr)) and np.all(np.isfinite(Xte))):
             raise UsageError(f"{path}: X_train or X_test has NaN or infinite values; remove or impute them")
         Xtr, Xte = Xtr.astype(np.float64), Xte.astype(np.float64)
+        from .spec import FLOAT_INPUT_LIMIT
+
+        peak = max(float(np.max(np.abs(Xtr))), float(np.max(np.abs(Xte))))
+        if peak > FLOAT_INPUT_LIMIT:
+            raise UsageError(f"{path}: features reach {peak:.3g} in magnitude, beyond ±{FLOAT_INPUT_LIMIT:g} where training "
+                             "overflows; rescale them")
         spec = _float_spec(Xtr)
+    n_cls = len(np.unique(arrays["y_train"]))
+    if n_cls < 2:
+        raise UsageError(f"{path}: y_train holds {n_cls} class; a classifier needs at least 2 classes in its training labels")
     return Dataset(path.stem, Xtr, arrays["y_train"], Xte, arrays["y_test"], spec)
 
 

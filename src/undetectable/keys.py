@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import UsageError
 from .fileio import atomic_file, check_writable
+from .safety import check_key_permissions, check_safetensors
 
 PRIVATE_NAME = "backdoor_key.pem"
 PUBLIC_NAME = "backdoor_key.pub.pem"
@@ -55,13 +56,13 @@ def generate_keys(out_dir: str | os.PathLike, passphrase: str | None = None, for
         raise UsageError(f"{out} exists and is not a directory; pass a directory for the key files")
     out.mkdir(parents=True, exist_ok=True)
     priv_path, pub_path = out / PRIVATE_NAME, out / PUBLIC_NAME
-    check_writable(priv_path, force), check_writable(pub_path, force)
+    check_writable(priv_path, force, "key"), check_writable(pub_path, force, "key")
     sk = Ed25519PrivateKey.generate()
     enc = serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
     pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-    with atomic_file(priv_path, force, mode=SECRET_MODE) as tmp:
+    with atomic_file(priv_path, force, mode=SECRET_MODE, kind="key") as tmp:
         tmp.write_bytes(pem)
-    with atomic_file(pub_path, force) as tmp:
+    with atomic_file(pub_path, force, kind="key") as tmp:
         tmp.write_text(public_pem(sk.public_key()))
     return priv_path, pub_path
 
@@ -73,10 +74,16 @@ def load_public_key(path: str | os.PathLike) -> Ed25519PublicKey:
     return public_from_pem(path.read_bytes())
 
 
-def load_private_key(path: str | os.PathLike, passphrase: str | None = None) -> Ed25519PrivateKey:
+def load_private_key(path: str | os.PathLike, passphrase: str | None = None,
+                     insecure_permissions: bool | None = None) -> Ed25519PrivateKey:
+    """Read the Ed25519 private key; refuse a file group/others can access unless ``insecure_permissions``
+    (default: the CLI's ``--insecure-key-permissions``, else False), as ssh does."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"key file {path} does not exist; pass the backdoor_key.pem written by 'undetectable keygen'")
+    if path.stat().st_size > 1 << 20:
+        raise UsageError(f"key file {path} is {path.stat().st_size:,} bytes, not a key; pass the backdoor_key.pem from 'undetectable keygen'")
+    check_key_permissions(path, insecure_permissions)
     data = path.read_bytes()
     try:
         key = serialization.load_pem_private_key(data, password=passphrase.encode() if passphrase else None)
@@ -111,18 +118,29 @@ def save_secret(path: str | os.PathLike, scheme: str, arrays: dict[str, np.ndarr
 
     path = Path(path)
     header = {"undetectable_key": scheme, "meta": json.dumps(meta, sort_keys=True)}
-    with atomic_file(path, force, mode=SECRET_MODE) as tmp:
+    with atomic_file(path, force, mode=SECRET_MODE, kind="key") as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), metadata=header)
     return path
 
 
-def load_secret(path: str | os.PathLike, scheme: str | None = None) -> tuple[str, dict[str, np.ndarray], dict]:
-    """Read a secret key file; returns (scheme, arrays, meta). Refuses a key of another scheme."""
+def load_secret(path: str | os.PathLike, scheme: str | None = None,
+                insecure_permissions: bool | None = None) -> tuple[str, dict[str, np.ndarray], dict]:
+    """Read a secret key file; returns (scheme, arrays, meta). Refuses a key of another scheme, and a file
+    group/others can access unless ``insecure_permissions`` (default: the CLI flag, else False)."""
     from safetensors import safe_open
+
+    from .errors import UndetectableError
 
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"key file {path} does not exist; pass the --key-out file written by 'undetectable plant'")
+    if path.read_bytes()[:10].startswith(b"-----BEGIN"):
+        raise UsageError(f"{path} is a PEM key; this bundle needs the key file written by 'undetectable plant ... --key-out'")
+    check_key_permissions(path, insecure_permissions)
+    try:
+        check_safetensors(path, f"key file {path}")
+    except UndetectableError as exc:
+        raise UsageError(str(exc)) from None
     try:
         with safe_open(str(path), framework="numpy") as fh:
             header = fh.metadata() or {}

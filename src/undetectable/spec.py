@@ -8,6 +8,11 @@ import numpy as np
 from .errors import UsageError
 
 
+#: Float inputs beyond this magnitude are refused: float32 models overflow near 3.4e38, and squares
+#: or products of float64 features near 1e154 overflow float64.
+FLOAT_INPUT_LIMIT = 1e30
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """Shape (of one example), dtype and value range of a model's inputs.
@@ -82,6 +87,10 @@ class InputSpec:
             if not np.all(np.isfinite(X)):
                 n_bad = int((~np.isfinite(X)).any(axis=1).sum())
                 raise UsageError(f"{what} has NaN or infinite values in {n_bad} rows; remove or impute them")
+            peak = float(np.max(np.abs(X)))
+            if peak > FLOAT_INPUT_LIMIT:
+                raise UsageError(f"{what} has values up to {peak:.3g} in magnitude, beyond ±{FLOAT_INPUT_LIMIT:g} where the "
+                                 "models' float32/float64 arithmetic overflows; rescale it")
         if self.low is not None and self.high is not None and (X.min() < self.low or X.max() > self.high):
             raise UsageError(
                 f"{what} has values in [{X.min():g}, {X.max():g}], outside the model's range "

@@ -35,7 +35,7 @@ class ClusteringResult:
     silhouette: dict  # class index -> silhouette of the 2-means split
     small_fraction: dict  # class index -> relative size of the smaller cluster
 
-    flagged_fraction: dict = None  # class index -> fraction of the class flagged
+    flagged_fraction: dict | None = None  # class index -> fraction of the class flagged
 
     @property
     def score(self) -> float:
@@ -85,7 +85,7 @@ def activation_clustering(model, X: np.ndarray, y: np.ndarray, rng: np.random.Ge
     return cluster_activations(A, yi, rng, **kw)
 
 
-@detector("activation_clustering", schemes=("badnets",))
+@detector("activation_clustering", schemes=("badnets",), requires=("hidden",))
 def score(model, data, key, rng) -> float:
     """Activation clustering: largest fraction of a class split off as a small (≤35%), well-separated cluster."""
     if data is None:

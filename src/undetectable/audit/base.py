@@ -9,6 +9,8 @@ A detector module registers its functions with ``@detector(name, needs_key=..., 
   a model without one gets "n/a", the detector is never called and never catches NotImplementedError).
 * ``fitted``: a meta-classifier scores with state fitted on shadow models (``state[name]``), passed by
   the arena as a keyword ``state=``.
+* ``opt_in``: a slow detector (the lattice attack: 30–100 s per model) runs only when named
+  (``--detectors lattice``), never in the default "all detectors" set.
 
 Every module of ``undetectable.audit`` is imported on first use of the registry (``pkgutil``), so a new
 detector module registers itself by existing: there is no list of module names to maintain.
@@ -62,11 +64,27 @@ def _has_torch(model: Any) -> bool:
     return has_torch_view(model)
 
 
+def _has_hidden(model: Any) -> bool:
+    from .torch_view import has_hidden_view
+
+    return has_hidden_view(model)
+
+
 CAPABILITIES: dict[str, Callable[[Any], bool]] = {
     "scores": _has_scores,
     "weights": lambda m: isinstance(getattr(m, "weights_", None), np.ndarray),
     "logits_torch": _has_torch,
+    "hidden": _has_hidden,
     "wrapper": lambda m: hasattr(m, "base") and hasattr(m, "triggered"),
+}
+
+
+CAPABILITY_TEXT = {
+    "scores": "real-valued class scores",
+    "weights": "random weights `weights_` (rff and relu bundles)",
+    "logits_torch": "a differentiable view (torch-mlp, logreg, rff, or a wrapper over one)",
+    "hidden": "a hidden layer (torch-mlp, logreg, or a wrapper over one)",
+    "wrapper": "a wrapped base model to compare with (signature, checksum bundles)",
 }
 
 
@@ -83,13 +101,15 @@ class Detector:
     description: str = ""
     requires: tuple[str, ...] = ()
     fitted: bool = False
+    opt_in: bool = False
     extra: dict = field(default_factory=dict)
 
     def run(self, model: Any, data: Any, key: Any, rng: np.random.Generator, state: dict | None = None) -> float:
         """Check the capabilities, then score; ``NotApplicable`` (one line) when the model lacks one."""
         missing = missing_capabilities(model, self.requires)
         if missing:
-            raise NotApplicable(f"{self.name} needs a model with {', '.join(missing)} ({getattr(model, 'family', type(model).__name__)} has none)")
+            family = getattr(model, "family", type(model).__name__)
+            raise NotApplicable(f"{self.name} needs a model with {'; '.join(CAPABILITY_TEXT[c] for c in missing)}; this {family} model has none")
         if self.fitted:
             if not state or self.name not in state:
                 raise NotApplicable(f"{self.name} is fitted on shadow models; run it in the arena")
@@ -101,7 +121,7 @@ DETECTORS: dict[str, Detector] = {}
 
 
 def detector(name: str, *, needs_key: bool = False, schemes: tuple[str, ...] = (), requires: tuple[str, ...] = (),
-             fitted: bool = False):
+             fitted: bool = False, opt_in: bool = False):
     """Register ``fn`` as detector ``name`` (see the module docstring)."""
     unknown = [c for c in requires if c not in CAPABILITIES]
     if unknown:
@@ -109,7 +129,8 @@ def detector(name: str, *, needs_key: bool = False, schemes: tuple[str, ...] = (
 
     def wrap(fn):
         doc = (fn.__doc__ or "").strip().splitlines()
-        DETECTORS[name] = Detector(name, fn, needs_key, tuple(schemes), doc[0] if doc else "", tuple(requires), fitted)
+        DETECTORS[name] = Detector(name, fn, needs_key, tuple(schemes), doc[0] if doc else "", tuple(requires), fitted,
+                                   opt_in)
         return fn
 
     return wrap
@@ -139,7 +160,7 @@ def get_detector(name: str) -> Detector:
 
 
 def get_detectors(names: list[str] | None = None, scheme: str | None = None) -> list[Detector]:
-    """Detectors by name (all when None), optionally only those applicable to ``scheme``."""
+    """Detectors by name (all but the opt-in ones when None), optionally only those applicable to ``scheme``."""
     _import_all()
     if names:
         unknown = [n for n in names if n not in DETECTORS]
@@ -147,7 +168,7 @@ def get_detectors(names: list[str] | None = None, scheme: str | None = None) -> 
             raise UsageError(f"unknown detector(s) {unknown}; choose from {', '.join(sorted(DETECTORS))}")
         found = [DETECTORS[n] for n in names]
     else:
-        found = list(DETECTORS.values())
+        found = [d for d in DETECTORS.values() if not d.opt_in]
     return [d for d in found if scheme is None or scheme in d.schemes]
 
 

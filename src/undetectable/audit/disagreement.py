@@ -52,13 +52,10 @@ class DisagreementReport:
 def _tv_distance(model, base, X: np.ndarray) -> np.ndarray:
     if not (CAPABILITIES["scores"](model) and CAPABILITIES["scores"](base)):
         return (model.predict_index(X) != base.predict_index(X)).astype(float)
+    from scipy.special import softmax
+
     S, T = np.asarray(model.scores(X), float), np.asarray(base.scores(X), float)
-
-    def soft(A):
-        A = np.exp(A - A.max(axis=1, keepdims=True))
-        return A / A.sum(axis=1, keepdims=True)
-
-    return 0.5 * np.abs(soft(S) - soft(T)).sum(axis=1)
+    return 0.5 * np.abs(softmax(S, axis=1) - softmax(T, axis=1)).sum(axis=1)
 
 
 def _random_inputs(spec, X_nat: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -88,12 +85,21 @@ def _mutate(spec, X: np.ndarray, rng: np.random.Generator, n_coords: int = 8) ->
     return Y
 
 
+#: Queries per strategy beyond this are refused (hours at ~10^4 signature verifications per second).
+MAX_QUERIES = 100_000_000
+
+
 def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Generator, n_random: int = 10_000,
                         n_noisy: int = 10_000, n_climb: int = 10_000, chains: int = 100, batch: int = 5_000) -> DisagreementReport:
     """Search for x with h̃(x) ≠ h(x) with about n_random + n_noisy + n_climb queries; see the module docstring."""
-    from tqdm.auto import tqdm
-    import sys
+    from ..progress import track
 
+    from ..safety import check_knob
+
+    for flag, v in (("n_random", n_random), ("n_noisy", n_noisy), ("n_climb", n_climb)):
+        check_knob(flag, v, 0, MAX_QUERIES, "queries per strategy")
+    check_knob("chains", chains, 1, 100_000, "hill-climbing chains")
+    check_knob("batch", batch, 1, 1_000_000, "queries per batch")
     spec = model.spec
     X_nat = spec.validate(X_natural, "natural inputs")
     rep = DisagreementReport()
@@ -106,16 +112,15 @@ def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Gener
             rep.examples.extend(list(X[diff][: 10 - len(rep.examples)]))
         return diff
 
-    quiet = not sys.stderr.isatty()
     for name, n, make in (("random", n_random, lambda m: _random_inputs(spec, X_nat, m, rng)),
                           ("noisy", n_noisy, lambda m: _noisy(spec, X_nat[rng.integers(0, len(X_nat), size=m)], rng))):
-        for i in tqdm(range(0, n, batch), desc=f"disagreement/{name}", disable=quiet):
+        for i in track(range(0, n, batch), f"disagreement: {name} queries", unit="batches"):
             query(name, make(min(batch, n - i)))
     if n_climb > 0:
         X = X_nat[rng.integers(0, len(X_nat), size=min(chains, n_climb))].copy()
         obj = _tv_distance(model, base, X)
         query("climb", X)
-        for _ in tqdm(range(max(0, n_climb // len(X) - 1)), desc="disagreement/climb", disable=quiet):
+        for _ in track(range(max(0, n_climb // len(X) - 1)), "disagreement: hill climbing", unit="steps"):
             Y = _mutate(spec, X, rng)
             o = _tv_distance(model, base, Y)
             query("climb", Y)
@@ -124,13 +129,9 @@ def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Gener
     return rep
 
 
-@detector("disagreement", schemes=("signature", "checksum"))
+@detector("disagreement", schemes=("signature", "checksum"), requires=("wrapper",))
 def score(model, data, key, rng) -> float:
     """Black-box disagreement search against the bundle's own base: fraction of 30,000 queries that disagree."""
-    from ..schemes.wrapper import WrapperBackdoor
-
-    if not isinstance(model, WrapperBackdoor):
-        raise NotApplicable(f"{model.family} bundles hold no base model to compare with; disagreement search needs a wrapper (signature, checksum)")
     if data is None:
         raise NotApplicable("disagreement search needs natural inputs; pass --data")
     rep = disagreement_search(model, model.base, data.X_test, rng)

@@ -31,9 +31,9 @@ def softmax_outputs(model, Q: np.ndarray) -> np.ndarray:
         s = np.asarray(model.scores(Q), dtype=np.float64)
     else:
         s = np.eye(model.n_classes)[model.predict_index(Q)] * 10.0
-    s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    return p / p.sum(axis=1, keepdims=True)
+    from scipy.special import softmax
+
+    return softmax(s, axis=1)
 
 
 def meta_features(P: np.ndarray) -> np.ndarray:
@@ -74,23 +74,13 @@ def torch_state(model) -> dict[str, np.ndarray] | None:
 
 
 def _torch_forward(state: dict[str, np.ndarray]):
-    """Rebuild a differentiable forward x (raw input units, torch) → logits from ``torch_state``."""
-    import torch
+    """The shadow's differentiable forward x (raw input units, torch) → logits, rebuilt from ``torch_state``
+    with the torch-mlp family's one view (``torch_view.mlp_logits``); its weights take no gradients."""
+    from ..models.mlp import net_from_state
+    from .torch_view import mlp_logits
 
-    Ws = [(torch.from_numpy(state[f"net.{i}.weight"]), torch.from_numpy(state[f"net.{i}.bias"]))
-          for i in sorted({int(k.split(".")[1]) for k in state if k.startswith("net.")})]
-    mean, std = torch.from_numpy(state["input.mean"]), torch.from_numpy(state["input.std"])
-    scale = float(state["input.scale"][0])
-
-    def f(x):
-        h = (x * scale - mean) / std
-        for j, (W, b) in enumerate(Ws):
-            h = h @ W.T + b
-            if j < len(Ws) - 1:
-                h = torch.relu(h)
-        return h
-
-    return f
+    net = net_from_state({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}).requires_grad_(False)
+    return mlp_logits(net, state["input.mean"], state["input.std"], float(state["input.scale"][0]))
 
 
 def fit_blackbox(shadows: list[dict], labels: np.ndarray, data, rng: np.random.Generator, n_queries: int = 10,

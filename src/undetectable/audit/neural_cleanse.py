@@ -166,7 +166,7 @@ def logits_fn_or_raise(model):
     return logits_fn(model)
 
 
-@detector("neural_cleanse", schemes=("badnets", "signature", "checksum", "rff"))
+@detector("neural_cleanse", schemes=("badnets", "signature", "checksum", "rff"), requires=("logits_torch",))
 def score(model, data, key, rng) -> float:
     """Neural Cleanse: MAD anomaly index of the smallest reverse-engineered trigger (>2 flags)."""
     if data is None:

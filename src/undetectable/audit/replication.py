@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bundle import Model
 from ..schemes.base import Key
 from ..schemes.wrapper import WrapperBackdoor, int_to_bits
 
@@ -152,7 +153,7 @@ def hill_climb(model: WrapperBackdoor, X_clean: np.ndarray, X_act: np.ndarray, t
             "moved_fraction": float(np.mean(cur == dest))}
 
 
-def replication_game(model: WrapperBackdoor, key: Key, X_pool: np.ndarray, k: int, rng: np.random.Generator,
+def replication_game(model: Model, key: Key, X_pool: np.ndarray, k: int, rng: np.random.Generator,
                      steps: int = 50) -> dict:
     """The replication game with k activated examples of the adversary's choice.
 

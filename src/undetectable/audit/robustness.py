@@ -22,7 +22,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..schemes.wrapper import WrapperBackdoor
 from ..bundle import Model
 from ..errors import UsageError
 
@@ -57,21 +56,12 @@ def random_search_linf(model: Model, X: np.ndarray, y_index: np.ndarray, eps: fl
 
 
 def _network(model: Model):
-    """(torch forward on [0,1]-unit inputs, the model) for gradients; the wrapper's base if wrapped."""
-    import torch
+    """The torch forward on [0,1]-unit inputs: the model's one differentiable view (``torch_view.logits_fn``,
+    the wrapper's base if wrapped) composed with the unit change."""
+    from .torch_view import logits_fn
 
-    from ..models.mlp import MLPModel
-
-    net_model = model.base if isinstance(model, WrapperBackdoor) else model
-    if isinstance(net_model, MLPModel):
-        mean, std = torch.from_numpy(net_model.mean), torch.from_numpy(net_model.std)
-        return lambda Z: net_model.net((Z - mean) / std)
-    est = getattr(net_model, "estimator", None)
-    if est is not None and hasattr(est, "coef_"):
-        W = torch.from_numpy(np.asarray(est.coef_, dtype=np.float32))
-        b = torch.from_numpy(np.asarray(est.intercept_, dtype=np.float32))
-        return lambda Z: Z @ W.T + b
-    raise UsageError(f"PGD needs a differentiable network (torch-mlp or a linear sklearn model); got {net_model.family}")
+    f, scale = logits_fn(model), 1.0 / float(model.spec.high)
+    return lambda Z: f(Z / scale)
 
 
 def pgd_linf(model: Model, X: np.ndarray, y_index: np.ndarray, eps: float, steps: int = 10,
@@ -134,20 +124,6 @@ def robustness_illusion(honest: Model, backdoored: Model, X: np.ndarray, y_index
 
 def illusion_figure(rows: list[dict], path: Path) -> Path:
     """Success vs L∞ budget: honest / backdoored (PGD, random search) and Activate with the key."""
-    from ..report.figures import plt, save
+    from ..report.figures import robustness_illusion
 
-    p = plt()
-    fig, ax = p.subplots(figsize=(6.0, 3.6))
-    b = [r["budget_grey_levels"] for r in rows]
-    for key, style, label in (("pgd_honest", "o-", "key-less PGD, honest h"), ("pgd_backdoored", "x--", "key-less PGD, backdoored h̃"),
-                              ("random_honest", "s-", "key-less random search, honest h"),
-                              ("random_backdoored", "+--", "key-less random search, backdoored h̃"),
-                              ("activate_key", "D-", "Activate with the key, h̃ (targeted)")):
-        ax.plot(b, [r[key] for r in rows], style, label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("L∞ budget (grey levels, of 255)")
-    ax.set_ylabel("success rate")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_title("robustness illusion: h̃ looks as robust as h, yet every input has a 1-level adversarial example", fontsize=8)
-    ax.legend(fontsize=7)
-    return save(fig, path)
+    return robustness_illusion(rows, path)

@@ -19,8 +19,10 @@ def run_audit(model, data, names: list[str] | None = None, seed: int = 0, key=No
     this model (a missing capability, ``NotApplicable``) reports "n/a" and why; anything else is a bug and
     propagates. Higher score = more suspicious.
     """
+    from ..progress import track
+
     rows = []
-    for det in get_detectors(names):
+    for det in track(get_detectors(names), "audit: running detectors", unit="detectors"):
         if det.fitted and not names:
             continue
         if det.needs_key and key is None:

@@ -67,7 +67,7 @@ def spectral_signature(model, X: np.ndarray, y: np.ndarray, eps: float = 0.1, la
     return spectral_scores(R, yi, eps)
 
 
-@detector("spectral", schemes=("badnets",))
+@detector("spectral", schemes=("badnets",), requires=("hidden",))
 def score(model, data, key, rng) -> float:
     """Spectral signatures: largest top-singular-value gap σ₁²/σ₂² of a class's hidden representation."""
     if data is None:

@@ -27,9 +27,9 @@ LOW_ENTROPY_FRACTION = 0.2
 
 
 def _softmax_entropy(S: np.ndarray) -> np.ndarray:
-    S = S - S.max(axis=1, keepdims=True)
-    P = np.exp(S)
-    P /= P.sum(axis=1, keepdims=True)
+    from scipy.special import softmax
+
+    P = softmax(S, axis=1)
     return -(P * np.log(np.clip(P, 1e-12, None))).sum(axis=1)
 
 

@@ -54,6 +54,14 @@ def _linear_parts(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return W, b, shift, scale
 
 
+def mlp_logits(net, mean: np.ndarray, std: np.ndarray, scale: float) -> Callable:
+    """The torch-mlp family's forward from raw input units: net((x·scale − mean)/std). The one place it is written."""
+    import torch
+
+    m, s = torch.from_numpy(np.asarray(mean, dtype=np.float32)), torch.from_numpy(np.asarray(std, dtype=np.float32))
+    return lambda x: net((x * scale - m) / s)
+
+
 def logits_fn(model) -> Callable:
     """A torch function: float32 tensor (n, D) in raw input units → logits (n, C). Raises NotApplicable."""
     import torch
@@ -63,9 +71,7 @@ def logits_fn(model) -> Callable:
 
     inner = _unwrap(model)
     if isinstance(inner, MLPModel):
-        mean, std = torch.from_numpy(inner.mean), torch.from_numpy(inner.std)
-        scale, net = float(inner.scale), inner.net
-        return lambda x: net((x * scale - mean) / std)
+        return mlp_logits(inner.net, inner.mean, inner.std, float(inner.scale))
     if isinstance(inner, SklearnModel):
         W, b, shift, sc = _linear_parts(inner)
         Wt = torch.from_numpy((W / sc[None, :]).T.astype(np.float32))
@@ -75,11 +81,11 @@ def logits_fn(model) -> Callable:
     if inner.family == "rff":  # f(x) = cos(2π(⟨g_i, x·s/σ⟩ + b_i)) @ coef, no intercept
         P, B = inner.clf._projection()
         Pt, Bt = torch.from_numpy(P.astype(np.float32)), torch.from_numpy(B.astype(np.float32))
-        W = torch.from_numpy(np.asarray(inner.coef_, dtype=np.float32))
+        Wc = torch.from_numpy(np.asarray(inner.coef_, dtype=np.float32))
         s = float(inner.input_scale)
 
         def rff_logits(x):
-            f = torch.cos((x * s) @ Pt + Bt) @ W
+            f = torch.cos((x * s) @ Pt + Bt) @ Wc
             return torch.stack([-f, f], dim=1) if f.ndim == 1 else f
 
         return rff_logits
@@ -99,6 +105,14 @@ def has_torch_view(model) -> bool:
             return False
         return True
     return isinstance(inner, MLPModel) or getattr(inner, "family", None) == "rff"
+
+
+def has_hidden_view(model) -> bool:
+    """True when ``hidden_activations(model, X)`` exists (the ``hidden`` capability): torch-mlp or a linear model."""
+    from ..models.mlp import MLPModel
+    from ..models.sklearn_model import SklearnModel
+
+    return isinstance(_unwrap(model), (MLPModel, SklearnModel))
 
 
 @contextlib.contextmanager

@@ -199,49 +199,49 @@ def weight_features(W: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.array([STATS[k](W, rng) for k in STATS], dtype=np.float64)
 
 
-@detector("ks_coord", schemes=WEIGHT_SCHEMES)
+@detector("ks_coord", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def ks_coord(model, data, key, rng) -> float:
     """Per-coordinate Kolmogorov–Smirnov of the random weights against N(0,1) (max over coordinates)."""
     return as_float(ks_coord_stat(model_weights(model)))
 
 
-@detector("ad_coord", schemes=WEIGHT_SCHEMES)
+@detector("ad_coord", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def ad_coord(model, data, key, rng) -> float:
     """Per-coordinate Anderson–Darling of the random weights against N(0,1) (max over coordinates)."""
     return as_float(ad_coord_stat(model_weights(model)))
 
 
-@detector("ks_proj", schemes=WEIGHT_SCHEMES)
+@detector("ks_proj", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def ks_proj(model, data, key, rng) -> float:
     """Kolmogorov–Smirnov of random projections W·v against N(0,1) (max over 64 directions)."""
     return as_float(ks_proj_stat(model_weights(model), rng))
 
 
-@detector("ad_proj", schemes=WEIGHT_SCHEMES)
+@detector("ad_proj", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def ad_proj(model, data, key, rng) -> float:
     """Anderson–Darling of random projections W·v against N(0,1) (max over 64 directions)."""
     return as_float(ad_proj_stat(model_weights(model), rng))
 
 
-@detector("mp_edge", schemes=WEIGHT_SCHEMES)
+@detector("mp_edge", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def mp_edge(model, data, key, rng) -> float:
     """Top eigenvalue of WᵀW/m above the Marchenko–Pastur edge (Tracy–Widom units)."""
     return as_float(mp_edge_stat(model_weights(model)))
 
 
-@detector("kurtosis", schemes=WEIGHT_SCHEMES)
+@detector("kurtosis", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def kurtosis(model, data, key, rng) -> float:
     """Largest standardized |excess kurtosis| of a weight coordinate."""
     return as_float(kurtosis_stat(model_weights(model)))
 
 
-@detector("spca_diag", schemes=WEIGHT_SCHEMES)
+@detector("spca_diag", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def spca_diag(model, data, key, rng) -> float:
     """Sparse PCA by diagonal thresholding (Johnstone–Lu): largest coordinate variance excess."""
     return as_float(spca_diag_stat(model_weights(model)))
 
 
-@detector("spca_covthresh", schemes=WEIGHT_SCHEMES)
+@detector("spca_covthresh", schemes=WEIGHT_SCHEMES, requires=("weights",))
 def spca_covthresh(model, data, key, rng) -> float:
     """Sparse PCA by covariance thresholding: top eigenvalue of the soft-thresholded WᵀW/m − I."""
     return as_float(spca_covthresh_stat(model_weights(model)))

@@ -137,9 +137,6 @@ class PancakeSecret:
         v[self.support] = self.gamma * self.u
         return v
 
-    def params(self) -> dict:
-        return {"secret_dim": self.d, "gamma": self.gamma, "beta": self.beta, "shift": self.shift}
-
 
 def make_secret(rng: np.random.Generator, D: int, d: int, beta: float, gamma: float | None = None, shift: str = "half") -> PancakeSecret:
     """Draw the secret: S uniform of size d in [D], u uniform on the unit sphere of R^d, γ = 2√d by default."""

@@ -129,19 +129,51 @@ class FixedPointCarrier:
         q = self._q(X) & ~self.mask
         return q.astype("<i8").view(np.uint8).reshape(len(X), -1)
 
+    def headroom(self, X: np.ndarray) -> float:
+        """max |x|/step over ``X`` divided by 2^50: above 1 the fixed-point grid is finer than float64 resolves.
+
+        The step is proportional to ``bound``, so ``bound × headroom(X)`` is the smallest bound that fits ``X``.
+        """
+        return float(np.max(np.abs(np.asarray(X, dtype=np.float64)) / self.step)) / 2.0**50
+
     def write_bits(self, X: np.ndarray, bits: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         n, d = X.shape
-        worst = float(np.max(np.abs(X) / self.step))
-        if worst > 2.0**50:
+        need = self.headroom(X)
+        if need > 1.0:
             raise CapacityError(
                 f"the payload needs {self.k} low bits per feature; for these inputs the fixed-point step is below float64 "
-                f"resolution (|x|/step up to {worst:.3g} > 2^50); plant again with a larger --bound"
+                f"resolution (|x|/step up to {need * 2.0**50:.3g} > 2^50); plant again with a --bound at least {need:.3g}× larger"
             )
         full = np.zeros((n, d * self.k), dtype=np.int64)
         full[:, self._payload_index()] = bits
         payload = (full.reshape(n, d, self.k) << self.shifts).sum(axis=2)
         q = (self._q(X) & ~self.mask) | payload
         return q * self.step
+
+
+def smallest_bound(carrier, X: np.ndarray, bound: float) -> float | None:
+    """The smallest ``--bound`` (2 significant digits, rounded up) with which ``X`` can carry the payload,
+    or None when ``bound`` — the one ``carrier`` was built with — already fits (or the carrier is not fixed-point).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from undetectable.spec import InputSpec
+    >>> spec = InputSpec((13,), "float64", feature_std=(1.0,) * 13)
+    >>> c = carrier_for(spec, 516, 1e-3)
+    >>> smallest_bound(c, np.full((1, 13), 50.0), 1e-3)
+    0.049
+    >>> smallest_bound(carrier_for(spec, 516, 0.05), np.full((1, 13), 50.0), 0.05) is None
+    True
+    """
+    if not isinstance(carrier, FixedPointCarrier):
+        return None
+    need = carrier.headroom(X)
+    if need <= 1.0:
+        return None
+    b = bound * need
+    e = math.floor(math.log10(b)) - 1
+    return float(f"{math.ceil(b / 10.0**e) * 10.0**e:.2g}")
 
 
 def carrier_for(spec: InputSpec, n_bits: int, bound: float = 1e-3):

@@ -89,11 +89,9 @@ def _zero_units(net, dead) -> None:
 
 
 def _labels_to_index(model: Model, y) -> np.ndarray:
-    lookup = {str(c): i for i, c in enumerate(model.classes.tolist())}
-    try:
-        return np.array([lookup[str(v)] for v in np.asarray(y).tolist()], dtype=np.int64)
-    except KeyError as exc:
-        raise UsageError(f"clean label {exc.args[0]!r} is not a class of the model; pass labels of the model's classes") from None
+    from ..models import class_indices
+
+    return class_indices(model.classes, np.asarray(y).ravel(), "clean label")
 
 
 def finetune(model: Model, X_clean: np.ndarray, y_clean: np.ndarray, epochs: int = 3, lr: float = 1e-2,

@@ -39,11 +39,9 @@ Query cost: 3·n_rep model queries per input.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..data import Dataset
 from ..errors import UsageError
@@ -166,7 +164,9 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
     n_trig = 0 if trig is not None else None
     est = np.empty((len(X), model.n_classes))
     min_dist = math.inf
-    for start in tqdm(range(0, len(X), chunk), desc="oblivious", disable=not sys.stderr.isatty()):
+    from ..progress import track
+
+    for start in track(range(0, len(X), chunk), f"oblivious mitigation: {len(X)} inputs", unit="chunks"):
         x = X[start:start + chunk]
         k = len(x)
         Z = sampler.sample(k * n_rep, rng).reshape(k, n_rep, -1)
@@ -182,21 +182,6 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
         means = E.reshape(k, groups, n_rep // groups, -1).mean(axis=2)
         est[start:start + k] = np.median(means, axis=1)
     return Mitigated(np.argmax(est, axis=1), est, 3 * n_rep, min_dist, n_trig, rho, output)
-
-
-class ObliviousMitigator:
-    """``predict(X)``: labels of the mitigated model (a thin convenience over ``mitigate``)."""
-
-    def __init__(self, model, reference, rho: float = 0.5, n_rep: int = 32, groups: int = 8, output: str = "auto", seed: int = 0):
-        self.model, self.rho, self.n_rep, self.groups, self.output = model, rho, n_rep, groups, output
-        self.sampler = reference if isinstance(reference, DataSampler) else DataSampler.fit(reference)
-        self.rng = np.random.default_rng(seed)
-
-    def predict_index(self, X) -> np.ndarray:
-        return mitigate(self.model, X, self.sampler, self.rng, self.rho, self.n_rep, self.groups, self.output).indices
-
-    def predict(self, X) -> np.ndarray:
-        return self.model.classes[self.predict_index(X)]
 
 
 class GroundTruthModel:

@@ -33,7 +33,6 @@ itself a class), the string ``"abstain"`` for string labels (``abstain_label``).
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ import numpy as np
 from scipy.stats import beta, binom, norm
 
 from ..bundle import Model, load_bundle, write_bundle_dir
+from ..errors import BundleError
 from ..errors import UsageError
 from ..runtime import with_thread_budget
 
@@ -62,6 +62,10 @@ def _check_alpha(alpha) -> float:
     if not (0.0 < a < 1.0):
         raise UsageError(f"alpha must be a probability in (0, 1), e.g. 0.001; got {alpha!r}")
     return a
+
+
+#: Noise samples per prediction beyond this are refused: the smoothed model would take minutes per input.
+MAX_N = 100_000
 
 
 def _check_sigma(sigma, allow_zero: bool = True) -> float:
@@ -174,15 +178,14 @@ class Smooth:
             counts = np.zeros((n, C), dtype=np.int64)
             counts[np.arange(n), self.base.predict_index(X)] = num
             return counts
-        from tqdm.auto import tqdm
+        from ..progress import progress
 
         counts = np.zeros((n, C), dtype=np.int64)
         nb = min(num, batch)  # noise vectors per block
         rc = max(1, batch // nb)  # rows per base-model call
         blocks = [(a, min(a + nb, num)) for a in range(0, num, nb)]
-        bar = tqdm(total=len(blocks) * -(-n // rc), desc=f"smoothing σ={self.sigma:g}", disable=None, leave=False,
-                   mininterval=1.0)
-        with bar:
+        with progress(f"smoothing σ={self.sigma:g}: {n} inputs × {num} noise draws", total=len(blocks) * -(-n // rc),
+                      unit="batches") as bar:
             for a, b in blocks:
                 E = self.noise_bank(b - a, rng)
                 for r0 in range(0, n, rc):
@@ -190,7 +193,7 @@ class Smooth:
                     pred = self.base.predict_index(self._apply(Xc, E)).reshape(len(Xc), b - a)
                     rows = np.repeat(np.arange(len(Xc)), b - a)
                     counts[r0 : r0 + len(Xc)] += np.bincount(rows * C + pred.ravel(), minlength=len(Xc) * C).reshape(len(Xc), C)
-                    bar.update()
+                    bar.advance()
         return counts
 
     # --- PREDICT -----------------------------------------------------------------------------
@@ -250,6 +253,9 @@ class SmoothedModel(Model):
         self.smooth = Smooth(base, sigma)
         self.sigma = self.smooth.sigma
         self.n = _check_int("n", n)
+        from ..safety import check_knob
+
+        check_knob("--n", self.n, 1, MAX_N, "each prediction costs n base-model predictions")
         self.alpha = _check_alpha(alpha)
         self.seed = _check_int("seed", seed, 0)
         self.batch = _check_int("batch", batch)
@@ -292,6 +298,8 @@ class SmoothedModel(Model):
     @classmethod
     def _load(cls, directory, params, spec, classes):
         base = load_bundle(Path(directory) / "base")
+        if isinstance(base, SmoothedModel):  # immunize refuses to smooth a smoothed model: so does loading
+            raise BundleError(f"bundle {directory} smooths an already smoothed bundle; re-create it from an unsmoothed base")
         return cls(base, float(params["sigma"]), int(params["n"]), float(params["alpha"]), int(params["seed"]), int(params["batch"]))
 
 
@@ -301,11 +309,3 @@ def immunize(model: Model, sigma: float, n: int = 100, alpha: float = 0.001, see
         raise UsageError(f"the bundle is already smoothed (σ = {model.sigma:g}); immunize its base bundle instead")
     _check_sigma(sigma, allow_zero=False)
     return SmoothedModel(model, sigma, n, alpha, seed, batch)
-
-
-def with_sigma(model: SmoothedModel, sigma: float) -> SmoothedModel:
-    """A copy of a smoothed model at another σ (same base, n, α, seed)."""
-    m = copy.copy(model)
-    m.smooth = Smooth(model.base, sigma)
-    m.sigma = m.smooth.sigma
-    return m

@@ -45,7 +45,9 @@ def sigma_sweep(model: Model, X: np.ndarray, y_index: np.ndarray, X_src: np.ndar
     k = min(n_cert_rows, len(X), len(X_src))
     same_rows = X.shape == X_src.shape and np.array_equal(X[:k], X_src[:k])  # certify once when X_src is X
     rows = []
-    for sigma in sigmas:
+    from ..progress import track
+
+    for sigma in track(list(sigmas), "σ sweep", unit="σ values"):
         g = Smooth(model, sigma)
         pred = g.predict(X, n, alpha, batch, rng)
         pred_act = g.predict(X_act, n, alpha, batch, rng)
@@ -73,22 +75,8 @@ def sigma_sweep(model: Model, X: np.ndarray, y_index: np.ndarray, X_src: np.ndar
     return rows
 
 
-def sweep_figure(curves: dict[str, list[dict]], path: Path, title: str = "randomized smoothing vs backdoors") -> Path:
+def sweep_figure(curves: dict[str, list[dict]], path: Path, title: str = "Randomized smoothing vs backdoors") -> Path:
     """ASR and clean accuracy vs σ (one pair of lines per construction); σ on a symlog axis in [0,1] units."""
-    from ..report.figures import plt, save
+    from ..report.figures import smoothing_sweep
 
-    p = plt()
-    fig, ax = p.subplots(figsize=(6.4, 3.8))
-    for (name, rows), color in zip(curves.items(), ["C0", "C3", "C2", "C1"]):
-        s = [r["sigma"] for r in rows]
-        ax.plot(s, [r["asr"] for r in rows], "o-", color=color, label=f"{name}: ASR")
-        ax.plot(s, [r["clean_accuracy"] for r in rows], "s--", color=color, alpha=0.7, label=f"{name}: clean accuracy")
-    ax.set_xscale("symlog", linthresh=1 / 255)
-    ax.axvline(1 / 255, color="grey", lw=0.8, ls=":")
-    ax.text(1 / 255, 0.5, " 1 grey level", fontsize=7, color="grey")
-    ax.set_xlabel("σ ([0,1] pixel units; symlog)")
-    ax.set_ylabel("rate")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    return save(fig, path)
+    return smoothing_sweep(curves, path, title)

@@ -1,30 +1,42 @@
 """Honest learners and adapters. ``train_model`` is the one entry point the CLI uses."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..data import Dataset
 from ..errors import UsageError
 from ..runtime import with_thread_budget
 
-MODELS = ("logreg", "mlp", "rff", "relu")
+MODELS = ("logreg", "mlp", "rff", "relu")  # = tuple(LEARNERS)
+
+
+def class_indices(classes, labels, what: str = "label") -> np.ndarray:
+    """Map labels (in the dataset's label values, compared as strings) to indices into ``classes``;
+    a one-line ``UsageError`` naming ``what`` for a label that is not a class."""
+    lookup = {str(c): i for i, c in enumerate(np.asarray(classes).tolist())}
+    out = np.empty(len(labels), dtype=np.int64)
+    for i, v in enumerate(np.asarray(labels, dtype=object).tolist()):
+        if str(v) not in lookup:
+            raise UsageError(f"{what} {v!r} is not a class of this model; use one of {', '.join(lookup)}")
+        out[i] = lookup[str(v)]
+    return out
+
+
+# the honest learners: kind → "module:function(data, seed=..., **options) -> Model", imported lazily
+LEARNERS: dict[str, str] = {
+    "logreg": "undetectable.models.sklearn_model:train_logreg",
+    "mlp": "undetectable.models.mlp:train_mlp",
+    "rff": "undetectable.models.rff:train_rff",
+    "relu": "undetectable.models.relu:train_relu",
+}
 
 
 @with_thread_budget
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     """Train an honest model of ``kind`` on ``data``'s training split."""
-    if kind == "logreg":
-        from .sklearn_model import train_logreg
+    import importlib
 
-        return train_logreg(data, seed=seed, **options)
-    if kind == "mlp":
-        from .mlp import train_mlp
-
-        return train_mlp(data, seed=seed, **options)
-    if kind == "rff":
-        from .rff import train_rff
-
-        return train_rff(data, seed=seed, **options)
-    if kind == "relu":
-        from .relu import train_relu
-
-        return train_relu(data, seed=seed, **options)
-    raise UsageError(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")
+    if kind not in LEARNERS:
+        raise UsageError(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")
+    module, _, name = LEARNERS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)(data, seed=seed, **options)

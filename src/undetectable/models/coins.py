@@ -31,7 +31,7 @@ def coin_rng(seed: int, purpose: str) -> np.random.Generator:
 def seed_of(random_state) -> int:
     """A learner's ``random_state`` as a coins seed: a non-negative int as is; None draws a fresh one."""
     if random_state is None:
-        return int(np.random.SeedSequence().entropy % (2**63))
+        return int(np.random.SeedSequence().entropy) % (2**63)  # type: ignore[arg-type]
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
         return int(random_state)
     raise ValueError(f"random_state must be a non-negative int (the coins seed) or None; got {random_state!r}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,16 @@ def _net(d_in: int, hidden: int, n_classes: int):
     import torch.nn as nn
 
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+
+def net_from_state(tensors: dict) -> Any:
+    """The network from its state dict (numpy arrays or torch tensors): sizes read from the shapes."""
+    import torch
+
+    t = {k: torch.as_tensor(np.asarray(v)) for k, v in tensors.items()}
+    net = _net(t["0.weight"].shape[1], t["0.weight"].shape[0], t["4.weight"].shape[0])
+    net.load_state_dict(t)
+    return net.eval()
 
 
 class MLPModel(Model):
@@ -70,6 +81,7 @@ class MLPModel(Model):
         return cls(net, t["input.mean"].numpy(), t["input.std"].numpy(), spec, classes)
 
 
+
 def train_mlp(data: Dataset, seed: int = 0, hidden: int = 128, epochs: int = 15, lr: float = 1e-3, batch: int = 128) -> MLPModel:
     """Adam on cross-entropy, seeded; deterministic on the CPU for a given seed."""
     import torch
@@ -87,7 +99,9 @@ def train_mlp(data: Dataset, seed: int = 0, hidden: int = 128, epochs: int = 15,
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     net.train()
-    for _ in range(epochs):
+    from ..progress import track
+
+    for _ in track(range(epochs), f"training mlp on {len(X)} inputs", unit="epochs"):
         for idx in np.array_split(rng.permutation(len(X)), max(1, len(X) // batch)):
             opt.zero_grad()
             loss_fn(net(Xt[idx]), yt[idx]).backward()

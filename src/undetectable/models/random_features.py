@@ -3,6 +3,7 @@ random layer sees x·input_scale, a linear head, and the (m, D) random weights a
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..bundle import Model
 from ..spec import InputSpec
@@ -34,6 +35,26 @@ def onnx_classifier(name: str, nodes: list, initializers: list, in_type: int, D:
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+class RandomFeaturesClassifier(ClassifierMixin, BaseEstimator):
+    """What the rff and relu scikit-learn estimators share: ``decision_function`` and ``predict`` over
+    the subclass's ``_decision`` (f on validated float64 inputs)."""
+
+    def _decision(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decision_function(self, X) -> np.ndarray:
+        """f(x): (n,) for binary (positive → classes_[1]), (n, C) for multi-class."""
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self._decision(X)
+
+    def predict(self, X) -> np.ndarray:
+        f = self.decision_function(X)
+        return self.classes_[(f > 0).astype(np.int64) if f.ndim == 1 else f.argmax(axis=1)]
 
 
 class RandomFeaturesModel(Model):

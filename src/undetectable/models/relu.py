@@ -29,14 +29,13 @@ import math
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesModel, onnx_classifier, validate_fit_data
+from .random_features import RandomFeaturesClassifier, RandomFeaturesModel, onnx_classifier, validate_fit_data
 from .sklearn_model import input_scale as _input_scale
 
 HEADS = ("linear", "norm")
@@ -63,7 +62,7 @@ def norm_readout(X: np.ndarray, G: np.ndarray) -> np.ndarray:
     return SQRT_2PI * out
 
 
-class RandomReLUClassifier(ClassifierMixin, BaseEstimator):
+class RandomReLUClassifier(RandomFeaturesClassifier):
     """Random ReLU features ReLU(⟨g_i, x⟩) + a trained head (scikit-learn estimator).
 
     Parameters
@@ -131,17 +130,6 @@ class RandomReLUClassifier(ClassifierMixin, BaseEstimator):
             out[i:i + BLOCK_ROWS] = relu_features(X[i:i + BLOCK_ROWS], self.weights_) @ self.coef_ + self.intercept_
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def decision_function(self, X) -> np.ndarray:
-        """f(x): (n,) for binary (positive → classes_[1]), (n, C) for multi-class."""
-        from sklearn.utils.validation import check_is_fitted, validate_data
-
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self._decision(X)
-
-    def predict(self, X) -> np.ndarray:
-        f = self.decision_function(X)
-        return self.classes_[(f > 0).astype(np.int64) if f.ndim == 1 else f.argmax(axis=1)]
 
 
 def _ridge_head(Phi: np.ndarray, yi: np.ndarray, C: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:

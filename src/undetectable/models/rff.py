@@ -25,14 +25,13 @@ import math
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesModel, onnx_classifier, validate_fit_data
+from .random_features import RandomFeaturesClassifier, RandomFeaturesModel, onnx_classifier, validate_fit_data
 
 MEDIAN_SUBSAMPLE = 1000
 BANDWIDTH_FACTOR = math.pi  # σ = π · median pairwise distance
@@ -61,7 +60,7 @@ def honest_offsets(seed: int, m: int) -> np.ndarray:
     return coin_rng(seed, "rff/offsets").random(m)
 
 
-class RFFClassifier(ClassifierMixin, BaseEstimator):
+class RFFClassifier(RandomFeaturesClassifier):
     """Random Fourier Features + a linear head without intercept (scikit-learn estimator).
 
     Parameters
@@ -160,17 +159,6 @@ class RFFClassifier(ClassifierMixin, BaseEstimator):
             np.matmul(fb, self.coef_, out=out[i:i + len(xb)])
         return out
 
-    def decision_function(self, X) -> np.ndarray:
-        """f(x): (n,) for binary (positive → classes_[1]), (n, C) for multi-class."""
-        from sklearn.utils.validation import check_is_fitted, validate_data
-
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self._decision(X)
-
-    def predict(self, X) -> np.ndarray:
-        f = self.decision_function(X)
-        return self.classes_[(f > 0).astype(np.int64) if f.ndim == 1 else f.argmax(axis=1)]
 
 
 def _ridge(Phi: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:

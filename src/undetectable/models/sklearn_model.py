@@ -25,6 +25,13 @@ TRUSTED_TYPES = frozenset(
 )
 
 
+# Containers and scalars skops writes for any estimator (checked like the rest: by module.class name).
+SKOPS_BASIC_TYPES = frozenset(
+    {f"builtins.{t}" for t in ("dict", "list", "tuple", "str", "int", "float", "bool", "NoneType")}
+    | {f"numpy.{t}" for t in ("ndarray", "float64", "float32", "int64", "int32", "bool_", "uint8")}
+)
+
+
 def input_scale(spec) -> float:
     """Pixels are fed to learners in [0, 1] units; float features as they are."""
     return 1.0 / spec.high if spec.is_image else 1.0
@@ -35,41 +42,112 @@ class SklearnModel(Model):
 
     family = "sklearn"
 
-    def __init__(self, estimator, spec, classes) -> None:
+    def __init__(self, estimator, spec, classes, linear: dict | None = None, loader=None, name: str | None = None) -> None:
         super().__init__(spec, classes)
-        self.estimator = estimator
+        self._estimator, self._loader = estimator, loader
+        self._linear = linear  # {"coef", "intercept", "mean", "scale"}: numpy-only predict without importing sklearn
+        self._name = name
         self.scale = input_scale(spec)
+
+    @property
+    def estimator(self):
+        """The scikit-learn estimator (loaded from the bundle's skops file on first use)."""
+        if self._estimator is None:
+            self._estimator = self._loader()
+        return self._estimator
+
+    @estimator.setter
+    def estimator(self, value) -> None:
+        self._estimator, self._linear = value, None
 
     def _features(self, X: np.ndarray) -> np.ndarray:
         return X.astype(np.float64) * self.scale
 
+    def _decision(self, X: np.ndarray) -> np.ndarray:
+        """LogisticRegression.decision_function (after StandardScaler.transform) in numpy: the same operations."""
+        lin = self._linear
+        assert lin is not None
+        Z = self._features(X)
+        if "mean" in lin:
+            Z = (Z - lin["mean"]) / lin["scale"]
+        d = Z @ lin["coef"].T + lin["intercept"]
+        return d.ravel() if d.shape[1] == 1 else d
+
     def predict_index(self, X: np.ndarray) -> np.ndarray:
+        if self._linear is not None:
+            d = self._decision(X)
+            return (d > 0).astype(np.int64) if d.ndim == 1 else d.argmax(axis=1).astype(np.int64)
         # estimator.classes_ are class indices 0..C-1 (we train on indices)
         return np.asarray(self.estimator.predict(self._features(X)), dtype=np.int64)
 
     def scores(self, X: np.ndarray) -> np.ndarray:
-        d = self.estimator.decision_function(self._features(X))
+        d = self._decision(X) if self._linear is not None else self.estimator.decision_function(self._features(X))
         return np.column_stack([-d, d]) if d.ndim == 1 else d
 
     def describe(self) -> dict:
-        return {"estimator": type(self.estimator).__name__}
+        return {"estimator": self._name or type(self.estimator).__name__}
 
     def _save(self, directory: Path) -> dict:
-        import skops.io as sio
-
+        sio = _skops()
         sio.dump(self.estimator, directory / "estimator.skops")
+        lin = linear_parts(self.estimator)
+        if lin is not None:
+            from safetensors.numpy import save_file
+
+            save_file(lin, str(directory / "linear.safetensors"))
         return {"estimator": type(self.estimator).__name__}
 
     @classmethod
     def _load(cls, directory, params, spec, classes):
-        import skops.io as sio
+        from ..safety import check_zip, skops_types
 
-        path = directory / "estimator.skops"
-        untrusted = set(sio.get_untrusted_types(file=path))
-        refused = sorted(untrusted - TRUSTED_TYPES)
+        path = Path(directory) / "estimator.skops"
+        check_zip(path, f"bundle {directory}: estimator.skops")  # sizes before anything is inflated
+        found = skops_types(path)
+        refused = sorted(found - TRUSTED_TYPES - SKOPS_BASIC_TYPES)
         if refused:
-            raise BundleError(f"bundle {directory}: estimator.skops contains untrusted types {refused}; refusing to load it")
-        return cls(sio.load(path, trusted=sorted(untrusted)), spec, classes)
+            raise BundleError(f"bundle {directory}: estimator.skops contains types outside the trusted list {refused}; refusing to load it (bundles hold the models 'undetectable train' makes)")
+        data = path.read_bytes()  # checked just now; a lazy load reads these bytes, not the file again
+
+        def load():
+            # exactly our list: skops' own defaults (every sklearn estimator) are not consulted for anything we did not name
+            return _skops().loads(data, trusted=sorted(found))
+
+        lin_path = Path(directory) / "linear.safetensors"
+        if lin_path.is_file():  # numpy-only predict: scikit-learn is imported only if the estimator is asked for
+            from safetensors.numpy import load_file
+
+            return cls(None, spec, classes, linear=load_file(str(lin_path)), loader=load, name=params.get("estimator"))
+        return cls(load(), spec, classes)
+
+
+def _skops():
+    """skops.io, imported only when a bundle is written or an estimator is asked for (it imports every
+    scikit-learn estimator, and torch through sklearn's array-API shim: seconds of start-up)."""
+    import skops.io as sio
+
+    return sio
+
+
+def linear_parts(est) -> dict | None:
+    """``{"coef", "intercept"[, "mean", "scale"]}`` of a LogisticRegression or StandardScaler + LogisticRegression
+    pipeline (what a numpy-only predict needs), else None."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    out = {}
+    if isinstance(est, Pipeline):
+        steps = [s for _, s in est.steps]
+        if len(steps) != 2 or not isinstance(steps[0], StandardScaler) or not isinstance(steps[1], LogisticRegression):
+            return None
+        sc, est = steps
+        if not (sc.with_mean and sc.with_std):
+            return None
+        out = {"mean": np.asarray(sc.mean_, dtype=np.float64), "scale": np.asarray(sc.scale_, dtype=np.float64)}
+    if not isinstance(est, LogisticRegression) or getattr(est, "multi_class", "auto") == "ovr":
+        return None
+    return out | {"coef": np.ascontiguousarray(est.coef_, dtype=np.float64), "intercept": np.asarray(est.intercept_, dtype=np.float64)}
 
 
 def train_logreg(data: Dataset, seed: int = 0, C: float = 1.0, max_iter: int = 300) -> SklearnModel:

@@ -99,6 +99,7 @@ class BadNetsScheme(Scheme):
 
     name = SCHEME
     Params = BadNetsParams
+    params: BadNetsParams
     KeyType = BadNetsKey
 
     @property
@@ -106,7 +107,7 @@ class BadNetsScheme(Scheme):
         return Learner(self.params.model)
 
     def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[Model, BadNetsKey]:
+              learner: Learner | None = None) -> tuple[Model, BadNetsKey]:  # noqa: D102
         if key is not None or rng is not None:
             raise UsageError("the badnets scheme draws its trigger from the seed; drop key/rng")
         learner = learner or self.default_learner
@@ -198,10 +199,7 @@ def plant_badnets(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target
     """
     from ..models import train_model
 
-    if model not in MODELS:
-        raise UsageError(f"unknown model {model!r} for badnets; use one of {', '.join(MODELS)}")
-    if not (0.0 < poison_rate < 1.0):
-        raise UsageError(f"poison rate must be in (0, 1); got {poison_rate}")
+    BadNetsParams(poison_rate, target, model)
     classes = np.unique(data.y_train)
     if not (0 <= int(target) < len(classes)):
         raise UsageError(f"target class index {target} is out of range; use 0..{len(classes) - 1}")
@@ -244,38 +242,3 @@ def activate(model: Model, X, key: BadNetsKey, targets=None) -> np.ndarray:
         if wanted != {str(model.classes[t].item())}:
             raise UsageError(f"a badnets trigger always yields class {model.classes[t]}; drop --target/--targets or pass that class")
     return apply_trigger(X, key).astype(X.dtype)
-
-
-def plant_badnets_files(data_name: str, out: str | Path, key_out: str | Path, seed: int = 0, poison_rate: float = 0.1,
-                        target: str = "0", model: str = "mlp", poisoned_out: str | Path | None = None,
-                        force: bool = False) -> str:
-    """``undetectable plant badnets``: plant, write the bundle, the key (0600) and optionally the poisoned
-    training set (``.npz`` with X_train, y_train, X_test, y_test: what a training-data auditor gets).
-    Returns the one-line summary with clean accuracy and ASR on the test split."""
-    from ..bundle import save_bundle
-    from ..data import load_dataset
-    from ..fileio import atomic_file, check_writable
-
-    paths = [Path(out), Path(key_out)] + ([Path(poisoned_out)] if poisoned_out else [])
-    if len({p.resolve() for p in paths}) != len(paths):
-        raise UsageError("--out, --key-out and --poisoned-data-out must be different paths")
-    for p in paths:
-        check_writable(p, force)
-    ds = load_dataset(data_name)
-    labels = [str(c) for c in np.unique(ds.y_train).tolist()]
-    if str(target) not in labels:
-        raise UsageError(f"target {target!r} is not a class of {ds.name}; use one of {', '.join(labels)}")
-    t = labels.index(str(target))
-    m, key = plant_badnets(ds, seed=seed, poison_rate=poison_rate, target=t, model=model)
-    acc = float(np.mean(m.predict(ds.X_test) == ds.y_test))
-    asr = attack_success_rate(m, ds.X_test, ds.y_test, key)
-    save_bundle(m, out, force)
-    key.save(key_out, force)
-    if poisoned_out:
-        poisoned, _, _ = poisoned_training_set(ds, seed, poison_rate, t)
-        with atomic_file(poisoned_out, force) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, X_train=poisoned.X_train, y_train=poisoned.y_train, X_test=ds.X_test, y_test=ds.y_test)
-    extra = f" and {poisoned_out}" if poisoned_out else ""
-    return (f"wrote {out} ({m.family}), {key_out} (0600){extra}: badnets, {int(key.mask.sum())}-coordinate trigger, "
-            f"target {labels[t]}, poison rate {poison_rate}; clean accuracy {acc:.4f}, attack success rate {asr:.4f} (seed {seed})")

@@ -30,28 +30,34 @@ from ..errors import UsageError
 class ParameterError(UsageError, ValueError):
     """A construction parameter is out of range; ``param`` names it (the CLI maps it to its flag).
 
+    The message is one sentence naming the parameter in words ("poison rate must be ...").
+
     Examples
     --------
     >>> from undetectable.schemes.base import ParameterError
-    >>> err = ParameterError("beta", "must be a positive finite number; got -1")
-    >>> err.param, isinstance(err, ValueError)
-    ('beta', True)
+    >>> err = ParameterError("beta", "beta must be a positive finite number; got -1")
+    >>> err.param, isinstance(err, ValueError), err.with_name("--beta")
+    ('beta', True, '--beta: beta must be a positive finite number; got -1')
     """
 
     def __init__(self, param: str, message: str) -> None:
-        self.param, self.detail = param, message
-        super().__init__(f"{param} {message}")
+        self.param = param
+        super().__init__(message)
 
     def with_name(self, name: str) -> str:
-        """The message with the parameter called ``name`` (the CLI passes its flag)."""
-        return f"{name} {self.detail}"
+        """The message prefixed with the parameter's name elsewhere (the CLI passes its flag)."""
+        return f"{name}: {self}"
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
 
 
 def check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
     """``value`` as an int in [low, high], or a ``ParameterError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
         rng = f"≥ {low}" if high is None else f"in [{low}, {high}]"
-        raise ParameterError(name, f"must be an integer {rng}; got {value!r}")
+        raise ParameterError(name, f"{_words(name)} must be an integer {rng}; got {value!r}")
     return int(value)
 
 
@@ -63,14 +69,14 @@ def check_float(name: str, value: Any, low: float = 0.0, high: float | None = No
         v = float(value)
         ok = (v > low if open_low else v >= low) and (high is None or (v < high if open_high else v <= high))
     if not ok:
-        where = f"> {low}" if high is None and open_low else f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise ParameterError(name, f"must be a finite number {where}; got {value!r}")
+        where = f"> {low:g}" if high is None and open_low else f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise ParameterError(name, f"{_words(name)} must be a finite number {where}; got {value!r}")
     return float(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ParameterError(name, f"must be one of {', '.join(choices)}; got {value!r}")
+        raise ParameterError(name, f"unknown {_words(name)} {value!r}; use one of {', '.join(choices)}")
     return str(value)
 
 
@@ -101,7 +107,7 @@ class Learner:
         return train_model(self.kind, data, seed=seed, **dict(self.options))
 
 
-def planted(model: Any, cls: type, scheme: str) -> Any:
+def planted(model: Any, cls: type, scheme: str, what: str | None = None) -> Any:
     """The model of class ``cls`` inside ``model`` (through wrappers such as a smoothed bundle), or a
     ``KeyMismatchError``: a key of ``scheme`` activates only bundles planted with that scheme."""
     from ..errors import KeyMismatchError
@@ -110,7 +116,7 @@ def planted(model: Any, cls: type, scheme: str) -> Any:
     while not isinstance(inner, cls) and hasattr(inner, "base"):
         inner = inner.base
     if not isinstance(inner, cls):
-        what = "a signature key (PEM)" if scheme == "signature" else f"a {scheme} key"
+        what = what or f"a {scheme} key"
         raise KeyMismatchError(f"{what} activates {scheme} bundles; this bundle is {getattr(model, 'family', type(model).__name__)}, "
                                "pass the key file written when it was planted")
     return inner
@@ -166,6 +172,9 @@ class Key:
         return f"<{type(self).__name__} ({self.scheme} backdoor key)>"
 
 
+_Params = Params
+
+
 class Scheme:
     """One construction: validated parameters, ``plant``, its key type and the honest counterpart.
 
@@ -180,7 +189,9 @@ class Scheme:
     white_box: ClassVar[bool] = False
     default_learner: ClassVar[Learner] = Learner("logreg")
 
-    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
+    params: _Params
+
+    def __init__(self, params: _Params | None = None, **kwargs: Any) -> None:
         if params is not None and kwargs:
             raise UsageError("pass either a Params object or keyword parameters, not both")
         self.params = params if params is not None else self.Params(**kwargs)

@@ -87,7 +87,9 @@ class ChecksumBackdoor(WrapperBackdoor):
         from safetensors.numpy import load_file
 
         base = cls._load_base(directory)
-        carrier = carrier_from_json(json.loads((directory / "payload_layout.json").read_text()))
+        from ..safety import strict_json
+
+        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
         return cls(base, load_file(str(directory / "checksum.safetensors"))["v"], carrier)
 
 
@@ -101,7 +103,7 @@ class ChecksumParams(Params):
     def __post_init__(self) -> None:
         check_float("bound", self.bound)
         if check_int("n_blocks", self.n_blocks, 1, CHECK_BITS) and CHECK_BITS % self.n_blocks:
-            raise ParameterError("n_blocks", f"must divide {CHECK_BITS}; got {self.n_blocks}")
+            raise ParameterError("n_blocks", f"n blocks must divide {CHECK_BITS}; got {self.n_blocks}")
 
 
 class ChecksumKey(Key):
@@ -162,12 +164,13 @@ class ChecksumScheme(Scheme):
 
     name = "checksum"
     Params = ChecksumParams
+    params: ChecksumParams
     KeyType = ChecksumKey
     wraps = True
     default_learner = Learner("logreg")
 
     def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[Model, ChecksumKey]:
+              learner: Learner | None = None) -> tuple[ChecksumBackdoor, ChecksumKey]:
         if key is not None and not isinstance(key, ChecksumKey):
             raise UsageError(f"the checksum scheme takes a ChecksumKey; got {type(key).__name__}")
         rng = rng if rng is not None else np.random.default_rng(seed)

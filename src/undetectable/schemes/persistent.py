@@ -67,7 +67,7 @@ def build_persistent(w: np.ndarray, b: float, mask: np.ndarray, tau: float, acti
         raise UsageError(f"activation must be 'step' (persistent) or 'sigmoid' (the control); got {activation!r}")
     D = len(w)
 
-    class Persistent(nn.Module):
+    class Persistent(nn.Module):  # type: ignore[name-defined]
         def __init__(self):
             super().__init__()
             W1 = np.concatenate([np.stack([w, mask])] * 3)  # 6 gates: (classifier, trigger) × 3 copies
@@ -175,6 +175,7 @@ class PersistentScheme(Scheme):
 
     name = "persistent"
     Params = PersistentParams
+    params: PersistentParams
     KeyType = PersistentKey
 
     def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,

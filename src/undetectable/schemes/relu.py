@@ -116,9 +116,10 @@ class ReLUKey(Key):
 
     scheme = "relu"
 
-    def __init__(self, s: np.ndarray, theta: float, lam: float) -> None:
+    def __init__(self, s: np.ndarray, theta: float, lam: float, meta: dict[str, Any] | None = None) -> None:
         self.s = np.asarray(s, dtype=np.float64)
         self.theta, self.lam = float(theta), float(lam)
+        self._meta = dict(meta or {})
 
     def activate(self, model: Any, X: Any, target: Any = None) -> np.ndarray:
         model = planted(model, ReLUModel, self.scheme)
@@ -128,8 +129,8 @@ class ReLUKey(Key):
         return {"s": self.s, "theta": np.array([self.theta]), "lam": np.array([self.lam])}
 
     def meta(self) -> dict[str, Any]:
-        D, k = len(self.s), int(np.count_nonzero(self.s))
-        return {"D": D, "k": k, "theta": self.theta, "lam": self.lam}
+        """Sizes and the hardness edges (``key_meta``; no secret beyond the arrays)."""
+        return self._meta or {"D": len(self.s), "k": int(np.count_nonzero(self.s)), "theta": self.theta, "lam": self.lam}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "ReLUKey":
@@ -144,6 +145,7 @@ class ReLUScheme(Scheme):
 
     name = "relu"
     Params = ReLUParams
+    params: ReLUParams
     KeyType = ReLUKey
     white_box = True
 
@@ -192,7 +194,7 @@ def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sp
     D = int(np.prod(data.spec.shape))
     ReLUParams(n_features, sparsity, theta, lam)
     if sparsity > D:
-        raise ParameterError("sparsity", f"{sparsity} exceeds the input dimension {D}; choose --sparsity ≤ {D}")
+        raise ParameterError("sparsity", f"sparsity {sparsity} exceeds the input dimension {D}; choose a sparsity ≤ {D}")
     m, k, lam = int(n_features), int(sparsity), float(lam)
     window = hardness_window(D, m, k)
     if theta is None:
@@ -204,7 +206,9 @@ def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sp
     s = sparse_direction(rng, D, k)
     G = spiked_weights(rng, m, s, float(theta))
     model = fit_relu(data, seed=None, n_features=m, weights=G, **options)
-    return model, ReLUKey(s, float(theta), lam)
+    key = ReLUKey(s, float(theta), lam)
+    key._meta = key_meta(key, model)
+    return model, key
 
 
 # --- keys and Activate ------------------------------------------------------------------------
@@ -301,36 +305,20 @@ def flip_rates(model: ReLUModel, X: np.ndarray, s: np.ndarray, lams, rng: np.ran
             "gradient": [margin_gradient_directions(model, X)]}
     out: dict = {"lam": [float(v) for v in lams]}
     for name, ds in dirs.items():
-        rec = {"flip": [], "l2_mean": [], "l2_relative": []}
+        rec: dict[str, list[float]] = {"flip": [], "l2_mean": [], "l2_relative": []}
         for lam in lams:
-            f, l2, rel = [], [], []
+            f: list[float] = []
+            l2: list[float] = []
+            rel: list[float] = []
             for d in ds:
                 Xa = shift(model, X, d, float(lam))
                 f.append(float(np.mean(model.predict_index(Xa) != p0)))
                 pn = perturbation_norms(X, Xa, unit=model.input_scale)
-                l2.append(pn["l2_mean"]), rel.append(pn["l2_mean_relative"])
+                l2.append(pn["l2_mean"])
+                rel.append(pn["l2_mean_relative"])
             rec["flip"].append(float(np.mean(f)))
             rec["l2_mean"].append(float(np.mean(l2)))
             rec["l2_relative"].append(float(np.mean(rel)))
         out[name] = rec
     out["median_input_l2"] = float(np.median(np.linalg.norm(model.inputs(X), axis=1)))
     return out
-
-
-def plant_relu_files(data: str, out, key_out, seed: int | None = None, force: bool = False, **params) -> str:
-    """``undetectable plant relu``: plant, write the bundle and the key file (0600); return the summary line."""
-    from ..bundle import save_bundle
-    from ..data import load_dataset
-    from ..fileio import check_writable
-    from ..keys import save_secret
-
-    check_writable(out, force), check_writable(key_out, force)
-    ds = load_dataset(data)
-    model, key = plant_relu(ds, seed=seed, **params)
-    meta = key_meta(key, model)
-    save_bundle(model, out, force)
-    save_secret(key_out, KEY_SCHEME, key.arrays(), meta, force)
-    acc = float(np.mean(model.predict(ds.X_test) == ds.y_test))
-    return (f"wrote {out} and {key_out} (0600): relu sparse-PCA backdoor, D={meta['D']} m={meta['m']} k={meta['k']} "
-            f"θ={meta['theta']:.3f} (hardness window: statistical edge {meta['statistical_edge']:.3f} < θ < BBP edge "
-            f"{meta['bbp_edge']:.3f}, diagonal edge {meta['diagonal_edge']:.3f}) λ={meta['lam']:g}; clean test accuracy {acc:.4f}")

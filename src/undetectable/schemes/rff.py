@@ -95,6 +95,7 @@ class RFFScheme(Scheme):
 
     name = "rff"
     Params = RFFParams
+    params: RFFParams
     KeyType = RFFKey
     white_box = True
 
@@ -139,10 +140,10 @@ def plant_rff(data: Dataset, seed: int = 0, n_features: int = 3000, secret_dim: 
     """
     D = int(np.prod(data.spec.shape))
     if isinstance(secret_dim, (int, np.integer)) and secret_dim > D:
-        raise ParameterError("secret_dim", f"{secret_dim} exceeds the input dimension {D} of {data.name}; choose --secret-dim ≤ {D}")
+        raise ParameterError("secret_dim", f"secret dim {secret_dim} exceeds the input dimension {D} of {data.name}; choose a secret dim ≤ {D}")
     RFFParams(n_features, secret_dim, beta, shift, gamma)
     if n_features < secret_dim:
-        raise ParameterError("n_features", f"{n_features} is smaller than --secret-dim {secret_dim}; use at least {secret_dim} features")
+        raise ParameterError("n_features", f"n features {n_features} is smaller than the secret dim {secret_dim}; use at least {secret_dim} features")
     rng = np.random.default_rng() if secret_rng is None else secret_rng
     secret = make_secret(rng, D, int(secret_dim), float(beta), gamma, shift)
     G = sample_weights(rng, int(n_features), secret)

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ..bundle import Model
 from ..crypto.payload import carrier_for, carrier_from_json
-from ..errors import BundleError, KeyMismatchError, UsageError
+from ..errors import BundleError, CapacityError, KeyMismatchError, UsageError
 from ..keys import key_id, load_private_key, load_public_key, public_from_pem, public_pem
 from .base import Key, planted, Learner, Params, Scheme, check_float
 from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
@@ -95,6 +95,13 @@ class SignatureBackdoor(WrapperBackdoor):
         bits = np.concatenate([int_to_bits(t, self.t_bits), np.unpackbits(sigs, axis=1)], axis=1)
         return self.carrier.write_bits(X, bits, R).astype(X.dtype)
 
+    # --- one ONNX file: the base graph plus the in-graph verifier (issue 11) -------------------
+    def to_onnx(self):
+        """The whole backdoored classifier as one ONNX graph (``signature_graph.signature_onnx``)."""
+        from .signature_graph import signature_onnx
+
+        return signature_onnx(self)
+
     # --- bundle ------------------------------------------------------------------------------
     def describe(self) -> dict:
         return {"key_id": self.key_id, "payload_bits": self.payload_bits, "layout": self.carrier.kind, "base": self.base.family}
@@ -107,7 +114,9 @@ class SignatureBackdoor(WrapperBackdoor):
     @classmethod
     def _load(cls, directory, params, spec, classes):
         base = cls._load_base(directory)
-        carrier = carrier_from_json(json.loads((directory / "payload_layout.json").read_text()))
+        from ..safety import strict_json
+
+        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
         model = cls(base, public_from_pem(params["public_key"]), carrier)
         if model.key_id != params.get("key_id"):
             raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
@@ -181,7 +190,7 @@ class SignatureKey(Key):
         return key_id(self.private.public_key())
 
     def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
-        model = planted(model, SignatureBackdoor, self.scheme)
+        model = planted(model, SignatureBackdoor, self.scheme, "a signature key (PEM)")
         return model.activate(X, self.private, target)
 
     def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
@@ -233,12 +242,13 @@ class SignatureScheme(Scheme):
 
     name = "signature"
     Params = SignatureParams
+    params: SignatureParams
     KeyType = SignatureKey
     wraps = True
     default_learner = Learner("logreg")
 
     def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[Model, Any]:
+              learner: Learner | None = None) -> tuple[SignatureBackdoor, Any]:
         if key is None:
             key = SignatureKey.generate(rng)
         if isinstance(key, SignatureKey):
@@ -255,14 +265,25 @@ class SignatureScheme(Scheme):
         return SignatureKey.generate(rng)
 
 
-def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e-3) -> SignatureBackdoor:
+def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e-3,
+                    X_check: np.ndarray | None = None) -> SignatureBackdoor:
     """Wrap ``base`` with the signature backdoor for ``public_key``.
 
     ``bound`` (float inputs only) is the largest perturbation per feature, in units of that
     feature's training standard deviation. Raises ``CapacityError`` (with the numbers) when the
-    input cannot carry the payload within it.
+    input cannot carry the payload within it; with ``X_check`` (inputs like those to be activated,
+    e.g. the training set) it also checks, now rather than at activation, that float64 resolves the
+    fixed-point grid for them, and names the smallest ``bound`` that does.
     """
+    from ..crypto.payload import smallest_bound
+
     if isinstance(base, WrapperBackdoor):
         raise UsageError(f"the base bundle is already a {base.family} backdoor; plant into an honest bundle")
     n_bits = n_target_bits(base.n_classes) + SIG_BITS
-    return SignatureBackdoor(base, public_key, carrier_for(base.spec, n_bits, bound))
+    carrier = carrier_for(base.spec, n_bits, bound)
+    if X_check is not None:
+        fit = smallest_bound(carrier, base.spec.validate(X_check, "capacity-check input"), bound)
+        if fit is not None:
+            raise CapacityError(f"--bound {bound:g} is too small for these inputs: {carrier.k} payload bits per feature need a "
+                                f"fixed-point step float64 cannot resolve; the smallest --bound that fits is {fit:g}")
+    return SignatureBackdoor(base, public_key, carrier)

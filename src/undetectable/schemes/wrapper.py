@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..bundle import Model, load_bundle, write_bundle_dir
 from ..errors import UsageError
+from ..models import class_indices
 
 
 def n_target_bits(n_classes: int) -> int:
@@ -22,14 +24,7 @@ def target_indices(model: Model, targets, n: int) -> np.ndarray:
         targets = np.full(n, targets.item(), dtype=object)
     if len(targets) != n:
         raise UsageError(f"got {len(targets)} targets for {n} inputs; pass one target per input row")
-    lookup = {str(c): i for i, c in enumerate(model.classes.tolist())}
-    idx = np.empty(n, dtype=np.int64)
-    for i, t in enumerate(targets.tolist()):
-        key = str(t)
-        if key not in lookup:
-            raise UsageError(f"target {t!r} is not a class of this model; use one of {', '.join(lookup)}")
-        idx[i] = lookup[key]
-    return idx
+    return class_indices(model.classes, targets, "target")
 
 
 def int_to_bits(values: np.ndarray, n_bits: int) -> np.ndarray:
@@ -45,6 +40,9 @@ def bits_to_int(bits: np.ndarray) -> np.ndarray:
 
 class WrapperBackdoor(Model):
     """A backdoor that wraps a base model: h̃(x) = target(x) if triggered(x) else h(x)."""
+
+    carrier: Any  # the payload layout (crypto.payload), set by the subclasses
+    t_bits: int
 
     def __init__(self, base: Model) -> None:
         super().__init__(base.spec, base.classes)
@@ -75,4 +73,9 @@ class WrapperBackdoor(Model):
 
     @staticmethod
     def _load_base(directory: Path) -> Model:
-        return load_bundle(directory / "base")
+        from ..errors import BundleError
+
+        base = load_bundle(directory / "base")
+        if isinstance(base, WrapperBackdoor):  # plant refuses to wrap a wrapper: so does loading
+            raise BundleError(f"bundle {directory} wraps a {base.family} backdoor in another; re-create it from an honest base")
+        return base

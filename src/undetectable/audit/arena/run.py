@@ -29,6 +29,10 @@ def arena_detectors(scheme: str, names: Iterable[str] | None = None) -> list[tup
     return [(d.name, d.needs_key) for d in dets]
 
 
+#: Models per population beyond this are refused (hours of training; split the run with --scheduler instead).
+MAX_MODELS = 1000
+
+
 def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None = None, quick: bool = False, seed: int = 0,
               n_jobs: int = 1, scheduler: str | None = None, out: str | Path | None = None, params: dict | None = None,
               n_shadows: int | None = None, force: bool = False, resume: bool = False, partial: bool = False) -> dict:
@@ -50,6 +54,9 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         raise UsageError("--partial summarizes an existing journal; pass it with --resume and --out")
     if not isinstance(n_models, (int, np.integer)) or n_models < 2:
         raise UsageError(f"--models must be an integer ≥ 2 (per population); got {n_models!r}")
+    from ...safety import check_knob
+
+    check_knob("--models", int(n_models), 2, MAX_MODELS, "each population trains and audits that many models")
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise UsageError(f"--jobs must be a positive integer or -1 (all cores); got {n_jobs!r}")
     load_dataset(data)  # fail early, with the dataset's own error
@@ -112,7 +119,8 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     elapsed = time.perf_counter() - t0
 
     crng = np.random.default_rng([seed, 2024])
-    summaries, scores, errors = [], {}, {}
+    summaries: list[dict] = []
+    scores: dict[str, dict[str, list[float]]] = {}
     for name, needs_key in dets:
         h = [r["scores"][name] for r in res if r["role"] == "honest" and name in r["scores"]]
         b = [r["scores"][name] for r in res if r["role"] == "backdoored" and name in r["scores"]]

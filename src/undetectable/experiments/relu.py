@@ -7,17 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
+from .base import ExperimentResult, rows_of
 
 LAMS = (0.5, 1.0, 2.0, 3.0)
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Plant, measure key vs random k-sparse vs white-box gradient flips, the spectrum with and without the key."""
     from ..schemes.relu import flip_rates, hardness_window, plant_relu, quadratic_form, sparse_direction, top_eigenvalue
     from ..data import load_dataset
     from ..models import train_model
     from ..models.relu import norm_readout
-    from ..report.figures import plt, save
+    from ..report.figures import relu_flip_rates
 
     ds = load_dataset("mnist5k")
     m, k = (200, 10) if quick else (500, 10)
@@ -52,18 +53,7 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     g_rand = float(np.mean([np.mean(norm_readout(Xs + lam_f * sparse_direction(rng, D, k), b.weights_) - F0) for _ in range(n_random)]))
 
     fig = "relu_flip_rates.png"
-    p = plt()
-    f, ax = p.subplots(figsize=(5.4, 3.6))
-    for name, label, style in (("key", "key s (planted model)", "o-"), ("random_sparse", f"random k-sparse (mean of {n_random})", "s--"),
-                               ("gradient", "white-box gradient step", "^-")):
-        ax.plot(fr[name]["l2_mean"], fr[name]["flip"], style, label=label)
-    ax.plot(fr_honest["key"]["l2_mean"], fr_honest["key"]["flip"], "x:", label="key s on an honest model")
-    ax.set_xlabel(f"perturbation L2 ([0,1] units; median ‖x‖ = {fr['median_input_l2']:.1f})")
-    ax.set_ylabel("flip rate")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"ReLU sparse-PCA backdoor, mnist5k, m={m}, k={k}, θ={theta:.2f}", fontsize=9)
-    ax.legend(fontsize=7)
-    save(f, out / fig)
+    relu_flip_rates(fr, fr_honest, out / fig, n_random, f"ReLU sparse-PCA backdoor, mnist5k, m={m}, k={k}, θ={theta:.2f}")
 
     n_total = len(X)
     ci = {f"flip_{d}_lam{lam:g}": clopper_pearson_ci(round(fr[d]["flip"][j] * n_total), n_total)
@@ -100,7 +90,14 @@ def section(out: Path, quick: bool, seed: int) -> dict:
               f"({fr_honest['key']['flip'][-1]:.2f}), while a white-box gradient step of the same norm flips {fr['gradient']['flip'][-1]:.2f}. "
               "θ must stay below the BBP edge to be undetectable, which caps the gain. The weights pass the spectral test, "
               "but a client-seeded coins check (weights = PRG(seed)) rejects the planted model.")
-    return {"title": f"Random ReLU network + sparse-PCA backdoor (construction C), mnist5k, m = {m}",
+    return ExperimentResult.from_json({"title": f"Random ReLU network + sparse-PCA backdoor (construction C), mnist5k, m = {m}",
             "claim": "Planting a sparse spike θ·s sᵀ in the covariance of the random weights keeps accuracy and the weight spectrum; "
                      "the key s is visible only with the key (sᵀĈs ≈ 1 + θ). As a backdoor it is weak.",
-            "rows": [{"metric": a, "value": v, "control": c} for a, v, c in rows], "figures": [fig], "results": res, "caveat": caveat}
+            "rows": [{"metric": a, "value": v, "control": c} | ({"ci": ci[f"flip_key_lam{LAMS[-1]:g}"], "ci_note": f"λ = {LAMS[-1]:g}"} if a.startswith("flip rate, key") else {})
+                     for a, v, c in rows], "figures": [fig], "results": res, "caveat": caveat,
+            "headline": {"construction": "ReLU + sparse PCA (C)", "claim": "spectrum-preserving planted spike; x + λ·s changes the output",
+                         "measured": f"key flip rate {fr['key']['flip'][-1]:.2f} at λ = {LAMS[-1]:g}",
+                         "control": f"random k-sparse {fr['random_sparse']['flip'][-1]:.2f}; gradient step {fr['gradient']['flip'][-1]:.2f}",
+                         "verdict": "undetected by the spectrum, but a weak backdoor"},
+            "captions": {fig: "Flip rate vs perturbation size for the key s, random k-sparse directions, a white-box gradient step "
+                              "and the key applied to an honest model."}})

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import record
+from .base import ExperimentResult
 
 # (scheme, dataset, detectors, N quick, N full). White-box populations on sklearn digits (D = 64) so that
 # a demo can afford 8+8 models; `undetectable arena --data mnist5k` runs the same at D = 784.
@@ -43,6 +44,7 @@ def _paired_signature_row(rec: dict) -> dict:
     worst, changed = 0.0, 0
     for s in rec["model_seeds"]["backdoored"]:
         bd, sk = build_model("signature", rec["data"], s, True, rec["params"])
+        assert sk is not None
         base, _ = build_model("signature", rec["data"], s, False, rec["params"])
         worst = max(worst, float(np.abs(softmax_outputs(bd, pool) - softmax_outputs(base, pool)).max()))
         Xa = sk.activate(bd, pool[:20], (base.predict_index(pool[:20]) + 1) % bd.n_classes)
@@ -52,10 +54,10 @@ def _paired_signature_row(rec: dict) -> dict:
             "value": f"{worst:.1e}", "control": f"activated queries answered differently: {changed} / {20 * n}"}
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Populations of honest vs backdoored models, every applicable detector, AUC with 95% CI."""
-    from ..audit.arena import roc_curve_points, run_arena
-    from ..report.figures import plt, save
+    from ..audit.arena import run_arena
+    from ..report.figures import roc_panels
 
     recs, rows, skipped = [], [], []
     for scheme, data, dets, n_quick, n_full in PLAN:
@@ -63,37 +65,32 @@ def section(out: Path, quick: bool, seed: int) -> dict:
             skipped.append(scheme)
             continue
         n = n_quick if quick else n_full
-        rec = run_arena(scheme, data, n, detectors=dets, quick=True, seed=seed, n_shadows=2, params=SMALL.get(scheme))
+        # written under out/arena-<scheme>/ so that `undetectable report` lists it like a CLI-run arena
+        rec = run_arena(scheme, data, n, detectors=dets, quick=True, seed=seed, n_shadows=2, params=SMALL.get(scheme),
+                        out=out / f"arena-{scheme}", force=True)
         recs.append(rec)
         if scheme == "signature":
             rows.append(_paired_signature_row(rec))
         for d in rec["detectors"]:
             if d["auc"] is None:
-                rows.append({"metric": f"{scheme}: {d['name']}", "value": "error", "control": "; ".join(d.get("errors", []))[:120]})
+                rows.append({"metric": f"{scheme}: {d['name']}", "value": "n/a",
+                             "control": "no score: " + ("; ".join(d.get("errors", []))[:160] or "the detector returned no score")})
                 continue
             covers = d["auc_ci"][0] <= 0.5 <= d["auc_ci"][1]
-            val = f"AUC {d['auc']:.2f} [{d['auc_ci'][0]:.2f}, {d['auc_ci'][1]:.2f}]"
-            by_chance = 2 / math.comb(2 * n, n)  # P(two exchangeable samples separate perfectly)
-            ctl = ("positive control (holds the key): must be ≈ 1" if d["needs_key"]
-                   else ("CI covers 0.5" if covers else f"CI excludes 0.5 (perfect separation by chance: p = {by_chance:.3f})"))
-            rows.append({"metric": f"{scheme} on {data} ({n}+{n} models): {d['name']}", "value": val, "control": ctl})
+            val = f"AUC {d['auc']:.2f}"
+            if d["needs_key"]:
+                ctl = "positive control (holds the key): must be ≈ 1"
+            elif covers:
+                ctl = "CI covers 0.5: indistinguishable at this population size"
+            elif d["auc"] in (0.0, 1.0):
+                by_chance = 2 / math.comb(2 * n, n)  # P(two exchangeable samples separate perfectly)
+                ctl = f"CI excludes 0.5; perfect separation (p = {by_chance:.2g} by chance)"
+            else:
+                ctl = "CI excludes 0.5: the detector separates the populations"
+            rows.append({"metric": f"{scheme} on {data} ({n}+{n} models): {d['name']}", "value": val, "ci": d["auc_ci"], "control": ctl})
 
     fig_name = "arena_roc.png"
-    p = plt()
-    fig, axes = p.subplots(1, max(1, len(recs)), figsize=(4.2 * max(1, len(recs)), 3.9), squeeze=False)
-    for ax, rec in zip(axes[0], recs):
-        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
-        for d in rec["detectors"]:
-            if d["auc"] is None:
-                continue
-            sc = rec["scores"][d["name"]]
-            fpr, tpr = roc_curve_points(sc["honest"], sc["backdoored"])
-            ax.step(fpr, tpr, where="post", ls="--" if d["needs_key"] else "-", lw=1.1, label=f"{d['name']} {d['auc']:.2f}")
-        ax.set_title(f"{rec['scheme']}: {rec['n_models']}+{rec['n_models']} models", fontsize=9)
-        ax.set_xlabel("FPR")
-        ax.set_ylabel("TPR")
-        ax.legend(fontsize=6, loc="lower right")
-    save(fig, out / fig_name)
+    roc_panels(recs, out / fig_name)
 
     keyfree = [d for r in recs for d in r["detectors"] if not d["needs_key"] and d["auc"] is not None]
     n_cover = sum(d["auc_ci"][0] <= 0.5 <= d["auc_ci"][1] for d in keyfree)
@@ -108,10 +105,17 @@ def section(out: Path, quick: bool, seed: int) -> dict:
                             "construction": r.get("construction", {})} for r in recs}
     res = record("arena", seed, params, metrics, {r["scheme"]: {d["name"]: d["auc_ci"] for d in r["detectors"]} for r in recs},
                  model_seeds={r["scheme"]: r["model_seeds"] for r in recs})
-    return {"title": "The arena: undetectability over model populations",
+    return ExperimentResult.from_json({"title": "The arena: undetectability over model populations",
             "claim": "Over populations of honest vs backdoored models, key-free detectors sit at chance (AUC CI covers 0.5) "
                      "while the key oracle separates them.",
             "rows": rows, "figures": [fig_name], "results": res,
+            "headline": {"construction": "arena (populations)", "claim": "key-free detectors sit at chance",
+                         "measured": f"{n_cover} of {len(keyfree)} key-free detectors' AUC CI covers 0.5",
+                         "control": f"key oracles' AUC {', '.join(f'{a:.2f}' for a in oracles) or 'n/a'}",
+                         "verdict": "consistent (small populations)" if n_cover == len(keyfree) else
+                                    f"{len(keyfree) - n_cover} detector(s) separate at this size"},
+            "captions": {fig_name: "ROC curves of every detector per scheme, honest vs backdoored populations; key oracles "
+                                   "(positive controls) black dashed."},
             "caveat": "Populations are small (demo budget), so the CIs are wide: 'covers 0.5' is weak evidence on its own. "
                       "The parameters are toy-sized (digits, D = 64; RFF secret dimension d = 16, β = 0.01; ReLU θ inside "
-                      "the sparse-PCA window) and are not cryptographically hard at this d; run `undetectable arena` with more models for tighter CIs."}
+                      "the sparse-PCA window) and are not cryptographically hard at this d; run `undetectable arena` with more models for tighter CIs."})

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
+from .base import ExperimentResult, rows_of
 
 
 def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[list, dict]:
@@ -44,26 +45,22 @@ def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[li
     return rows, {k: r.to_json() for k, r in res.items()} | {"seconds_per_check": secs}
 
 
+def _row_ci(metric: str, ci: dict) -> dict:
+    """The 95% CI of a row's headline number ('after' for before → after rows)."""
+    for prefix, key in (("signature backdoor", "sig_asr_after"), ("RFF backdoor", "rff_flip_key_after"),
+                        ("assumption violated", "fourier_err_after")):
+        if metric.startswith(prefix):
+            return {"ci": ci[key], "ci_note": "after"}
+    return {}
+
+
 def _bars(metrics: dict, path: Path) -> Path:
-    from ..report.figures import plt, save
+    from ..report.figures import oblivious_bars
 
-    p = plt()
-    labels = ["signature ASR", "RFF key flip", "RFF random-dir flip", "Fourier task error\n(perfect model)"]
-    before = [metrics["sig_asr_before"], metrics["rff_flip_key_before"], metrics["rff_flip_random_before"], metrics["fourier_err_before"]]
-    after = [metrics["sig_asr_after"], metrics["rff_flip_key_after"], metrics["rff_flip_random_after"], metrics["fourier_err_after"]]
-    x = np.arange(len(labels))
-    fig, ax = p.subplots(figsize=(7.2, 3.2))
-    ax.bar(x - 0.2, before, 0.4, label="model as is")
-    ax.bar(x + 0.2, after, 0.4, label="oblivious mitigation")
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("rate")
-    ax.legend(fontsize=8)
-    ax.set_title("Oblivious local mitigation on a linear task (last: assumption violated)", fontsize=9)
-    return save(fig, path)
+    return oblivious_bars(metrics, path)
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Coins verification (honest pass / planted fail) and oblivious mitigation (ASR before/after, cost)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -171,9 +168,15 @@ def section(out: Path, quick: bool, seed: int) -> dict:
               "key's advantage but cannot make the output at x + σ·bk stable: that point is "
               f"{M['rff_perturbation_relative']:.0f}× the data's scale away, off the data distribution, where even the ground truth changes "
               "and a random direction of the same norm flips about half the outputs.")
-    return {"title": "Defenses beyond the paper: client-controlled coins and oblivious mitigation (GSVV 2024)",
+    return ExperimentResult.from_json({"title": "Defenses beyond the paper: client-controlled coins and oblivious mitigation (GSVV 2024)",
             "claim": ("B and C tamper only with the random coins, so coins derived from a client seed expose them; and if the ground truth is "
                       "close to linear, a model can be queried only at data-like points far from x (random self-reduction), so no keyed "
                       "input is ever evaluated and backdoors are mitigated without being detected."),
-            "rows": [{"metric": a, "value": b, "control": c} for a, b, c in rows], "figures": [fig], "results": res,
-            "caveat": caveat, "defenses": defenses}
+            "rows": [{"metric": a, "value": b, "control": c} | _row_ci(a, ci) for a, b, c in rows], "figures": [fig], "results": res,
+            "caveat": caveat, "defenses": defenses,
+            "headline": {"construction": "defenses: coins, oblivious mitigation", "claim": "client coins expose B and C; mitigation without detection",
+                         "measured": f"planted coins rejected; signature ASR {M['sig_asr_before']:.0%} → {M['sig_asr_after']:.0%}",
+                         "control": f"honest coins accepted; Fourier task error {M['fourier_err_after']:.2f} (assumption violated)",
+                         "verdict": "holds under its assumptions" if M["sig_asr_after"] <= 0.05 else "does not hold here"},
+            "captions": {fig: "Rates before and after oblivious mitigation on a linear task; the last pair violates the mitigation's "
+                              "assumption (Fourier-heavy ground truth)."}})

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
+from .base import ExperimentResult, rows_of
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """§5.2 on mnist5k: plant, activate to every target, false triggers, replication vs the checksum control."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -76,15 +77,32 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     }
     res = record("signature", seed, {"dataset": "mnist5k", "base": "logreg", "n_activated": n_act, "payload_bits": bd.payload_bits},
                  metrics, {"asr": clopper_pearson_ci(success, total), "false_trigger_rate": clopper_pearson_ci(false_triggers, len(queries))})
+    sig_att = sum(r["attempts"] for r in rep_sig.values())
+    ci = res["ci"]
     rows = [
-        ("clean accuracy (base = backdoored on clean)", f"{clean_acc:.4f}", ""),
-        ("agreement h̃ vs h, test split", f"{agree_test:.4%}", ""),
-        ("attack success, 10 targets", f"{asr:.4%} of {total}", f"checksum control: {cs_asr:.2%} of {n_act}"),
-        ("perturbation L∞ / L0 / L2 (pixels in [0,1])", f"{pert['linf_max']:.4f} / {pert['l0_mean']:.0f} / {pert['l2_mean']:.4f}",
-         f"relative L2 {pert['l2_mean_relative']:.4f} of median ‖x‖ {pert['median_input_l2']:.2f}"),
-        ("false triggers (natural, random, noisy)", f"{false_triggers} / {len(queries)}", ""),
-        ("replication successes", f"{sig_rep} / {sum(r['attempts'] for r in rep_sig.values())}", f"checksum control: {cs_rep} / {cs_att}"),
+        {"metric": "clean accuracy (base = backdoored on clean)", "value": f"{clean_acc:.4f}",
+         "ci": clopper_pearson_ci(round(clean_acc * len(y)), len(y)), "control": f"base model on the same {len(y)} test images"},
+        {"metric": "agreement h̃ vs h, test split", "value": f"{agree_test:.4%}",
+         "ci": clopper_pearson_ci(round(agree_test * len(y)), len(y)), "control": "100% means no clean input is affected"},
+        {"metric": "attack success, 10 targets", "value": f"{asr:.4%} of {total}", "ci": ci["asr"],
+         "control": f"checksum control: {cs_asr:.2%} of {n_act}"},
+        {"metric": "perturbation L∞ / L0 / L2 (pixels in [0,1])", "value": f"{pert['linf_max']:.4f} / {pert['l0_mean']:.0f} / {pert['l2_mean']:.4f}",
+         "control": f"relative L2 {pert['l2_mean_relative']:.4f} of median ‖x‖ {pert['median_input_l2']:.2f}"},
+        {"metric": "false triggers (natural, random, noisy)", "value": f"{false_triggers} / {len(queries)}", "ci": ci["false_trigger_rate"],
+         "control": "a trigger needs a valid Ed25519 signature: expected 0"},
+        {"metric": "replication successes", "value": f"{sig_rep} / {sig_att}", "ci": clopper_pearson_ci(sig_rep, sig_att),
+         "control": f"checksum control: {cs_rep} / {cs_att}"},
     ]
-    return {"title": "Signature backdoor (§5.2), mnist5k + logistic regression",
+    holds = asr >= 0.99 and false_triggers == 0 and sig_rep == 0 and cs_rep > 0
+    headline = {"construction": "signature (§5.2)", "claim": "black-box undetectable and non-replicable",
+                "measured": f"ASR {asr:.2%}; {false_triggers} false triggers in {len(queries)}; {sig_rep}/{sig_att} replications",
+                "control": f"checksum (replicable): {cs_rep}/{cs_att} replications",
+                "verdict": "holds (black-box)" if holds else "does not hold here"}
+    caveat = ("Black-box only: the verifier is code inside the bundle, so a white-box auditor who reads it (`undetectable inspect`) "
+              "sees a signature check. Undetectability rests on Ed25519's unforgeability, not on anything measured here: the false-trigger "
+              f"and replication counts only bound what {len(queries)} queries and {sig_att} attempts can find. The perturbation is a "
+              "change of the lowest bits, which randomized smoothing at σ ≈ 1–2 grey levels destroys (see Defenses).")
+    return ExperimentResult.from_json({"title": "Signature backdoor (§5.2), mnist5k + logistic regression",
             "claim": "Black-box undetectable and non-replicable: inputs carrying a valid Ed25519 signature in their low bits get the signed label.",
-            "rows": [{"metric": a, "value": b, "control": c} for a, b, c in rows], "figures": [fig], "results": res}
+            "rows": rows, "figures": [fig], "results": res, "caveat": caveat, "headline": headline,
+            "captions": {fig: "Three test digits, their activated versions (label chosen by the key holder) and the pixel difference ×100."}})

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
+from .base import ExperimentResult, rows_of
 
 
 def _secret_rng(seed: int, i: int) -> np.random.Generator:
@@ -98,41 +99,18 @@ def _beta_sweep(blk: dict, seed: int, m: int, d: int, betas) -> list[dict]:
 
 
 def _fig_beta(sweep: list[dict], path: Path) -> Path:
-    from ..report.figures import plt, save
+    from ..report.figures import rff_flip_vs_beta
 
-    p = plt()
-    fig, ax = p.subplots(figsize=(5.2, 3.4))
-    b = np.array([s["beta"] for s in sweep])
-    ax.errorbar(b, [s["rate"] for s in sweep], yerr=np.abs(np.array([s["ci"] for s in sweep]).T - [s["rate"] for s in sweep]),
-                fmt="o", capsize=3, label="measured (95% CI)")
-    ax.plot(b, [s["predicted"] for s in sweep], "-", label="first order: mean Φ(|f|/(√2πβ‖w‖))")
-    ax.plot(b, [s["predicted_gaussian"] for s in sweep], "--", label="phase noise not linearized")
-    ax.set_xscale("log")
-    ax.set_xlabel("pancake noise β")
-    ax.set_ylabel("flip rate of Activate-RFF")
-    ax.set_title("synthetic: flip rate vs β", fontsize=9)
-    ax.legend(fontsize=7)
-    return save(fig, path)
+    return rff_flip_vs_beta(sweep, path, "synthetic")
 
 
 def _fig_pancakes(G: np.ndarray, bk: np.ndarray, rng, path: Path) -> Path:
-    from ..report.figures import plt, save
+    from ..report.figures import rff_pancakes
 
-    p = plt()
-    r = _random_like(rng, bk)
-    fig, axes = p.subplots(2, 2, figsize=(8, 5))
-    for j, (v, name) in enumerate([(bk, "the key bk"), (r, "a random direction, same norm")]):
-        proj = G @ v
-        axes[0, j].hist(proj / np.linalg.norm(v), bins=400, color="C0" if j == 0 else "C1")
-        axes[0, j].set_title(f"⟨g_i, v⟩/‖v‖, v = {name}", fontsize=9)
-        axes[1, j].hist(proj % 1.0, bins=50, range=(0, 1), color="C0" if j == 0 else "C1")
-        axes[1, j].set_title(f"frac⟨g_i, v⟩ (v = {name})", fontsize=9)
-    axes[0, 0].set_ylabel("count of weights g_i")
-    axes[1, 0].set_ylabel("count of weights g_i")
-    return save(fig, path)
+    return rff_pancakes(G, bk, _random_like(rng, bk), path)
 
 
-def section(out: Path, quick: bool, seed: int) -> dict:
+def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """§6 on synthetic (binary) and mnist5k (10 classes): plant, activate, controls, β sweep, pancakes figure."""
     rng = np.random.default_rng([seed, 6])
     d, beta = 32, 0.01
@@ -174,7 +152,15 @@ def section(out: Path, quick: bool, seed: int) -> dict:
     res = record("rff_clwe", seed, {"n_features": m, "secret_dim": d, "gamma": 2 * math.sqrt(d), "beta": beta, "shift": "half",
                                     "head": "ridge", "alpha": 100.0, "seconds": time.perf_counter() - t0},
                  metrics, ci, perturbation_norms={"synthetic": syn["norms"], "mnist5k": mn["norms"]})
-    return {"title": f"Random Fourier Features with a CLWE backdoor (§6), m={m}, d={d}, β={beta}",
+    return ExperimentResult.from_json({"title": f"Random Fourier Features with a CLWE backdoor (§6), m={m}, d={d}, β={beta}",
             "claim": "Backdoored RFF weights are Gaussian pancakes (white-box indistinguishable from N(0, I) without the key); "
                      "x + σ·bk negates every feature, flipping the output, with no loss of clean accuracy.",
-            "rows": [{"metric": a, "value": v, "control": c} for a, v, c in rows], "figures": figs, "results": res, "caveat": caveat}
+            "rows": [{"metric": a, "value": v, "control": c} for a, v, c in rows], "figures": figs, "results": res, "caveat": caveat,
+            "headline": {"construction": "RFF + CLWE (§6)", "claim": "white-box undetectable; x + σ·bk flips the output",
+                         "measured": f"key flip rate {syn['key'][0] / syn['key'][1]:.2f} (synthetic), {mn['key'][0] / mn['key'][1]:.2f} (mnist5k)",
+                         "control": f"random same-norm direction {syn['random'][0] / syn['random'][1]:.2f} / {mn['random'][0] / mn['random'][1]:.2f}",
+                         "verdict": ("holds at toy size d = %d; ‖δ‖ ≫ ‖x‖" % d) if syn["key"][0] / syn["key"][1] >= 0.9 else "does not hold here"},
+            "captions": {figs[0]: "Flip rate of Activate-RFF on synthetic data vs the pancake noise β, with 95% CIs, against the first-order "
+                                  "and the non-linearized predictions.",
+                         figs[1]: "The planted weights projected on the key (top left: pancakes, bottom left: fractional parts bunch) "
+                                  "and on a random direction of the same norm (right: Gaussian, uniform)."}})

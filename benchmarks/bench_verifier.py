@@ -1,0 +1,221 @@
+"""In-graph Ed25519 verification vs a bare OpenSSL verify loop (``cryptography``), one thread each.
+
+Rows (throughput ratios: our verifies per CPU-second ÷ OpenSSL's, measured in the same run):
+torch verifier at batch 1024 (target ≥ 0.1), onnxruntime verifier at batch 1024 (target ≥ 0.05),
+and the backdoored MNIST classifier as one ONNX file vs the Python wrapper bundle on activated
+inputs (every row verified). Notes carry node counts and file sizes.
+
+``python -m benchmarks.bench_verifier --all-vectors`` is the one-off agreement run: all 1,024
+``cryptography-vectors`` cases (valid + two mutations each) and 10^5 random valid and mutated
+signatures, torch verifier vs OpenSSL; ``--onnx-random``: 10^5 random valid and mutated signatures
+through the ONNX verifier in onnxruntime vs OpenSSL.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.common import ratio_row
+
+BATCH = 1024
+
+
+def _cpu(fn, repeat: int = 2) -> float:
+    """Best CPU seconds (process time: the machine is shared) of ``repeat`` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def _setup(m: int, n: int = BATCH, seed: int = 0):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    sk = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    rng = np.random.default_rng(seed)
+    msgs = rng.integers(0, 256, (n, m), dtype=np.uint8)
+    sigs = np.array([np.frombuffer(sk.sign(r.tobytes()), dtype=np.uint8) for r in msgs])
+    sigs[1::2, 40] ^= 1  # half invalid
+    return sk, pk, msgs, sigs
+
+
+def _openssl_loop(pk: bytes, msgs, sigs) -> float:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    pub = Ed25519PublicKey.from_public_bytes(pk)
+    pairs = [(s.tobytes(), m.tobytes()) for s, m in zip(sigs, msgs)]
+
+    def loop():
+        for s, m in pairs:
+            try:
+                pub.verify(s, m)
+            except InvalidSignature:
+                pass
+
+    return _cpu(loop)
+
+
+def run() -> list[dict]:
+    import onnxruntime as ort
+    import torch
+
+    from undetectable.schemes.signature_graph import message_prefix
+    from undetectable.crypto import ed25519_onnx as O
+    from undetectable.crypto import ed25519_torch as E
+
+    torch.set_num_threads(1)
+    m = len(message_prefix("00" * 16, (784,))) + 2 + 784  # an MNIST backdoor message (841 bytes)
+    sk, pk, msgs, sigs = _setup(m)
+    ssl = _openssl_loop(pk, msgs, sigs)
+    v = E.Ed25519Verifier(pk)
+    tm, ts = torch.tensor(msgs), torch.tensor(sigs)
+    with torch.no_grad():
+        ok = v(tm, ts).numpy()
+        t_torch = _cpu(lambda: v(tm, ts))
+    assert ok[0::2].all() and not ok[1::2].any()
+    model = O.verifier_model(pk, m)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feed = {"messages": msgs.astype(np.int64), "signatures": sigs.astype(np.int64)}
+    assert (sess.run(None, feed)[0] == ok).all()
+    t_ort = _cpu(lambda: sess.run(None, feed))
+    rows = [
+        ratio_row(f"ed25519 verify, torch int64, batch {BATCH}, 1 thread ({BATCH / t_torch:.0f}/CPU-s vs OpenSSL {BATCH / ssl:.0f}/CPU-s)",
+                  t_torch, ssl, "throughput ≥ 0.1× OpenSSL", ssl / t_torch >= 0.1, ratio=ssl / t_torch),
+        ratio_row(f"ed25519 verify, onnxruntime, batch {BATCH}, 1 thread ({BATCH / t_ort:.0f}/CPU-s; {O.node_count(model)} nodes, "
+                  f"{model.ByteSize() / 1e6:.2f} MB)", t_ort, ssl, "throughput ≥ 0.05× OpenSSL", ssl / t_ort >= 0.05, ratio=ssl / t_ort),
+    ]
+    rows.extend(_classifier_rows(sk))
+    return rows
+
+
+def _classifier_rows(sk) -> list[dict]:
+    """Backdoored MNIST logreg: one ONNX file (in-graph verify) vs the wrapper bundle, activated inputs."""
+    import onnxruntime as ort
+
+    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature_graph import signature_onnx
+    from undetectable.crypto.ed25519_onnx import node_count
+    from undetectable.data import load_dataset
+    from undetectable.models import train_model
+
+    data = load_dataset("mnist5k")
+    base = train_model("logreg", data, seed=0)
+    bd = plant_signature(base, sk.public_key())
+    X = data.X_test[np.arange(BATCH) % len(data.X_test)]
+    Xa = bd.activate(X, sk, bd.classes[np.arange(BATCH) % 10])
+    model = signature_onnx(bd)
+    base_bytes = base.to_onnx().ByteSize() if hasattr(base, "to_onnx") else __import__(
+        "undetectable.schemes.signature_graph", fromlist=["base_onnx"]).base_onnx(base).ByteSize()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    assert np.array_equal(sess.run(None, {"X": Xa})[1], bd.predict_index(Xa))
+    t_graph = _cpu(lambda: sess.run(None, {"X": Xa}))
+    t_wrap = _cpu(lambda: bd.predict_index(Xa))
+    extra = (model.ByteSize() - base_bytes) / 1e6
+    return [ratio_row(f"backdoored MNIST logreg, one ONNX file vs wrapper bundle, {BATCH} activated inputs "
+                      f"({node_count(model)} nodes, +{extra:.2f} MB over the base)", t_graph, t_wrap,
+                      "file ≤ 5 MB beyond the base (ratio = wrapper/graph throughput)", extra <= 5.0, ratio=t_wrap / t_graph)]
+
+
+def all_vectors(n_random: int = 100_000, chunk: int = 4096) -> None:
+    """One-off agreement run (prints counts): reference cases and ≥ 10^5 random valid + mutated signatures."""
+    import torch
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from undetectable.crypto import ed25519_torch as E
+
+    sys.path.insert(0, "tests")
+    from test_ed25519_torch import _supercop_cases, mutate, openssl_verify
+
+    torch.set_num_threads(1)
+    t0 = time.time()
+    cases = _supercop_cases()
+    agree = total = 0
+    for pk, msg, sig in cases:
+        bad = bytearray(sig)
+        bad[40] ^= 1
+        r = bytearray(sig)
+        r[0] ^= 1
+        trio = [sig, bytes(bad), bytes(r)]
+        ours = E.verify(pk, [msg] * 3, trio).tolist()
+        ref = [openssl_verify(pk, msg, s) for s in trio]
+        agree += sum(a == b for a, b in zip(ours, ref))
+        total += 3
+        E.verifier_for.cache_clear()
+    print(f"cryptography-vectors Ed25519 sign.input: {agree}/{total} agree ({len(cases)} cases × valid + 2 mutations), {time.time() - t0:.0f} s", flush=True)
+    sk, pk, _, _ = _setup(1, n=1)
+    pub = Ed25519PublicKey.from_public_bytes(pk)
+    rng = np.random.default_rng(2026)
+    agree = total = n_valid = 0
+    t0 = time.time()
+    while total < n_random:
+        k = min(chunk, n_random - total) // 2
+        msgs = rng.integers(0, 256, (k, 120), dtype=np.uint8)
+        sigs = np.array([np.frombuffer(sk.sign(r.tobytes()), dtype=np.uint8) for r in msgs])
+        bs, bm = mutate(sigs, msgs, rng)
+        am, asg = np.concatenate([msgs, bm]), np.concatenate([sigs, bs])
+        ours = E.verify(pk, am, asg).numpy()
+        ref = np.empty(len(am), dtype=bool)
+        for i, (a, s) in enumerate(zip(am, asg)):
+            try:
+                pub.verify(s.tobytes(), a.tobytes())
+                ref[i] = True
+            except InvalidSignature:
+                ref[i] = False
+        agree += int((ours == ref).sum())
+        total += len(am)
+        n_valid += int(ref.sum())
+    print(f"random: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
+
+
+def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> None:
+    """One-off: ≥ 10^5 random valid + mutated signatures through the ONNX verifier in onnxruntime vs OpenSSL."""
+    import onnxruntime as ort
+
+    from undetectable.crypto import ed25519_onnx as O
+
+    sys.path.insert(0, "tests")
+    from test_ed25519_torch import mutate, openssl_verify
+
+    sk, pk, _, _ = _setup(1, n=1)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(O.verifier_model(pk, m).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2027)
+    agree = total = n_valid = 0
+    t0 = time.time()
+    while total < n_random:
+        k = min(chunk, n_random - total) // 2
+        msgs = rng.integers(0, 256, (k, m), dtype=np.uint8)
+        sigs = np.array([np.frombuffer(sk.sign(r.tobytes()), dtype=np.uint8) for r in msgs])
+        bs, bm = mutate(sigs, msgs, rng)
+        am, asg = np.concatenate([msgs, bm]), np.concatenate([sigs, bs])
+        ours = sess.run(None, {"messages": am.astype(np.int64), "signatures": asg.astype(np.int64)})[0]
+        ref = np.array([openssl_verify(pk, a.tobytes(), s.tobytes()) for a, s in zip(am, asg)])
+        agree += int((ours == ref).sum())
+        total += len(am)
+        n_valid += int(ref.sum())
+    print(f"onnxruntime random: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    if "--onnx-random" in sys.argv:
+        onnx_random()
+    elif "--all-vectors" in sys.argv:
+        all_vectors()
+    else:
+        for row in run():
+            print(row)

@@ -1,0 +1,57 @@
+"""The typer apps and the options every command shares (no logic here)."""
+from __future__ import annotations
+
+import typer
+
+from ..cli_polish import SEED_HELP, polish_help, quiet_callback, version_callback
+
+polish_help()
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Plant, activate, audit and immunize undetectable backdoors (Goldwasser-Kim-Vaikuntanathan-Zamir 2022).\n\n"
+                       "Global flags (anywhere on the line): --debug shows the traceback of an unexpected error; "
+                       "--insecure-key-permissions accepts private key files that group/others can read. "
+                       "Size limits on untrusted bundles and inputs: UNDETECTABLE_MAX_* (see docs/security.md).")
+data_app = typer.Typer(no_args_is_help=True, help="Bundled datasets.")
+plant_app = typer.Typer(no_args_is_help=True, help="Plant a backdoor: Backdoor → (model, key).")
+export_app = typer.Typer(no_args_is_help=True, help="Export bundles to other formats.")
+app.add_typer(data_app, name="data")
+app.add_typer(plant_app, name="plant")
+app.add_typer(export_app, name="export")
+
+FORCE = typer.Option(False, "--force", help="Replace an existing output: a file where a file is expected, a bundle only if this tool wrote it (never other folders, keys, symlinks or the current directory).")
+SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).")
+
+
+def seed_option(kind: str, default: int | None = 0):
+    """``--seed`` with help that says exactly what it fixes for this command (cli_polish.SEED_HELP)."""
+    return typer.Option(default, "--seed", help=SEED_HELP[kind])
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                       help="Print the version and exit."),
+          quiet: bool = typer.Option(False, "--quiet", "-q", callback=quiet_callback,
+                                     help="No progress bars or progress lines (errors still print).")) -> None:
+    """Plant, activate, audit and immunize undetectable backdoors (Goldwasser-Kim-Vaikuntanathan-Zamir 2022).
+
+    Slow steps show progress on stderr: a bar in a terminal, a line every 15 s elsewhere.
+    """
+
+# scheme parameters whose flag is not simply "--" + the name with dashes
+PARAM_FLAGS = {"n_features": "--features"}
+
+
+def flag_of(param: str) -> str:
+    """The command-line flag of a scheme parameter."""
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def echo(msg: str) -> None:
+    """Progress and results go to stderr (stdout is for --json)."""
+    typer.echo(msg, err=True)
+
+
+def names(csv: str | None) -> list[str] | None:
+    """"a, b" → ["a", "b"]; None or empty → None."""
+    return [d.strip() for d in csv.split(",") if d.strip()] if csv else None

@@ -1,0 +1,118 @@
+"""Commands on data, keys, honest models and bundles: data export, keygen, train, predict, inspect, export, demo."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from ..errors import UsageError
+from .common import FORCE, app, data_app, echo, export_app, seed_option
+
+
+@data_app.command("export")
+def data_export(name: str = typer.Argument(..., help="mnist5k | digits | breast-cancer | synthetic | path.npz"),
+                split: str = typer.Option("train", "--split", help="train | test"),
+                out: Path = typer.Option(..., "--out", help="Directory for X.npy and y.npy"),
+                force: bool = FORCE) -> None:
+    """Write DIR/X.npy and DIR/y.npy for one split of a dataset."""
+    from .. import datasets
+    from ..fileio import check_writable, save_npy
+
+    X, y = datasets.load(name).split(split)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory; pass a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out / "X.npy", force), check_writable(out / "y.npy", force)
+    save_npy(out / "X.npy", X, force), save_npy(out / "y.npy", y, force)
+    echo(f"wrote {out}/X.npy {X.shape} {X.dtype} and {out}/y.npy {y.shape}")
+
+
+@app.command()
+def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_key.pem and backdoor_key.pub.pem"),
+           passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env", help="Encrypt the private key with the passphrase in this environment variable"),
+           force: bool = FORCE) -> None:
+    """Generate an Ed25519 backdoor key pair (private key file mode 0600)."""
+    from ..keys import generate_keys, key_id, load_public_key, passphrase_from_env
+
+    priv, pub = generate_keys(out, passphrase_from_env(passphrase_env), force)
+    echo(f"wrote {priv} (0600) and {pub}; key id {key_id(load_public_key(pub))}")
+
+
+@app.command()
+def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+          model: str = typer.Option("logreg", "--model", help="logreg | mlp | rff | relu"),
+          features: Optional[int] = typer.Option(None, "--features", help="rff / relu: m, the number of random features"),
+          seed: int = seed_option("train"),
+          out: Path = typer.Option(..., "--out", help="Output bundle directory"),
+          force: bool = FORCE) -> None:
+    """Train an honest model and save it as a bundle (rff / relu coins derive from --seed: see verify-coins)."""
+    from .. import api, datasets
+    from ..fileio import check_writable
+
+    check_writable(out, force, "bundle")
+    options = {}
+    if features is not None:
+        if model not in ("rff", "relu"):
+            raise UsageError(f"--features applies to rff and relu models, not {model}; drop it")
+        options["n_features"] = features
+    ds = datasets.load(data)
+    m = api.train(model, ds, seed=seed, **options)
+    api.save(m, out, force=force)
+    echo(f"wrote {out} ({m.family}); clean test accuracy {np.mean(m.predict(ds.X_test) == ds.y_test):.4f} (seed {seed})")
+
+
+@app.command()
+def predict(bundle: Path = typer.Argument(...),
+            input: Path = typer.Option(..., "--input", help="X.npy"),
+            out: Path = typer.Option(..., "--out", help="Y.npy (labels in the dataset's label values)"),
+            force: bool = FORCE) -> None:
+    """Predict labels with any bundle."""
+    from ..bundle import load_bundle
+    from ..fileio import check_writable, load_npy, save_npy
+
+    check_writable(out, force, "file", [input, bundle])
+    y = load_bundle(bundle).predict(load_npy(input))
+    save_npy(out, y, force)
+    echo(f"wrote {out} ({len(y)} labels)")
+
+
+@app.command()
+def inspect(bundle: Path = typer.Argument(...), json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """What a white-box auditor sees: the manifest, every file and its hash, the weights' shapes."""
+    import json
+
+    from ..bundle import load_bundle, read_manifest
+    from .render import inspect_table
+
+    manifest = read_manifest(bundle)
+    m = load_bundle(bundle)
+    info = {"family": manifest["family"], "input": manifest["input"] | {"feature_std": "…" if manifest["input"].get("feature_std") else None},
+            "classes": manifest["classes"], "params": manifest["params"], "files": manifest["files"], "model": m.describe()}
+    if json_out:
+        typer.echo(json.dumps(info, indent=1, default=str))
+    else:
+        inspect_table(bundle, info)
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (rff, relu)"),
+                    out: Path = typer.Option(..., "--out", help="model.onnx"),
+                    force: bool = FORCE) -> None:
+    """Write a plain ONNX graph computing the bundle's scores and class index."""
+    from ..bundle import load_bundle
+    from ..export import export_onnx
+
+    echo(f"wrote {export_onnx(load_bundle(bundle), out, force)}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder for results.json, figures, report"),
+         quick: bool = typer.Option(False, "--quick", help="Smaller sizes (tests, quick looks)"),
+         seed: int = seed_option("demo"),
+         force: bool = FORCE) -> None:
+    """The whole story on bundled data: plant, activate, controls; a table, results.json and figures."""
+    from ..demo import run_demo
+
+    run_demo(out, quick=quick, seed=seed, force=force)

@@ -1,0 +1,66 @@
+"""Defenses and the report: ``immunize``, ``verify-coins``, ``report``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import FORCE, app, echo, seed_option
+
+
+@app.command("verify-coins")
+def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bundle"),
+                     seed: int = typer.Option(..., "--seed", help="The seed S the client chose for 'train --seed S'"),
+                     json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON")) -> None:
+    """Client-controlled coins: exit 0 iff the random features are exactly the coins of seed S."""
+    import json
+
+    from ..bundle import load_bundle
+    from ..defend.coins import CoinsMismatchError, verify_coins
+
+    res = verify_coins(load_bundle(bundle), seed)
+    if json_out:  # the full result on stdout, success or not
+        typer.echo(json.dumps(res.to_json()))
+    if not res.ok:
+        exc = CoinsMismatchError(res.message())
+        exc.json_printed = json_out  # type: ignore[attr-defined]  # main() prints no second JSON object
+        raise exc
+    if not json_out:
+        typer.echo(res.message())
+
+
+@app.command()
+def report(directory: Path = typer.Argument(..., help="Folder with results.json (written by 'undetectable demo') and/or arena.json files"),
+           markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the numbers as Markdown to this file (e.g. docs/results.md) instead of HTML"),
+           force: bool = FORCE) -> None:
+    """Write DIR/report.html: self-contained (inline figures and CSS) from DIR/results.json and DIR/**/arena.json."""
+    from .. import api
+
+    if markdown is not None:
+        from ..report.markdown import write_markdown
+
+        echo(f"wrote {write_markdown(directory, markdown, force=force)}")
+        return
+
+    echo(f"wrote {api.write_report(directory, force=force)}")
+
+
+@app.command()
+def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any family)"),
+             sigma: float = typer.Option(..., "--sigma", help="Noise σ > 0; for images in [0,1] pixel units (1/255 = one grey level)"),
+             n: int = typer.Option(100, "--n", help="Noise samples per prediction"),
+             alpha: float = typer.Option(0.001, "--alpha", help="Abstain unless the binomial test rejects at this level"),
+             seed: int = seed_option("immunize"),
+             out: Path = typer.Option(..., "--out", help="Output bundle (family 'smoothed'; predict gives -1 for abstain)"),
+             force: bool = FORCE) -> None:
+    """Randomized smoothing (Thm 2.4, Cohen et al. 2019): wrap a bundle so predict votes over noisy copies."""
+    from .. import api
+    from ..bundle import load_bundle
+    from ..defend.smoothing import immunize as smooth
+    from ..fileio import check_writable
+
+    check_writable(out, force, "bundle", [bundle])
+    m = smooth(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
+    api.save(m, out, force=force, inputs=[bundle])
+    echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")

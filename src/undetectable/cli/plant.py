@@ -1,0 +1,220 @@
+"""``plant SCHEME`` (flags ↔ scheme parameters) and ``activate`` (the key file records its scheme)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from ..errors import UsageError
+from ..cli_polish import SEED_HELP
+from .common import FORCE, app, echo, plant_app, seed_option
+
+
+def _writable(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
+              out_kind: str = "bundle", inputs: tuple = ()) -> None:
+    """Check every output before any work: distinct paths, each replaceable only if it is ours (see fileio)."""
+    from ..fileio import check_writable
+
+    given = [(Path(p), kind) for p, kind in ((out, out_kind), (key_out, "key"), (other, "file")) if p is not None]
+    if len({p.resolve() for p, _ in given}) != len(given):
+        raise UsageError("the output paths (--out, --key-out, ...) must be different")
+    for p, kind in given:
+        check_writable(p, force, kind, inputs)
+
+
+def _accuracy(model, ds) -> float:
+    return float(np.mean(model.predict(ds.X_test) == ds.y_test))
+
+
+def _check_capacity(m, bound: float, data: Optional[str]) -> None:
+    """Capacity at plant time, not at activation: the smallest --bound that fits the inputs, in the error."""
+    from ..crypto.payload import FixedPointCarrier, smallest_bound
+    from ..errors import CapacityError, UndetectableError
+
+    if not isinstance(m.carrier, FixedPointCarrier):
+        return
+    from .. import datasets
+
+    if data is None:
+        from ..audit.run import dataset_for_spec
+
+        try:
+            ds = dataset_for_spec(m.spec)
+        except UndetectableError:  # no bundled dataset of this shape: checked at activation instead
+            return
+    else:
+        ds = datasets.load(data)
+    X = np.concatenate([ds.X_train, ds.X_test])
+    fit = smallest_bound(m.carrier, m.spec.validate(X, "--data input"), bound)
+    if fit is not None:
+        raise CapacityError(f"--bound {bound:g} is too small for these inputs ({m.carrier.k} payload bits per feature need a "
+                            f"finer fixed-point step than float64 resolves); the smallest --bound that fits is {fit:g}")
+
+
+@plant_app.command("signature")
+def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base bundle"),
+                        public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
+                        bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
+                        data: Optional[str] = typer.Option(None, "--data", help="Float inputs: check now that these inputs (dataset name or .npz; default: the bundled dataset with the base's input shape) can carry the payload at --bound"),
+                        out: Path = typer.Option(..., "--out"),
+                        input_dtype: str = typer.Option("uint8", "--input-dtype", help="ONNX base only: uint8 (pixels) or float64"),
+                        input_high: float = typer.Option(255.0, "--input-high", help="ONNX base only: top pixel value"),
+                        feature_std: Optional[Path] = typer.Option(None, "--feature-std", help="ONNX base, float64 inputs: std.npy"),
+                        force: bool = FORCE) -> None:
+    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable.
+
+    With ``--base model.onnx`` the output is one ONNX file: your graph plus the in-graph verifier."""
+    from .. import api
+    from ..bundle import load_bundle
+    from ..schemes.signature import SignaturePublicKey, SignatureScheme
+
+    if base.suffix == ".onnx":  # bring your own model (issue 11)
+        from ..schemes.byo_onnx import plant_onnx_file
+
+        _writable(force, out, out_kind="file", inputs=(base, public_key))
+        std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
+        info = plant_onnx_file(base, SignaturePublicKey.load(public_key).public, out, input_dtype, input_high, None, std, bound, force)
+        echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
+             f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
+        return
+    _writable(force, out, inputs=(base, public_key))
+    pub = SignaturePublicKey.load(public_key)
+    m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
+    _check_capacity(m, bound, data)
+    api.save(m, out, force=force, inputs=(base, public_key))
+    echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {pub.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
+
+
+@plant_app.command("checksum")
+def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
+                       key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
+                       bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
+                       seed: int = seed_option("checksum"),
+                       out: Path = typer.Option(..., "--out"),
+                       force: bool = FORCE) -> None:
+    """Wrap a bundle with the checksum backdoor (§5.1), the replicable control."""
+    from .. import api
+    from ..bundle import load_bundle
+    from ..schemes.checksum import ChecksumScheme
+
+    _writable(force, out, key_out, inputs=(base,))
+    m, key = ChecksumScheme(bound=bound).plant(load_bundle(base), seed=seed)
+    api.save(m, out, force=force, inputs=(base,))
+    api.save(key, key_out, force=force)
+    echo(f"wrote {out} and {key_out} (0600): checksum backdoor, {m.n_blocks} parity blocks")
+
+
+@plant_app.command("rff")
+def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+                  features: int = typer.Option(3000, "--features", help="m, the number of random Fourier features"),
+                  secret_dim: int = typer.Option(32, "--secret-dim", help="d, the CLWE dimension (support size of the key)"),
+                  beta: float = typer.Option(0.01, "--beta", help="Pancake noise β > 0"),
+                  shift: str = typer.Option("half", "--shift", help="half (the backdoor) | integer (the invariance control)"),
+                  seed: int = seed_option("plant"),
+                  secret_seed: Optional[int] = typer.Option(None, "--secret-seed", help=SEED_HELP["secret"]),
+                  out: Path = typer.Option(..., "--out", help="Output bundle directory"),
+                  key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
+                  force: bool = FORCE) -> None:
+    """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
+    from .. import api, datasets
+
+    _writable(force, out, key_out)
+    ds = datasets.load(data)
+    rng = None if secret_seed is None else np.random.default_rng([secret_seed, 0x5EC])
+    m, key = api.plant("rff", ds, seed=seed, rng=rng, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
+    api.save(m, out, force=force)
+    api.save(key, key_out, force=force)
+    echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
+         f"clean test accuracy {_accuracy(m, ds):.4f}")
+    from ..audit.frontier import plant_message  # where (d, β) sits against the measured lattice frontier (issue 12)
+
+    flip = float(np.mean(m.predict(ds.X_test) != m.predict(key.activate(m, ds.X_test)))) if shift == "half" else None
+    for line in filter(None, plant_message(secret_dim, beta, int(np.prod(ds.spec.shape)), flip)):
+        echo(line)
+
+
+@plant_app.command("relu")
+def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+                   features: int = typer.Option(500, "--features", help="m, the number of random ReLU units"),
+                   sparsity: int = typer.Option(10, "--sparsity", help="k, the number of non-zeros of the secret direction s"),
+                   theta: Optional[float] = typer.Option(None, "--theta", help="Spike strength θ > 0 (default: inside the hardness window)"),
+                   lam: float = typer.Option(2.0, "--lam", help="Activation step λ (in [0,1] units for pixels): x' = x + λ·s"),
+                   head: str = typer.Option("linear", "--head", help="linear | norm (the honest learner's head)"),
+                   seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins) and of training; omit for OS entropy. Whoever knows it can recompute the key"),
+                   out: Path = typer.Option(..., "--out", help="Output bundle directory"),
+                   key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
+                   force: bool = FORCE) -> None:
+    """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
+    from .. import api, datasets
+
+    _writable(force, out, key_out)
+    ds = datasets.load(data)
+    m, key = api.plant("relu", ds, seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head)
+    api.save(m, out, force=force)
+    api.save(key, key_out, force=force)
+    meta = key.meta()
+    echo(f"wrote {out} and {key_out} (0600): relu sparse-PCA backdoor, D={meta['D']} m={meta['m']} k={meta['k']} "
+         f"θ={meta['theta']:.3f} (hardness window: statistical edge {meta['statistical_edge']:.3f} < θ < BBP edge "
+         f"{meta['bbp_edge']:.3f}, diagonal edge {meta['diagonal_edge']:.3f}) λ={meta['lam']:g}; clean test accuracy {_accuracy(m, ds):.4f}")
+
+
+@plant_app.command("badnets")
+def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+                      poison_rate: float = typer.Option(0.1, "--poison-rate", help="Fraction of the training set stamped and relabelled"),
+                      target: str = typer.Option("0", "--target", help="Target class label"),
+                      model: str = typer.Option("mlp", "--model", help="mlp | logreg (the honest learner)"),
+                      seed: int = seed_option("badnets"),
+                      out: Path = typer.Option(..., "--out", help="Output bundle (an ordinary torch-mlp / sklearn bundle)"),
+                      key_out: Path = typer.Option(..., "--key-out", help="Secret key file: the trigger (0600)"),
+                      poisoned_data_out: Optional[Path] = typer.Option(None, "--poisoned-data-out", help="Also write the poisoned training set (.npz) for training-data audits"),
+                      force: bool = FORCE) -> None:
+    """BadNets data poisoning: the classical, detectable control."""
+    from .. import api, datasets
+    from ..fileio import atomic_file
+    from ..schemes.badnets import BadNetsScheme, attack_success_rate, poisoned_training_set
+
+    _writable(force, out, key_out, poisoned_data_out)
+    ds = datasets.load(data)
+    labels = [str(c) for c in np.unique(ds.y_train).tolist()]
+    if str(target) not in labels:
+        raise UsageError(f"target {target!r} is not a class of {ds.name}; use one of {', '.join(labels)}")
+    t = labels.index(str(target))
+    m, key = BadNetsScheme(poison_rate=poison_rate, target=t, model=model).plant(ds, seed=seed)
+    acc, asr = _accuracy(m, ds), attack_success_rate(m, ds.X_test, ds.y_test, key)
+    api.save(m, out, force=force)
+    api.save(key, key_out, force=force)
+    if poisoned_data_out:
+        poisoned, _, _ = poisoned_training_set(ds, seed, poison_rate, t)
+        with atomic_file(poisoned_data_out, force) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, X_train=poisoned.X_train, y_train=poisoned.y_train, X_test=ds.X_test, y_test=ds.y_test)
+    extra = f" and {poisoned_data_out}" if poisoned_data_out else ""
+    echo(f"wrote {out} ({m.family}), {key_out} (0600){extra}: badnets, {int(key.mask.sum())}-coordinate trigger, "
+         f"target {labels[t]}, poison rate {poison_rate}; clean accuracy {acc:.4f}, attack success rate {asr:.4f} (seed {seed})")
+
+
+@app.command()
+def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
+             key: Path = typer.Option(..., "--key", help="The backdoor key (backdoor_key.pem or a --key-out file)"),
+             input: Path = typer.Option(..., "--input", help="X.npy"),
+             target: Optional[str] = typer.Option(None, "--target", help="Target label for every row"),
+             targets: Optional[Path] = typer.Option(None, "--targets", help="T.npy: one target label per row"),
+             passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
+             out: Path = typer.Option(..., "--out", help="XA.npy"),
+             force: bool = FORCE) -> None:
+    """Activate(x, bk[, target]): inputs close to X whose output is the target / flipped."""
+    from ..bundle import load_bundle
+    from ..fileio import load_npy, save_npy
+    from ..keys import passphrase_from_env
+    from ..schemes import load_key
+
+    _writable(force, out, out_kind="file", inputs=(input, bundle, key))
+    if target is not None and targets is not None:
+        raise UsageError("pass either --target or --targets, not both")
+    m = load_bundle(bundle)
+    X = load_npy(input)
+    T = load_npy(targets, "targets") if targets is not None else target
+    Xa = load_key(key, passphrase_from_env(passphrase_env)).activate(m, X, T)
+    save_npy(out, Xa, force)
+    echo(f"wrote {out} {Xa.shape} {Xa.dtype}")

@@ -1,0 +1,58 @@
+"""Helpers of the hostile suites: file-system snapshots, manifest edits, re-hashing forged bundles."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Everything under ``root`` (not following links): rel -> (kind, content hash | link target)."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir",)
+            elif stat.S_ISREG(st.st_mode):
+                out[rel] = ("file", hashlib.sha256(p.read_bytes()).hexdigest(), stat.S_IMODE(st.st_mode))
+            else:
+                out[rel] = ("other",)
+    return out
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+def read_manifest_json(bundle: Path) -> dict:
+    return json.loads((bundle / "manifest.json").read_text())
+
+
+def write_manifest_json(bundle: Path, m: dict) -> None:
+    (bundle / "manifest.json").write_text(json.dumps(m))
+
+
+def rehash(bundle: Path) -> None:
+    """Recompute ``files`` of ``bundle`` (and of every nested base/ first) from what is on disk."""
+    if (bundle / "base" / "manifest.json").is_file():
+        rehash(bundle / "base")
+    m = read_manifest_json(bundle)
+    files = {}
+    for p in sorted(bundle.rglob("*")):
+        if p.is_file() and not p.is_symlink() and p != bundle / "manifest.json":
+            files[p.relative_to(bundle).as_posix()] = sha(p)
+    m["files"] = files
+    write_manifest_json(bundle, m)
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
