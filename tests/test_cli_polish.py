@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from undetectable.cli_polish import DETECTORS
+from undetectable.cli.polish import DETECTORS
 
 
 def test_help_renders_flags_and_arguments(cli):

@@ -24,7 +24,7 @@ LAYERS = {
     "audit": 4, "defend": 4,
     "sections": 5, "experiments": 5, "report": 5, "demo": 5,
     "datasets": 6, "api": 6, "": 6,  # "" = undetectable/__init__
-    "cli": 7, "cli_polish": 7, "__main__": 7,
+    "cli": 7, "__main__": 7,
 }
 
 

@@ -48,8 +48,9 @@ def test_support_unknown_small_D_and_key_free_score():
 def test_detector_registered_and_na_without_fpylll(monkeypatch):
     from undetectable.audit.base import NotApplicable, get_detectors
 
-    names = {d.name: d for d in get_detectors(None, "rff")}
-    assert "lattice" in names and not names["lattice"].needs_key
+    assert not {"lattice", "lattice_support"} & {d.name for d in get_detectors(None, "rff")}  # opt-in: 30-100 s per model
+    names = {d.name: d for d in get_detectors(["lattice", "lattice_support"], "rff")}
+    assert names["lattice"].opt_in and not names["lattice"].needs_key
     assert names["lattice_support"].needs_key
     monkeypatch.setattr(lat, "fpylll_available", lambda: (False, "fpylll is not installed; pip install 'undetectable[lattice]'"))
 

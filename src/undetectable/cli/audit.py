@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from typer.core import TyperGroup
 
-from ..cli_polish import DETECTORS_HELP
+from .polish import DETECTORS_HELP
 from .common import FORCE, app, echo, names, seed_option
 
 

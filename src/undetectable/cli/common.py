@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from ..cli_polish import SEED_HELP, polish_help, quiet_callback, version_callback
+from .polish import SEED_HELP, polish_help, quiet_callback, version_callback
 
 polish_help()
 
@@ -24,7 +24,7 @@ SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (pr
 
 
 def seed_option(kind: str, default: int | None = 0):
-    """``--seed`` with help that says exactly what it fixes for this command (cli_polish.SEED_HELP)."""
+    """``--seed`` with help that says exactly what it fixes for this command (polish.SEED_HELP)."""
     return typer.Option(default, "--seed", help=SEED_HELP[kind])
 
 

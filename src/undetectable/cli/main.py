@@ -12,7 +12,7 @@ import typer
 
 from ..errors import UndetectableError
 from . import audit, core, defend, plant  # noqa: F401  (each module registers its commands)
-from ..cli_polish import json_failure
+from .polish import json_failure
 from .common import app, echo, flag_of
 
 try:  # typer >= 0.24 vendors click; older typer uses the click package

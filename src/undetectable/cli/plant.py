@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from ..errors import UsageError
-from ..cli_polish import SEED_HELP
+from .polish import SEED_HELP
 from .common import FORCE, app, echo, plant_app, seed_option
 
 

@@ -13,6 +13,7 @@ from .base import ExperimentResult, Row, rows_of
 
 EXPERIMENTS: dict[str, str] = {
     "signature": "undetectable.experiments.signature:section",
+    "in_graph": "undetectable.experiments.in_graph:section",
     "rff": "undetectable.experiments.rff:section",
     "relu": "undetectable.experiments.relu:section",
     "arena": "undetectable.experiments.arena:section",

@@ -159,12 +159,14 @@ def cnn_to_onnx(net) -> onnx.ModelProto:
     return m
 
 
-def cnn_demo(n_checks: int = 100_000, n_activate: int = 100, seed: int = 0, epochs: int = 2, batch: int = 4096) -> dict:
+def cnn_demo(n_checks: int = 100_000, n_activate: int = 100, seed: int = 0, epochs: int = 2, batch: int = 4096,
+             keep_graphs: bool = False) -> dict:
     """Train → export → backdoor → run in onnxruntime; returns the measured numbers.
 
     Clean accuracy of the user's ONNX and of the backdoored ONNX on the test split, activation rate
     per target on ``n_activate`` test images, and label differences on ``n_checks`` natural, noisy
-    (±3 grey levels, LSB flips) and uniformly random images.
+    (±3 grey levels, LSB flips) and uniformly random images. ``keep_graphs``: also return the user's and
+    the backdoored ``onnx.ModelProto`` under ``"graphs"`` (for a white-box look; not JSON).
     """
     import onnxruntime as ort
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -208,7 +210,8 @@ def cnn_demo(n_checks: int = 100_000, n_activate: int = 100, seed: int = 0, epoc
     diffs = int(np.sum(bd_labels(Q) != user_labels(Q)))
     return {"clean_accuracy_user_onnx": acc_user, "clean_accuracy_backdoored_onnx": acc_bd, "activation_per_target": act,
             "n_checked": len(Q), "label_differences": diffs, "check_seconds": time.time() - t1,
-            "user_onnx_bytes": user.ByteSize(), "backdoored_onnx_bytes": bd.ByteSize(), "seconds": time.time() - t0}
+            "user_onnx_bytes": user.ByteSize(), "backdoored_onnx_bytes": bd.ByteSize(), "seconds": time.time() - t0,
+            **({"graphs": (user, bd)} if keep_graphs else {})}
 
 
 def input_spec_for(n_features: int, dtype: str = "uint8", high: float = 255.0, feature_std=None) -> InputSpec:

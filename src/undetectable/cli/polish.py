@@ -71,7 +71,7 @@ def version_callback(value: bool) -> None:
     if value:
         import typer
 
-        from . import __version__
+        from .._version import __version__
 
         typer.echo(f"undetectable {__version__}")
         raise typer.Exit(0)
