@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import UsageError
 from .experiments import EXPERIMENTS, get_experiment
 from .report.results import write_json
+from .runtime import limited_threads, thread_budget
 
 
 def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False) -> dict:
@@ -31,7 +32,8 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False)
     for i, name in enumerate(EXPERIMENTS, 1):
         t0 = time.perf_counter()
         with progress(f"demo {i}/{len(EXPERIMENTS)}: {name}"):
-            res = get_experiment(name)(out, quick, seed)
+            with limited_threads(thread_budget(1)):  # sized once per section: usable CPUs not busy elsewhere
+                res = get_experiment(name)(out, quick, seed)
         res.seconds = time.perf_counter() - t0
         s = res.to_json()
         sections.append(s)

@@ -6,9 +6,11 @@ import time
 import numpy as np
 
 from ..errors import UndetectableError
+from ..runtime import with_thread_budget
 from .base import get_detectors
 
 
+@with_thread_budget
 def run_audit(model, data, names: list[str] | None = None, seed: int = 0, key=None) -> list[dict]:
     """One row per detector: ``{"detector", "score", "status" ("ok" | "n/a" | "error"), "note", "seconds"}``.
 

@@ -84,20 +84,38 @@ def audit_replication(bundle: Path = typer.Argument(..., help="A signature or ch
 @app.command()
 def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signature | checksum | badnets"),
           data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
-          models: int = typer.Option(..., "--models", help="Models per population (N honest + N backdoored)"),
+          models: Optional[int] = typer.Option(None, "--models", help="Models per population (N honest + N backdoored)"),
+          target_ci_width: Optional[float] = typer.Option(None, "--target-ci-width", help="Print the models per side that a simultaneous AUC CI of this total width needs (Hanley–McNeil, Bonferroni over the key-free detectors) and the AUC that --models rules out; runs the arena only with --models"),
           quick: bool = typer.Option(False, "--quick", help="Smaller models (tests, quick looks)"),
           detectors: Optional[str] = typer.Option(None, "--detectors", help=DETECTORS_HELP),
           jobs: int = typer.Option(1, "--jobs", help="Local joblib workers (one BLAS thread each); -1 = all cores"),
-          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); needs the 'dist' extra"),
+          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask: tcp://HOST:PORT of a running `dask scheduler`, or local[:N] (a LocalCluster of N one-thread workers); needs the 'dist' extra"),
+          shadows: Optional[int] = typer.Option(None, "--shadows", help="Shadow models per side for the meta-classifiers (default: N, or N/2 with --quick)"),
+          resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/units.jsonl (same options; --models may grow)"),
+          partial: bool = typer.Option(False, "--partial", help="With --resume: run nothing, summarize the finished units into OUT/arena.partial.json"),
           seed: int = seed_option("arena"),
-          out: Path = typer.Option(..., "--out", help="Directory for arena.json and the ROC figure"),
+          out: Path = typer.Option(..., "--out", help="Directory for arena.json, the ROC figure and units.jsonl (streamed as models finish)"),
           force: bool = FORCE) -> None:
     """Undetectability over populations: N honest vs N backdoored models, every detector, ROC-AUC with 95% CI."""
-    from .. import api
+    from ..audit.arena import arena_detectors, run_arena
+    from ..errors import UsageError
     from .render import arena_lines
 
-    rec = api.arena(scheme, data, models, detectors=names(detectors), quick=quick, seed=seed, n_jobs=jobs, scheduler=scheduler,
-                    out=out, force=force)
+    dets = names(detectors)
+    if target_ci_width is not None:
+        from ..audit.power import excludable_auc, n_for_ci_width, n_to_exclude
+
+        k = max(1, sum(1 for _, key in arena_detectors(scheme, dets) if not key))
+        n = n_for_ci_width(target_ci_width, 0.5, 0.05 / k)
+        echo(f"{k} key-free detectors, simultaneous 95% CIs (each at 1 − 0.05/{k}): {n} models per side give an AUC CI "
+             f"of width ≤ {target_ci_width:g} around 1/2; {n_to_exclude(0.6, 0.05 / k)} per side rule out AUC > 0.6 "
+             f"with 80% power (Hanley–McNeil)" + (f"; --models {models} rules out AUC > {excludable_auc(models, 0.05 / k):.3f}" if models else ""))
+        if not models:
+            return
+    if not models:
+        raise UsageError("--models is required (models per population), unless --target-ci-width alone asks for it")
+    rec = run_arena(scheme, data, models, dets, quick=quick, seed=seed, n_jobs=jobs, scheduler=scheduler, out=out, force=force,
+                    n_shadows=shadows, resume=resume, partial=partial)
     for line in arena_lines(rec):
         echo(line)
-    echo(f"wrote {out / 'arena.json'} ({rec['timing']['seconds']:.1f}s)")
+    echo(f"wrote {out / ('arena.partial.json' if partial else 'arena.json')} ({rec['timing']['seconds']:.1f}s)")

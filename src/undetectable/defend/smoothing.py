@@ -42,6 +42,7 @@ from scipy.stats import beta, binom, norm
 from ..bundle import Model, load_bundle, write_bundle_dir
 from ..errors import BundleError
 from ..errors import UsageError
+from ..runtime import with_thread_budget
 
 ABSTAIN = -1
 ABSTAIN_STRING = "abstain"
@@ -160,6 +161,7 @@ class Smooth:
             np.clip(Z, self.spec.low, self.spec.high, out=Z)
         return Z
 
+    @with_thread_budget
     def sample_counts(self, X, num: int, batch: int = 1000, rng=None) -> np.ndarray:
         """counts[i, c] = #{j ≤ num : f(x_i + ε_ij) = c}, evaluated in batches of ≤ ``batch`` noisy inputs.
 

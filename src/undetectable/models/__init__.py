@@ -5,6 +5,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..errors import UsageError
+from ..runtime import with_thread_budget
 
 MODELS = ("logreg", "mlp", "rff", "relu")  # = tuple(LEARNERS)
 
@@ -30,6 +31,7 @@ LEARNERS: dict[str, str] = {
 }
 
 
+@with_thread_budget
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     """Train an honest model of ``kind`` on ``data``'s training split."""
     import importlib

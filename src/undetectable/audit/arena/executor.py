@@ -6,7 +6,6 @@ so the same call gives the same scores on any worker (joblib == Dask, tested).
 """
 from __future__ import annotations
 
-import contextlib
 import time
 import zlib
 from typing import Any, Callable
@@ -18,17 +17,11 @@ from .catalogue import build_model, dataset, model_seed, null_key
 
 
 def _limit_threads(threads: int | None):
-    if not threads:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
+    """The unit's thread budget (``runtime``): ``threads`` when given (1 per worker when several run), else the
+    usable CPUs that other processes are not busy on (torch and BLAS restored afterwards)."""
+    from ...runtime import limited_threads, thread_budget
 
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
-    return threadpool_limits(threads)
+    return limited_threads(threads or thread_budget(1))
 
 
 def _detector_rng(seed: int, name: str) -> np.random.Generator:
@@ -76,40 +69,86 @@ def shadow_unit(scheme: str, data: str, seed: int, role: str, index: int, want: 
     return rec
 
 
-def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler: str | None, desc: str) -> list[dict]:
-    """Run ``fn(**unit)`` for every unit: sequentially, on joblib workers, or on a Dask cluster; keep order."""
-    from ...progress import progress
+def _unit_key(u: dict) -> str:
+    return f"{u['role']}/{u['index']}"
+
+
+def _dask_client(scheduler: str):
+    """A Dask client for ``tcp://HOST:PORT`` (a running ``dask scheduler``), or ``local`` / ``local:N`` (a
+    LocalCluster of N single-threaded worker processes, N = usable CPUs by default). Returns (client, cluster)."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover
+        raise UsageError("--scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
+    if scheduler == "local" or scheduler.startswith("local:"):
+        from ...runtime import usable_cpus
+
+        n = scheduler.partition(":")[2]
+        if n and not n.isdigit():
+            raise UsageError(f"--scheduler local:N needs an integer N; got {scheduler!r}")
+        cluster = LocalCluster(n_workers=int(n) if n else usable_cpus(), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout=10), None  # as_completed needs it as the default client
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one "
+                         "(`dask scheduler`, then `dask worker ADDRESS --nthreads 1`), use --scheduler local, or drop --scheduler") from exc
+
+
+def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler: str | None, desc: str,
+              journal=None) -> list[dict]:
+    """Run ``fn(**unit)`` for every unit: sequentially, on joblib workers, or on a Dask cluster; keep order.
+
+    With a ``journal`` (``audit.journal.Journal``), units whose key it already holds are not run again, and
+    every result is appended to it the moment it arrives (an interrupted run resumes where it stopped).
+    Progress: done/total, rate and ETA (a bar on a terminal, a plain line every 30 s in a log).
+    """
+    from ..journal import Progress
 
     out: list[dict | None] = [None] * len(units)
-    with progress(desc, total=len(units), unit="models") as bar:
-        if scheduler:
+    done = journal.done() if journal is not None else {}
+    todo = []
+    for i, u in enumerate(units):
+        k = f"{desc}:{_unit_key(u)}"
+        if k in done:
+            out[i] = done[k]
+        else:
+            todo.append(i)
+
+    prog = Progress(len(units), desc, already=len(units) - len(todo))
+
+    def finish(i: int, r: dict) -> None:
+        out[i] = r
+        if journal is not None:
+            journal.append(f"{desc}:{_unit_key(units[i])}", r)
+        prog.update()
+
+    with prog:
+        if not todo:
+            pass
+        elif scheduler:
+            from dask.distributed import as_completed
+
+            client, cluster = _dask_client(scheduler)
             try:
-                from dask.distributed import Client, as_completed
-            except ImportError as exc:  # pragma: no cover
-                raise UsageError("--scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
-            try:
-                client = Client(scheduler, timeout=10)  # as_completed needs it as the default client
-            except OSError as exc:
-                raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one or drop --scheduler") from exc
-            try:
-                futures = [client.submit(fn, pure=False, key=f"{desc}-{i}-{time.time_ns()}", **u) for i, u in enumerate(units)]
-                where = {f.key: i for i, f in enumerate(futures)}
+                futures = [client.submit(fn, pure=False, key=f"{desc}-{i}-{time.time_ns()}", **units[i]) for i in todo]
+                where = {f.key: i for i, f in zip(todo, futures)}
                 for fut in as_completed(futures):
-                    out[where[fut.key]] = fut.result()
-                    bar.advance()
+                    finish(where[fut.key], fut.result())
             finally:
                 client.close()
+                if cluster is not None:
+                    cluster.close()
         elif n_jobs == 1:
-            for i, u in enumerate(units):
-                out[i] = fn(**u)
-                bar.advance()
+            for i in todo:
+                finish(i, fn(**units[i]))
         else:
             from joblib import Parallel, delayed
 
             par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            for i, r in par(delayed(_indexed)(fn, i, u) for i, u in enumerate(units)):
-                out[i] = r
-                bar.advance()
+            for i, r in par(delayed(_indexed)(fn, i, units[i]) for i in todo):
+                finish(i, r)
     return out  # type: ignore[return-value]
 
 

@@ -35,16 +35,23 @@ MAX_MODELS = 1000
 
 def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None = None, quick: bool = False, seed: int = 0,
               n_jobs: int = 1, scheduler: str | None = None, out: str | Path | None = None, params: dict | None = None,
-              n_shadows: int | None = None, force: bool = False) -> dict:
+              n_shadows: int | None = None, force: bool = False, resume: bool = False, partial: bool = False) -> dict:
     """Build ``n_models`` honest and ``n_models`` backdoored models of ``scheme``, run every applicable
     detector, and summarize (AUC + 95% CI, TrojAI cross-entropy, TPR at 5% FPR).
 
-    With ``out``, writes ``out/arena.json`` and ``out/roc_<scheme>.png``. Returns the arena record.
+    With ``out``, writes ``out/arena.json`` and ``out/roc_<scheme>.png``, and streams every finished model's
+    scores to ``out/units.jsonl`` as it finishes; ``resume=True`` continues an interrupted run from that
+    journal (same options; ``n_models`` may grow). ``partial=True`` (with ``resume``) runs nothing: it
+    summarizes the units the journal already holds into ``out/arena.partial.json`` (honest and backdoored
+    units alternate, so any prefix of a run is a balanced population). The record's ``multiple_testing`` entry holds Holm /
+    Benjamini–Hochberg corrections across the key-free detectors (``audit.power``). Returns the arena record.
     """
     from ...data import load_dataset
     from ...report.results import versions
 
     check_scheme(scheme)
+    if partial and (out is None or not resume):
+        raise UsageError("--partial summarizes an existing journal; pass it with --resume and --out")
     if not isinstance(n_models, (int, np.integer)) or n_models < 2:
         raise UsageError(f"--models must be an integer ≥ 2 (per population); got {n_models!r}")
     from ...safety import check_knob
@@ -59,8 +66,11 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise UsageError(f"{out} exists and is not a directory; pass a directory for --out")
-        if out.is_dir():
+        if out.is_dir() and not resume:
             check_writable(out / "arena.json", force)
+            if (out / "units.jsonl").exists() and not force:
+                raise UsageError(f"{out / 'units.jsonl'} holds a previous (interrupted?) run; pass --resume to continue it "
+                                 "or --force to start afresh")
     dets = arena_detectors(scheme, detectors)
     names = tuple(n for n, _ in dets)
     p = {**scheme_params(scheme, quick), **(params or {})}
@@ -74,12 +84,21 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     want = tuple(n for n in names if get_detector(n).fitted)
     n_sh = int(n_shadows or max(4, n_models // 2 if quick else n_models))
     n_queries = 16
-    if want:
+    journal = None
+    if out is not None:
+        from ..journal import Journal
+
+        out.mkdir(parents=True, exist_ok=True)
+        if force and not resume and (out / "units.jsonl").exists():
+            (out / "units.jsonl").unlink()
+        journal = Journal(out / "units.jsonl", {"scheme": scheme, "data": data, "seed": int(seed), "quick": bool(quick),
+                                                "params": p, "detectors": sorted(names), "n_shadows": n_sh if want else 0})
+    if want and not partial:
         from ..meta import fit_blackbox, fit_whitebox
 
         units = [dict(scheme=scheme, data=data, seed=seed, role=r, index=i, want=want, params=p, pool_seed=seed + 7,
                       n_queries=n_queries, threads=threads) for r in ("shadow_honest", "shadow_backdoored") for i in range(n_sh)]
-        recs = run_units(shadow_unit, units, n_jobs, scheduler, f"{scheme} shadows")
+        recs = run_units(shadow_unit, units, n_jobs, scheduler, f"{scheme} shadows", journal)
         labels = np.array([r["role"] == "shadow_backdoored" for r in recs], dtype=int)
         mrng = np.random.default_rng([seed, 4242])
         if "meta_blackbox" in want:
@@ -90,8 +109,13 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
 
     # 2. the evaluated populations
     units = [dict(scheme=scheme, data=data, seed=seed, role=r, index=i, detectors=names, params=p, meta_state=meta_state,
-                  threads=threads) for r in ("honest", "backdoored") for i in range(n_models)]
-    res = run_units(evaluate_unit, units, n_jobs, scheduler, f"{scheme} arena")
+                  threads=threads) for i in range(n_models) for r in ("honest", "backdoored")]  # alternate: prefixes balance
+    if partial:
+        done = journal.done() if journal is not None else {}
+        units = [u for u in units if f"{scheme} arena:{u['role']}/{u['index']}" in done]
+        if not units:
+            raise UsageError(f"{out}/units.jsonl holds no finished model yet; nothing to summarize")
+    res = run_units(evaluate_unit, units, n_jobs, scheduler, f"{scheme} arena", journal)
     elapsed = time.perf_counter() - t0
 
     crng = np.random.default_rng([seed, 2024])
@@ -103,12 +127,17 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         errs = sorted({r["errors"][name] for r in res if name in r["errors"]})
         summaries.append(detector_summary(name, needs_key, h, b, crng) | ({"errors": errs[:3]} if errs else {}))
         scores[name] = {"honest": h, "backdoored": b}
+    from ..power import correct_arena
+
+    multiple = correct_arena(summaries, scores, np.random.default_rng([seed, 2025]))
     record = {
         "scheme": scheme, "detectors": summaries, "data": data, "seed": seed, "quick": quick, "n_models": int(n_models),
+        **({"partial": {"n_honest": sum(r["role"] == "honest" for r in res), "n_backdoored": sum(r["role"] == "backdoored" for r in res),
+                        "note": "summary of the finished units of an unfinished run (arena --resume --partial)"}} if partial else {}),
         "n_shadows": n_sh if want else 0, "params": p,
         "model_seeds": {"honest": [r["seed"] for r in res if r["role"] == "honest"],
                         "backdoored": [r["seed"] for r in res if r["role"] == "backdoored"]},
-        "scores": scores, "versions": versions(),
+        "scores": scores, "versions": versions(), "multiple_testing": multiple,
         "timing": {"seconds": elapsed, "shadow_seconds": t_shadow, "n_jobs": n_jobs, "scheduler": scheduler,
                    "model_seconds": [r["seconds"] for r in res],
                    "models_x_detectors_per_minute": 60.0 * len(res) * len(dets) / elapsed if elapsed else None},
@@ -120,7 +149,7 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         out.mkdir(parents=True, exist_ok=True)
         from .figure import roc_figure
 
-        fig = roc_figure(record, out / f"roc_{scheme}.png")
+        fig = roc_figure(record, out / f"roc_{scheme}{'.partial' if partial else ''}.png")
         record["figures"] = [fig.name]
-        write_json(out / "arena.json", record, force=True)
+        write_json(out / ("arena.partial.json" if partial else "arena.json"), record, force=True)
     return record

@@ -1,0 +1,178 @@
+"""Arena results stream to disk as models finish; an interrupted run resumes where it stopped.
+
+``Journal(path, config)`` is an append-only JSON-lines file (``OUT/units.jsonl``):
+
+* line 1, the header: ``{"journal": 1, "config": {...}, "fingerprint": sha256(config)}`` — the arena's
+  scheme, data, seed, parameters and detectors. Resuming with a different configuration is refused
+  (one line naming the file), so a journal never mixes two populations;
+* then one line per finished work unit: ``{"key": "honest/17", "result": {...}}``, written and flushed
+  (``fsync``) the moment the unit's result reaches the parent process — from joblib workers or from a
+  Dask cluster alike. A line cut short by a kill is ignored on reading; numpy arrays (the shadow models'
+  meta-classifier records) are stored as ``{"__nd__": dtype, "shape": [...], "data": [...]}``.
+
+Work units are pure functions of their arguments, so a unit computed before the interruption is the
+unit that would be computed now: resuming skips every key already in the journal and runs the rest.
+
+``Progress`` prints ``done/total, rate, elapsed, ETA`` — a live tqdm bar on a terminal, and a plain
+line at most every ``every`` seconds (and at the end) when stderr is a log file.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "units.jsonl"
+>>> j = Journal(p, {"scheme": "rff"})
+>>> j.append("honest/0", {"scores": {"mp_edge": 0.5}})
+>>> Journal(p, {"scheme": "rff"}).done()["honest/0"]["scores"]
+{'mp_edge': 0.5}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+
+
+def _enc(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return {"__nd__": x.dtype.str, "shape": list(x.shape), "data": x.ravel().tolist()}
+    if isinstance(x, dict):
+        return {str(k): _enc(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_enc(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _dec(x: Any) -> Any:
+    if isinstance(x, dict):
+        if "__nd__" in x and "shape" in x and "data" in x:
+            return np.asarray(x["data"], dtype=np.dtype(x["__nd__"])).reshape(x["shape"])
+        return {k: _dec(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_dec(v) for v in x]
+    return x
+
+
+def fingerprint(config: dict) -> str:
+    """sha256 of the configuration's canonical JSON (keys sorted)."""
+    return hashlib.sha256(json.dumps(_enc(config), sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Journal:
+    """Append-only JSON-lines record of finished arena units; see the module docstring."""
+
+    def __init__(self, path: str | Path, config: dict) -> None:
+        self.path = Path(path)
+        self.config = config
+        self.fp = fingerprint(config)
+        self._done: dict[str, dict] = {}
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._read()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._write_line({"journal": 1, "fingerprint": self.fp, "config": _enc(config)})
+
+    def _read(self) -> None:
+        with open(self.path, encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+        try:
+            head = json.loads(lines[0])
+        except json.JSONDecodeError:
+            raise UsageError(f"{self.path} is not an arena journal (unreadable header); remove it or choose another --out") from None
+        if head.get("fingerprint") != self.fp:
+            raise UsageError(f"{self.path} belongs to a different arena configuration (scheme, data, seed, params or "
+                             "detectors differ); use the same options to resume, or pass --force to start afresh")
+        for line in lines[1:]:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a killed run may be cut short
+                continue
+            self._done[rec["key"]] = _dec(rec["result"])
+
+    def _write_line(self, obj: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def done(self) -> dict[str, dict]:
+        """key -> result of every unit already finished."""
+        return dict(self._done)
+
+    def append(self, key: str, result: dict) -> None:
+        """Record one finished unit (flushed to disk before returning)."""
+        self._write_line({"key": key, "result": _enc(result)})
+        self._done[key] = result
+
+
+def _fmt(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+class Progress:
+    """done/total with rate and ETA: a tqdm bar on a terminal, plain throttled lines otherwise.
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.StringIO()
+    >>> with Progress(4, "demo", stream=buf, every=0.0, already=1) as p:
+    ...     p.update()
+    >>> "demo: 2/4" in buf.getvalue() and "ETA" in buf.getvalue()
+    True
+    """
+
+    def __init__(self, total: int, desc: str, stream=None, every: float = 30.0, already: int = 0) -> None:
+        self.total, self.desc, self.every = int(total), desc, float(every)
+        self.stream = sys.stderr if stream is None else stream
+        self.already = self.done = int(already)
+        self.t0 = self.last = time.monotonic()
+        tty = stream is None and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self.bar = None
+        if tty:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, initial=self.done, desc=desc, file=sys.stderr, smoothing=0.05)
+
+    def line(self) -> str:
+        el = time.monotonic() - self.t0
+        new = self.done - self.already
+        rate = new / el if el > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+        eta_s = _fmt(eta) if np.isfinite(eta) else "?"
+        return (f"{self.desc}: {self.done}/{self.total} units ({100 * self.done / max(1, self.total):.0f}%), "
+                f"{60 * rate:.1f}/min, elapsed {_fmt(el)}, ETA {eta_s}"
+                + (f" (resumed: {self.already} from the journal)" if self.already else ""))
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            print(self.line(), file=self.stream, flush=True)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
