@@ -99,15 +99,6 @@ class Model:
     def _load(cls, directory: Path, params: dict, spec: InputSpec, classes: np.ndarray) -> "Model":
         raise NotImplementedError  # pragma: no cover
 
-    @staticmethod
-    def load_key(path, passphrase: str | None = None):
-        """Read this family's backdoor key file (families without a backdoor have none)."""
-        raise UsageError("this bundle has no backdoor to activate; pass a bundle made by 'undetectable plant'")
-
-    def activate(self, X, key, targets=None) -> np.ndarray:
-        """Activate(x, bk[, target]) → x' close to x whose output is flipped / equals the target."""
-        raise UsageError(f"{self.family} bundles cannot be activated; pass a bundle made by 'undetectable plant'")
-
     def describe(self) -> dict[str, Any]:
         """What a white-box auditor sees beyond the manifest (shapes, norms); override to add."""
         return {}

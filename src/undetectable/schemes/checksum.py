@@ -134,8 +134,8 @@ class ChecksumKey(Key):
         return secret_id(self.v)
 
     def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
-        model = planted(model, ChecksumBackdoor, self.scheme)
-        return model.activate(X, self.v, target)
+        bd: ChecksumBackdoor = planted(model, ChecksumBackdoor, self.scheme)
+        return bd.activate(X, self.v, target)
 
     def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
         """Activated inputs; for a model not planted with this key, those of the same model planted with it."""

@@ -190,8 +190,8 @@ class SignatureKey(Key):
         return key_id(self.private.public_key())
 
     def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
-        model = planted(model, SignatureBackdoor, self.scheme, "a signature key (PEM)")
-        return model.activate(X, self.private, target)
+        bd: SignatureBackdoor = planted(model, SignatureBackdoor, self.scheme, "a signature key (PEM)")
+        return bd.activate(X, self.private, target)
 
     def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
         """Activated inputs; for a model not planted with this key, those of the same model planted with it."""
