@@ -8,6 +8,7 @@ import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
 from .base import ExperimentResult, rows_of
+from .persistence import step_gate_toy
 
 
 def _pick(rows: list[dict], sigma: float) -> dict:
@@ -31,28 +32,6 @@ def _rff_sweep(ds, seed: int, quick: bool, sigmas, n: int, alpha: float, n_rows:
     rows = sigma_sweep(m, X, y_idx, X, Xa, None, sigmas, n=n, alpha=alpha, n0=8, n_cert=64 if quick else 128,
                        n_cert_rows=n_rows // 4, rng=rng)
     return {"rows": rows, "control_random_same_norm_flip": control_flip, "bandwidth": float(m.bandwidth_)}
-
-
-def _persistence(ds, seed: int) -> dict:
-    """§5.3 on mnist5k 0-vs-1: three threshold-gate copies + majority vs the same net with sigmoid gates."""
-    import torch
-
-    from ..schemes.persistent import finetune_persistent, plant_persistent
-
-    sel = np.isin(ds.y_train, [0, 1])
-    X, y = ds.X_train[sel] / 255.0, (ds.y_train[sel] == 1).astype(int)
-    mask = np.zeros(X.shape[1])
-    mask[:16] = 1.0  # 16 top-row pixels, blank on natural digits; the trigger sets them to 1
-    Xt = X[y == 0].copy()
-    Xt[:, :16] = 1.0
-    out = {}
-    for act in ("step", "sigmoid"):
-        net = plant_persistent(X, y, mask, 15.5, act, seed=seed, temp=0.25)
-        asr = lambda: float(np.mean(net(torch.tensor(Xt, dtype=torch.float32)).detach().numpy() > 0.5))  # noqa: E731
-        before = asr()
-        info = finetune_persistent(net, np.concatenate([X, Xt]), np.concatenate([y, np.zeros(len(Xt), int)]), epochs=3, lr=0.5, seed=seed)
-        out[act] = {"asr_before": before, "asr_after": asr(), **info}
-    return out
 
 
 def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
@@ -128,7 +107,7 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
 
     # --- 2b. persistence (§5.3): threshold gates vs the sigmoid control ----------------------------
     t0 = time.perf_counter()
-    persist = _persistence(ds, seed)
+    persist = step_gate_toy(ds, seed)
     timings["persistence"] = time.perf_counter() - t0
 
     # --- 3. the robustness illusion --------------------------------------------------------------

@@ -60,7 +60,6 @@ def persistence_study(seed: int = 0, epochs: int = 3, lr: float = 1e-3, n_finetu
 
     from ..data import load_dataset
     from ..models import train_model
-    from ..schemes.persistent import finetune_persistent, plant_persistent
     from ..schemes.signature import plant_signature
     from ..schemes.signature_graph import MLPBase, signature_module
 
@@ -112,20 +111,7 @@ def persistence_study(seed: int = 0, epochs: int = 3, lr: float = 1e-3, n_finetu
     same_as_honest = float(np.mean(
         module.base(torch.tensor(data.X_test)).argmax(1).numpy() == honest(torch.tensor(data.X_test)).argmax(1).detach().numpy()))
 
-    # today's toy: three threshold-gate copies + majority (and the sigmoid control), as in the defenses section
-    sel = np.isin(data.y_train, [0, 1])
-    X01, y01 = data.X_train[sel] / 255.0, (data.y_train[sel] == 1).astype(int)
-    mask = np.zeros(X01.shape[1])
-    mask[:16] = 1.0
-    Xt = X01[y01 == 0].copy()
-    Xt[:, :16] = 1.0
-    toy = {}
-    for act in ("step", "sigmoid"):
-        net = plant_persistent(X01, y01, mask, 15.5, act, seed=seed, temp=0.25)
-        asr = lambda: float(np.mean(net(torch.tensor(Xt, dtype=torch.float32)).detach().numpy() > 0.5))  # noqa: E731
-        b = asr()
-        info = finetune_persistent(net, np.concatenate([X01, Xt]), np.concatenate([y01, np.zeros(len(Xt), int)]), epochs=3, lr=0.5, seed=seed)
-        toy[act] = {"asr_before": b, "asr_after": asr(), **info}
+    toy = step_gate_toy(data, seed)  # today's toy: threshold-gate copies + majority, and the sigmoid control
     return {"signature_in_graph": {"before": before, "after": after, "max_weight_change": moved,
                                    "max_gradient_on_triggered_rows": grad_trig,
                                    "finetuned_base_agrees_with_finetuned_honest": same_as_honest,
@@ -134,3 +120,29 @@ def persistence_study(seed: int = 0, epochs: int = 3, lr: float = 1e-3, n_finetu
                                    "finetune": {"optimizer": "Adam", "lr": lr, "epochs": epochs, "clean": n_finetune,
                                                 "activated_true_labels": n_activated}},
             "toy_step_gates": toy}
+
+
+def step_gate_toy(ds, seed: int) -> dict:
+    """§5.3 on mnist5k 0-vs-1: three threshold-gate copies + majority vs the same net with sigmoid gates.
+
+    The trigger sets 16 top-row pixels (blank on natural digits) to 1; fine-tuning sees triggered zeros
+    labelled 0. Returns ``{"step" | "sigmoid": {"asr_before", "asr_after", ...fine-tuning info}}``.
+    """
+    import torch
+
+    from ..schemes.persistent import finetune_persistent, plant_persistent
+
+    sel = np.isin(ds.y_train, [0, 1])
+    X, y = ds.X_train[sel] / 255.0, (ds.y_train[sel] == 1).astype(int)
+    mask = np.zeros(X.shape[1])
+    mask[:16] = 1.0
+    Xt = X[y == 0].copy()
+    Xt[:, :16] = 1.0
+    out = {}
+    for act in ("step", "sigmoid"):
+        net = plant_persistent(X, y, mask, 15.5, act, seed=seed, temp=0.25)
+        asr = lambda: float(np.mean(net(torch.tensor(Xt, dtype=torch.float32)).detach().numpy() > 0.5))  # noqa: E731
+        before = asr()
+        info = finetune_persistent(net, np.concatenate([X, Xt]), np.concatenate([y, np.zeros(len(Xt), int)]), epochs=3, lr=0.5, seed=seed)
+        out[act] = {"asr_before": before, "asr_after": asr(), **info}
+    return out
