@@ -38,12 +38,12 @@ def run() -> list[dict]:
 
     # 2. training: backdoored vs honest, interleaved so both see the same machine load; best of 7 each.
     #    One BLAS thread on both sides: a shared 2-core machine makes multi-threaded wall times jumpy.
-    from threadpoolctl import threadpool_limits
+    from undetectable.runtime import limited_threads
 
     ds = load_dataset("synthetic")
     mf = 1000
     wall_h, wall_b, cpu_h, cpu_b = [], [], [], []
-    with threadpool_limits(1):
+    with limited_threads(1):  # the runtime's own cap: train_model's thread budget defers to it (both sides 1 thread)
         for i in range(7):
             w, c = _timed(lambda: train_model("rff", ds, seed=i, n_features=mf))
             wall_h.append(w), cpu_h.append(c)

@@ -30,6 +30,7 @@ import numpy as np
 from ..bundle import Model
 from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
+from ..runtime import with_thread_budget
 from ..spec import InputSpec
 from .base import Key, Learner, Params, Scheme, check_choice, check_float, check_int
 
@@ -189,6 +190,7 @@ def poison(data: Dataset, key: BadNetsKey, poison_rate: float, rng: np.random.Ge
     return dataclasses.replace(data, X_train=X, y_train=y), idx
 
 
+@with_thread_budget  # the same thread budget as train_model: planting is training with other coins
 def plant_badnets(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target: int = 0, model: str = "mlp",
                   **options) -> tuple[Model, BadNetsKey]:
     """Backdoor-BadNets: poison ``data``'s training split and train the honest learner ``model`` on it.

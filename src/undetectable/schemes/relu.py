@@ -34,6 +34,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
+from ..runtime import with_thread_budget
 from ..models.relu import ReLUModel, fit_relu
 from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int
 
@@ -182,6 +183,7 @@ class ReLUScheme(Scheme):
         return self.null_for(model.spec.n_features, rng)
 
 
+@with_thread_budget  # the same thread budget as train_model: planting is training with other coins
 def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sparsity: int = 10, theta: float | None = None,
                lam: float = 2.0, secret_rng: np.random.Generator | None = None, **options) -> tuple[ReLUModel, ReLUKey]:
     """Backdoor: returns (model, key) with key.s the k-sparse unit vector, key.theta, key.lam.

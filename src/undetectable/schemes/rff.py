@@ -27,6 +27,7 @@ import numpy as np
 from ..crypto.pancakes import make_secret, sample_weights
 from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
+from ..runtime import with_thread_budget
 from ..models.rff import RFFModel, fit_rff
 from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int
 
@@ -129,6 +130,7 @@ class RFFScheme(Scheme):
         return self.null_for(model.spec.n_features, rng)
 
 
+@with_thread_budget  # the same thread budget as train_model: planting is training with other coins
 def plant_rff(data: Dataset, seed: int = 0, n_features: int = 3000, secret_dim: int = 32, beta: float = 0.01,
               shift: str = "half", gamma: float | None = None, secret_rng: np.random.Generator | None = None,
               **options) -> tuple[RFFModel, RFFKey]:
