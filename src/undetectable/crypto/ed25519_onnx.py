@@ -199,20 +199,9 @@ def fsq_loop(b: Builder, x: str, n: int) -> str:
 
 
 def finv(b: Builder, z: str) -> str:
-    m = lambda u, v: fmul(b, u, v)  # noqa: E731
-    sq = lambda u, n: fsq_loop(b, u, n) if n > 1 else fmul(b, u, u)  # noqa: E731
-    z2 = sq(z, 1)
-    z9 = m(sq(z2, 2), z)
-    z11 = m(z9, z2)
-    z2_5_0 = m(sq(z11, 1), z9)
-    z2_10_0 = m(sq(z2_5_0, 5), z2_5_0)
-    z2_20_0 = m(sq(z2_10_0, 10), z2_10_0)
-    z2_40_0 = m(sq(z2_20_0, 20), z2_20_0)
-    z2_50_0 = m(sq(z2_40_0, 10), z2_10_0)
-    z2_100_0 = m(sq(z2_50_0, 50), z2_50_0)
-    z2_200_0 = m(sq(z2_100_0, 100), z2_100_0)
-    z2_250_0 = m(sq(z2_200_0, 50), z2_50_0)
-    return m(sq(z2_250_0, 5), z11)
+    """1/z: the torch verifier's addition chain, with squarings as ONNX loops."""
+    return E.inversion_chain(lambda u, v: fmul(b, u, v),
+                             lambda u, n: fsq_loop(b, u, n) if n > 1 else fmul(b, u, u), z)
 
 
 def batch_inverse(b: Builder, z: str) -> str:

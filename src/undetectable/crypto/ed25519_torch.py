@@ -233,6 +233,26 @@ def _sigma(x: torch.Tensor, consts) -> torch.Tensor:
     return t[..., 0] ^ t[..., 1] ^ t[..., 2]
 
 
+
+def inversion_chain(mul, sq_n, z):
+    """z^(p−2) = 1/z in GF(2^255 − 19) by ref10's addition chain (254 squarings, 11 multiplications).
+
+    ``mul(u, v)`` multiplies, ``sq_n(u, n)`` squares n times: the torch verifier and the ONNX graph
+    builder pass their own field operations, so both run exactly this chain.
+    """
+    z2 = sq_n(z, 1)
+    z9 = mul(sq_n(z2, 2), z)
+    z11 = mul(z9, z2)
+    z2_5_0 = mul(sq_n(z11, 1), z9)
+    z2_10_0 = mul(sq_n(z2_5_0, 5), z2_5_0)
+    z2_20_0 = mul(sq_n(z2_10_0, 10), z2_10_0)
+    z2_40_0 = mul(sq_n(z2_20_0, 20), z2_20_0)
+    z2_50_0 = mul(sq_n(z2_40_0, 10), z2_10_0)
+    z2_100_0 = mul(sq_n(z2_50_0, 50), z2_50_0)
+    z2_200_0 = mul(sq_n(z2_100_0, 100), z2_100_0)
+    z2_250_0 = mul(sq_n(z2_200_0, 50), z2_50_0)
+    return mul(sq_n(z2_250_0, 5), z11)
+
 class SHA512(torch.nn.Module):
     """SHA-512 of fixed-length byte rows: ``(n, length) uint8/int64 -> (n, 64) int64 bytes``."""
 
@@ -427,19 +447,7 @@ class Ed25519Verifier(torch.nn.Module):
 
     def _finv(self, z: torch.Tensor) -> torch.Tensor:
         """z^(p−2) (ref10's chain: 254 squarings, 11 multiplications)."""
-        m, sq = self._fmul, self._fsq_n
-        z2 = sq(z, 1)
-        z9 = m(sq(z2, 2), z)
-        z11 = m(z9, z2)
-        z2_5_0 = m(sq(z11, 1), z9)
-        z2_10_0 = m(sq(z2_5_0, 5), z2_5_0)
-        z2_20_0 = m(sq(z2_10_0, 10), z2_10_0)
-        z2_40_0 = m(sq(z2_20_0, 20), z2_20_0)
-        z2_50_0 = m(sq(z2_40_0, 10), z2_10_0)
-        z2_100_0 = m(sq(z2_50_0, 50), z2_50_0)
-        z2_200_0 = m(sq(z2_100_0, 100), z2_100_0)
-        z2_250_0 = m(sq(z2_200_0, 50), z2_50_0)
-        return m(sq(z2_250_0, 5), z11)
+        return inversion_chain(self._fmul, self._fsq_n, z)
 
     def _batch_inv(self, z: torch.Tensor) -> torch.Tensor:
         """1/z for every row of z (n, 16) by Montgomery's trick: a product tree, one inversion."""
