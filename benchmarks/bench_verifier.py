@@ -17,19 +17,21 @@ import time
 
 import numpy as np
 
-from benchmarks.common import ratio_row
+from benchmarks.common import best_of, ratio_row
 
 BATCH = 1024
 
 
-def _cpu(fn, repeat: int = 2) -> float:
-    """Best CPU seconds (process time: the machine is shared) of ``repeat`` calls."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
+def _cpu(fn) -> float:
+    """Best CPU seconds (process time: the machine is shared) of two calls."""
+    return best_of(fn, repeat=2, timer=time.process_time)
+
+
+def _session(model):
+    """A one-thread onnxruntime CPU session for ``model``."""
+    from undetectable.export import onnx_session
+
+    return onnx_session(model)
 
 
 def _setup(m: int, n: int = BATCH, seed: int = 0):
@@ -63,7 +65,6 @@ def _openssl_loop(pk: bytes, msgs, sigs) -> float:
 
 
 def run() -> list[dict]:
-    import onnxruntime as ort
     import torch
 
     from undetectable.schemes.signature_graph import message_prefix
@@ -81,10 +82,7 @@ def run() -> list[dict]:
         t_torch = _cpu(lambda: v(tm, ts))
     assert ok[0::2].all() and not ok[1::2].any()
     model = O.verifier_model(pk, m)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = _session(model)
     feed = {"messages": msgs.astype(np.int64), "signatures": sigs.astype(np.int64)}
     assert (sess.run(None, feed)[0] == ok).all()
     t_ort = _cpu(lambda: sess.run(None, feed))
@@ -100,10 +98,8 @@ def run() -> list[dict]:
 
 def _classifier_rows(sk) -> list[dict]:
     """Backdoored MNIST logreg: one ONNX file (in-graph verify) vs the wrapper bundle, activated inputs."""
-    import onnxruntime as ort
-
     from undetectable.schemes.signature import plant_signature
-    from undetectable.schemes.signature_graph import signature_onnx
+    from undetectable.schemes.signature_graph import base_onnx, signature_onnx
     from undetectable.crypto.ed25519_onnx import node_count
     from undetectable.data import load_dataset
     from undetectable.models import train_model
@@ -114,12 +110,8 @@ def _classifier_rows(sk) -> list[dict]:
     X = data.X_test[np.arange(BATCH) % len(data.X_test)]
     Xa = bd.activate(X, sk, bd.classes[np.arange(BATCH) % 10])
     model = signature_onnx(bd)
-    base_bytes = base.to_onnx().ByteSize() if hasattr(base, "to_onnx") else __import__(
-        "undetectable.schemes.signature_graph", fromlist=["base_onnx"]).base_onnx(base).ByteSize()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    base_bytes = base_onnx(base).ByteSize()
+    sess = _session(model)
     assert np.array_equal(sess.run(None, {"X": Xa})[1], bd.predict_index(Xa))
     t_graph = _cpu(lambda: sess.run(None, {"X": Xa}))
     t_wrap = _cpu(lambda: bd.predict_index(Xa))
@@ -132,13 +124,11 @@ def _classifier_rows(sk) -> list[dict]:
 def all_vectors(n_random: int = 100_000, chunk: int = 4096) -> None:
     """One-off agreement run (prints counts): reference cases and ≥ 10^5 random valid + mutated signatures."""
     import torch
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from undetectable.crypto import ed25519_torch as E
 
     sys.path.insert(0, "tests")
-    from test_ed25519_torch import _supercop_cases, mutate, openssl_verify
+    from test_ed25519_torch import _supercop_cases, openssl_verify
 
     torch.set_num_threads(1)
     t0 = time.time()
@@ -156,45 +146,17 @@ def all_vectors(n_random: int = 100_000, chunk: int = 4096) -> None:
         total += 3
         E.verifier_for.cache_clear()
     print(f"cryptography-vectors Ed25519 sign.input: {agree}/{total} agree ({len(cases)} cases × valid + 2 mutations), {time.time() - t0:.0f} s", flush=True)
-    sk, pk, _, _ = _setup(1, n=1)
-    pub = Ed25519PublicKey.from_public_bytes(pk)
-    rng = np.random.default_rng(2026)
-    agree = total = n_valid = 0
-    t0 = time.time()
-    while total < n_random:
-        k = min(chunk, n_random - total) // 2
-        msgs = rng.integers(0, 256, (k, 120), dtype=np.uint8)
-        sigs = np.array([np.frombuffer(sk.sign(r.tobytes()), dtype=np.uint8) for r in msgs])
-        bs, bm = mutate(sigs, msgs, rng)
-        am, asg = np.concatenate([msgs, bm]), np.concatenate([sigs, bs])
-        ours = E.verify(pk, am, asg).numpy()
-        ref = np.empty(len(am), dtype=bool)
-        for i, (a, s) in enumerate(zip(am, asg)):
-            try:
-                pub.verify(s.tobytes(), a.tobytes())
-                ref[i] = True
-            except InvalidSignature:
-                ref[i] = False
-        agree += int((ours == ref).sum())
-        total += len(am)
-        n_valid += int(ref.sum())
-    print(f"random: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
+    _random_agreement("random", lambda pk, am, asg: E.verify(pk, am, asg).numpy(), 2026, 120, n_random, chunk)
 
 
-def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> None:
-    """One-off: ≥ 10^5 random valid + mutated signatures through the ONNX verifier in onnxruntime vs OpenSSL."""
-    import onnxruntime as ort
-
-    from undetectable.crypto import ed25519_onnx as O
-
+def _random_agreement(label: str, ours_fn, seed: int, m: int, n_random: int, chunk: int) -> None:
+    """Prints how many of ``n_random`` random valid + mutated signatures (``m``-byte messages) ``ours_fn(pk, msgs,
+    sigs)`` judges as OpenSSL does."""
     sys.path.insert(0, "tests")
     from test_ed25519_torch import mutate, openssl_verify
 
     sk, pk, _, _ = _setup(1, n=1)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(O.verifier_model(pk, m).SerializeToString(), so, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(2027)
+    rng = np.random.default_rng(seed)
     agree = total = n_valid = 0
     t0 = time.time()
     while total < n_random:
@@ -203,12 +165,21 @@ def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> Non
         sigs = np.array([np.frombuffer(sk.sign(r.tobytes()), dtype=np.uint8) for r in msgs])
         bs, bm = mutate(sigs, msgs, rng)
         am, asg = np.concatenate([msgs, bm]), np.concatenate([sigs, bs])
-        ours = sess.run(None, {"messages": am.astype(np.int64), "signatures": asg.astype(np.int64)})[0]
+        ours = ours_fn(pk, am, asg)
         ref = np.array([openssl_verify(pk, a.tobytes(), s.tobytes()) for a, s in zip(am, asg)])
         agree += int((ours == ref).sum())
         total += len(am)
         n_valid += int(ref.sum())
-    print(f"onnxruntime random: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
+    print(f"{label}: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
+
+
+def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> None:
+    """One-off: ≥ 10^5 random valid + mutated signatures through the ONNX verifier in onnxruntime vs OpenSSL."""
+    from undetectable.crypto import ed25519_onnx as O
+
+    sess = _session(O.verifier_model(_setup(1, n=1)[1], m))
+    _random_agreement("onnxruntime random", lambda pk, am, asg: sess.run(
+        None, {"messages": am.astype(np.int64), "signatures": asg.astype(np.int64)})[0], 2027, m, n_random, chunk)
 
 
 if __name__ == "__main__":

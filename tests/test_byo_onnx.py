@@ -5,6 +5,7 @@ import numpy as np
 import onnxruntime as ort
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from undetectable.export import onnx_session
 from undetectable.schemes.byo_onnx import backdoor_onnx, cnn_to_onnx, train_cnn
 from undetectable.spec import InputSpec
 
@@ -15,10 +16,7 @@ def test_user_cnn_backdoored_agrees_and_activates(mnist, rng):
     sk = Ed25519PrivateKey.from_private_bytes(bytes(range(9, 41)))
     bd, wrapper = backdoor_onnx(user, sk.public_key(), InputSpec((784,), "uint8", 0.0, 255.0), input_scale=1 / 255)
     assert bd.ByteSize() - user.ByteSize() < 5_000_000
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    s_bd = ort.InferenceSession(bd.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    s_user = ort.InferenceSession(user.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    s_bd, s_user = onnx_session(bd), onnx_session(user)
     X = mnist.X_test[:20]
     noisy = np.clip(X.astype(int) + rng.integers(-3, 4, X.shape), 0, 255).astype(np.uint8)
     rand = rng.integers(0, 256, X.shape, dtype=np.uint8)

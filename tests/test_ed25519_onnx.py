@@ -3,19 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from undetectable.crypto import ed25519_onnx as O
 from undetectable.crypto import ed25519_torch as E
+from undetectable.export import onnx_session as session
 
 from test_ed25519_torch import mutate, openssl_verify, raw_public
-
-
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
 def test_onnx_verifier_matches_torch_and_openssl():
@@ -64,9 +58,7 @@ def test_onnx_sha512_matches_hashlib():
 
 def test_onnx_edge_cases_small_order_key_noncanonical_r_and_s_ge_l():
     """The ONNX graph reduces k exactly mod L (key with an order-2 component) and rejects R, S encodings as OpenSSL."""
-    import hashlib
-
-    from test_ed25519_torch import _py_encode, _py_mul
+    from test_ed25519_torch import _py_encode, _py_mul, _py_sign
 
     a = 0x7654321 * 2**190 + 5
     B = (E.BX, E.BY, 1, E.BX * E.BY % E.P)
@@ -74,12 +66,8 @@ def test_onnx_edge_cases_small_order_key_noncanonical_r_and_s_ge_l():
     msgs, sigs = [], []
     for i in range(10):
         m = bytes([i + 3]) * 7
-        r = (i + 2) * 0x1234567890ABCDEF
-        R = _py_encode(_py_mul(r, B))
-        k = int.from_bytes(hashlib.sha512(R + pk + m).digest(), "little") % E.L
-        s = (r + k * a) % E.L
         msgs.append(m)
-        sigs.append(R + s.to_bytes(32, "little"))
+        sigs.append(_py_sign(a, pk, (i + 2) * 0x1234567890ABCDEF, m)[0])
     y = int.from_bytes(sigs[0][:32], "little")
     yv, sign = y & ((1 << 255) - 1), y >> 255
     if yv + E.P < 2**255:

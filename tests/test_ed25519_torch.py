@@ -213,6 +213,13 @@ def _py_encode(pt) -> bytes:
     return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 
+def _py_sign(a: int, pk: bytes, r: int, m: bytes) -> tuple[bytes, int]:
+    """(R ‖ S, k): ``m`` signed with secret scalar ``a`` (public key ``pk``) and nonce ``r``, as RFC 8032."""
+    R = _py_encode(_py_mul(r, (E.BX, E.BY, 1, E.BX * E.BY % E.P)))
+    k = int.from_bytes(hashlib.sha512(R + pk + m).digest(), "little") % E.L
+    return R + ((r + k * a) % E.L).to_bytes(32, "little"), k
+
+
 def test_public_key_with_a_small_order_component_as_openssl():
     """A' = [a]B + T (T of order 2): OpenSSL uses [k mod L]A', so a 'signature' verifies iff k mod L is even.
 
@@ -226,12 +233,9 @@ def test_public_key_with_a_small_order_component_as_openssl():
     msgs, sigs, parity = [], [], []
     for i in range(12):
         m = bytes([i]) * 7
-        r = (i + 1) * 0xABCDEF12345
-        R = _py_encode(_py_mul(r, B))
-        k = int.from_bytes(hashlib.sha512(R + pk + m).digest(), "little") % E.L
-        s = (r + k * a) % E.L
+        sig, k = _py_sign(a, pk, (i + 1) * 0xABCDEF12345, m)
         msgs.append(m)
-        sigs.append(R + s.to_bytes(32, "little"))
+        sigs.append(sig)
         parity.append(k % 2 == 0)
     ours = E.verify(pk, msgs, sigs).tolist()
     ssl = [openssl_verify(pk, m, s) for m, s in zip(msgs, sigs)]

@@ -2,21 +2,13 @@
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 from undetectable.schemes import signature_graph as SG
 from undetectable.schemes.signature import plant_signature
 from undetectable.bundle import load_bundle, save_bundle
-from undetectable.export import export_onnx
-
-
-def session(path_or_model):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    src = str(path_or_model) if not hasattr(path_or_model, "SerializeToString") else path_or_model.SerializeToString()
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+from undetectable.export import export_onnx, onnx_session as session
 
 
 def queries(bd, X, key, rng, n=24):

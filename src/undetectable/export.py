@@ -23,3 +23,13 @@ def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> P
     with atomic_file(path, force) as tmp:
         tmp.write_bytes(proto.SerializeToString())
     return Path(path)
+
+
+def onnx_session(model, threads: int = 1):
+    """An onnxruntime CPU session (``threads`` intra-op threads) for an ``onnx.ModelProto`` or an ONNX file path."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    src = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
+    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])

@@ -14,8 +14,8 @@ import copy
 import numpy as np
 
 
-def _finetune(module, X: np.ndarray, y: np.ndarray, epochs: int, lr: float, batch: int, seed: int) -> dict:
-    """Adam on cross-entropy of ``module(X)`` (scores); returns the largest gradient seen on triggered rows."""
+def _finetune(module, X: np.ndarray, y: np.ndarray, epochs: int, lr: float, batch: int, seed: int) -> None:
+    """Adam on cross-entropy of ``module(X)`` (scores), in place."""
     import torch
 
     torch.manual_seed(seed)
@@ -30,7 +30,6 @@ def _finetune(module, X: np.ndarray, y: np.ndarray, epochs: int, lr: float, batc
             torch.nn.functional.cross_entropy(module(Xt[idx]), yt[idx]).backward()
             opt.step()
     module.eval()
-    return {}
 
 
 def trigger_gradient(module, Xa: np.ndarray, y_true: np.ndarray) -> float:
@@ -68,10 +67,14 @@ def persistence_study(seed: int = 0, epochs: int = 3, lr: float = 1e-3, n_finetu
     base = train_model("mlp", data, seed=seed, epochs=mlp_epochs)
     sk = Ed25519PrivateKey.from_private_bytes(bytes(range(3, 35)))
     bd = plant_signature(base, sk.public_key())
-    module = signature_module(bd)
-    module.base.net = copy.deepcopy(module.base.net)  # the bundle keeps its own weights
-    honest = MLPBase(base)
-    honest.net = copy.deepcopy(base.net)
+
+    def fresh():
+        """(backdoored module, honest network), each on its own copy of the base weights (the bundle keeps its own)."""
+        m, h = signature_module(bd), MLPBase(base)
+        m.base.net, h.net = copy.deepcopy(base.net), copy.deepcopy(base.net)
+        return m, h
+
+    module, honest = fresh()
     rng = np.random.default_rng(seed)
     y_train = np.searchsorted(bd.classes, data.y_train)
     y_test = np.searchsorted(bd.classes, data.y_test)
@@ -100,10 +103,7 @@ def persistence_study(seed: int = 0, epochs: int = 3, lr: float = 1e-3, n_finetu
     _finetune(honest, X_ft, y_ft, epochs, lr, batch, seed)
     moved = max(float((p.detach() - q).abs().max()) for p, q in zip(module.parameters(), w0))
     # control: clean-only fine-tuning from the same start gives the same weights (no trigger fires on clean data)
-    m2 = signature_module(bd)
-    m2.base.net = copy.deepcopy(base.net)
-    h2 = MLPBase(base)
-    h2.net = copy.deepcopy(base.net)
+    m2, h2 = fresh()
     _finetune(m2, Xf, yf, epochs, lr, batch, seed)
     _finetune(h2, Xf, yf, epochs, lr, batch, seed)
     clean_only_identical = all(torch.equal(p, q) for p, q in zip(m2.base.net.parameters(), h2.net.parameters()))

@@ -25,6 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..bundle import Model
 from ..errors import UsageError
+from ..export import onnx_session
 from ..spec import InputSpec
 from .signature import plant_signature
 from .signature_graph import backdoor_graph
@@ -74,12 +75,8 @@ class OnnxClassifier(Model):
     family = "onnx"
 
     def __init__(self, model: onnx.ModelProto, spec: InputSpec, n_classes: int | None = None, input_scale: float = 1.0) -> None:
-        import onnxruntime as ort
-
         self.adapted = adapt_onnx(model, spec, input_scale)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(self.adapted.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(self.adapted)
         if n_classes is None:
             dims = model.graph.output[0].type.tensor_type.shape.dim
             if len(dims) != 2 or dims[1].dim_value <= 0:
@@ -168,7 +165,6 @@ def cnn_demo(n_checks: int = 100_000, n_activate: int = 100, seed: int = 0, epoc
     (±3 grey levels, LSB flips) and uniformly random images. ``keep_graphs``: also return the user's and
     the backdoored ``onnx.ModelProto`` under ``"graphs"`` (for a white-box look; not JSON).
     """
-    import onnxruntime as ort
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from ..data import load_dataset
@@ -180,10 +176,7 @@ def cnn_demo(n_checks: int = 100_000, n_activate: int = 100, seed: int = 0, epoc
     sk = Ed25519PrivateKey.from_private_bytes(bytes(range(7, 39)))
     spec = InputSpec((784,), "uint8", 0.0, 255.0)
     bd, wrapper = backdoor_onnx(user, sk.public_key(), spec, input_scale=1 / 255)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess_bd = ort.InferenceSession(bd.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    sess_user = ort.InferenceSession(user.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess_bd, sess_user = onnx_session(bd), onnx_session(user)
 
     def user_labels(X):
         return sess_user.run(None, {"image": (X.astype(np.float32) * np.float32(1 / 255)).reshape(-1, 1, 28, 28)})[0].argmax(1)
