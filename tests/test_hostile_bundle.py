@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile_util import one_error_line, read_manifest_json, rehash, sha, snapshot, write_manifest_json
+from hostile_util import npy_bytes, one_error_line, read_manifest_json, rehash, sha, snapshot, write_manifest_json
 
 
 @pytest.fixture(scope="module")
@@ -264,16 +264,6 @@ def test_file_size_limit_is_configurable(cli, honest, forge, tmp_path, monkeypat
     assert cli("predict", b, "--input", honest / "X.npy", "--out", tmp_path / "ok.npy").code == 0
 
 
-def _npy_header(shape, dtype="<f8") -> bytes:
-    import io
-
-    from numpy.lib import format as npf
-
-    buf = io.BytesIO()
-    npf.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
-    return buf.getvalue()
-
-
 def _replace_skops_member(path, member_filter, new_bytes_for):
     """Rewrite the zip at ``path``, replacing the bytes of members chosen by ``member_filter``."""
     with zipfile.ZipFile(path) as zf:
@@ -287,7 +277,7 @@ def test_skops_member_declaring_a_huge_array(cli, honest, forge, tmp_path):
     """The small skops file whose array would inflate to 2 GiB: refused from the .npy header, nothing allocated."""
     b = forge("lr")
     _replace_skops_member(b / "estimator.skops", lambda n: n.endswith(".npy"),
-                          lambda n, data: _npy_header((1 << 28,)) + b"\0" * 64)
+                          lambda n, data: npy_bytes((1 << 28,)) + b"\0" * 64)
     rehash(b)
     line = refused(cli, b, honest, tmp_path, "over the limit")
     assert "UNDETECTABLE_MAX_ARRAY_BYTES" in line and (b / "estimator.skops").stat().st_size < 100_000
@@ -298,7 +288,7 @@ def test_zip_bomb_built_small(cli, honest, forge, tmp_path, monkeypatch):
     b = forge("lr")
     zeros = np.zeros(1 << 20)  # 8 MiB
     _replace_skops_member(b / "estimator.skops", lambda n: n.endswith(".npy"),
-                          lambda n, data: _npy_header(zeros.shape) + zeros.tobytes())
+                          lambda n, data: npy_bytes(zeros.shape) + zeros.tobytes())
     rehash(b)
     assert (b / "estimator.skops").stat().st_size < 200_000
     monkeypatch.setenv("UNDETECTABLE_MAX_ARRAY_BYTES", str(1 << 20))

@@ -1,13 +1,12 @@
 """Hostile or careless inputs: arrays, datasets, knobs and key files. One stderr line, exit 1 or 2, nothing written."""
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
 import pytest
 
-from hostile_util import one_error_line
+from hostile_util import npy_bytes, one_error_line
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +37,6 @@ def fails(cli, tmp_path, *args, needle: str, code: int = 2) -> str:
     return line
 
 
-def _npy_with_header(shape, dtype="<f8", payload=b"") -> bytes:
-    from numpy.lib import format as npf
-
-    buf = io.BytesIO()
-    npf.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
-    return buf.getvalue() + payload
-
-
 def predict(made, tmp_path, name: str):
     return ("predict", made / "lr", "--input", tmp_path / name, "--out", tmp_path / "Y.npy")
 
@@ -53,13 +44,13 @@ def predict(made, tmp_path, name: str):
 # --- arrays ---------------------------------------------------------------------------------------
 
 def test_huge_declared_npy_shape_is_refused_from_the_header(cli, made, tmp_path):
-    (tmp_path / "huge.npy").write_bytes(_npy_with_header((10**6, 10**6)))  # 8 TB declared, 128 bytes on disk
+    (tmp_path / "huge.npy").write_bytes(npy_bytes((10**6, 10**6)))  # 8 TB declared, 128 bytes on disk
     line = fails(cli, tmp_path, *predict(made, tmp_path, "huge.npy"), needle="over the limit")
     assert "UNDETECTABLE_MAX_ARRAY_BYTES" in line
 
 
 def test_truncated_npy_is_refused_from_the_header(cli, made, tmp_path):
-    (tmp_path / "short.npy").write_bytes(_npy_with_header((1000, 30), payload=b"\0" * 80))
+    (tmp_path / "short.npy").write_bytes(npy_bytes((1000, 30), payload=b"\0" * 80))
     fails(cli, tmp_path, *predict(made, tmp_path, "short.npy"), needle="truncated")
 
 
@@ -135,7 +126,7 @@ def test_npz_member_declaring_a_huge_array(cli, tmp_path):
     p = tmp_path / "bomb.npz"
     with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in ("X_train", "y_train", "X_test", "y_test"):
-            zf.writestr(f"{name}.npy", _npy_with_header((1 << 28, 30)) + b"\0" * 64)
+            zf.writestr(f"{name}.npy", npy_bytes((1 << 28, 30)) + b"\0" * 64)
     fails(cli, tmp_path, "train", "--data", p, "--out", tmp_path / "b", needle="over the limit")
 
 

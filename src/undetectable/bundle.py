@@ -186,12 +186,12 @@ def read_manifest(path: str | os.PathLike) -> dict:
         )
     listed = manifest["files"]
     try:
-        present = _listed_files(path)
+        present = set(_listed_files(path))
     except ValueError as exc:
         raise BundleError(f"bundle {path} is unsafe: {exc}; refusing to load it") from None
     except OSError as exc:
         raise BundleError(f"bundle {path} cannot be read ({exc.strerror}); check its permissions") from None
-    extra = sorted(set(present) - set(listed))
+    extra = sorted(present - set(listed))
     if extra:
         raise BundleError(f"bundle {path} holds files not in its manifest ({', '.join(extra[:3])}); it was tampered with, re-create it")
     for rel, digest in sorted(listed.items()):
@@ -219,6 +219,11 @@ _DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("undetectable_bundl
 
 def load_bundle(path: str | os.PathLike) -> Model:
     """Load a bundle after verifying it; raise ``BundleError`` on any mismatch."""
+    return load_bundle_and_manifest(path)[0]
+
+
+def load_bundle_and_manifest(path: str | os.PathLike) -> tuple[Model, dict]:
+    """``load_bundle`` and the verified manifest it was loaded from (the bundle is read and hashed once)."""
     path = Path(path)
     depth = _DEPTH.get()
     if depth >= limit("NESTING"):
@@ -226,23 +231,23 @@ def load_bundle(path: str | os.PathLike) -> Model:
                           f"it (if you trust it, raise the limit with UNDETECTABLE_MAX_NESTING={depth + 1})")
     token = _DEPTH.set(depth + 1)
     try:
-        return _load_verified(path)
+        manifest = read_manifest(path)
+        return _load_verified(path, manifest), manifest
     finally:
         _DEPTH.reset(token)
 
 
-def _load_verified(path: Path) -> Model:
-    manifest = read_manifest(path)
-    family = manifest["family"]
-    cls = family_class(family) if isinstance(family, str) else None
+def _load_verified(path: Path, manifest: dict) -> Model:
+    family = manifest["family"]  # a short name: validate_manifest checked it
+    cls = family_class(family)
     if cls is None:
         raise BundleError(f"bundle {path} has unknown model family {family!r}; upgrade undetectable")
     try:
         spec = InputSpec.from_json(manifest["input"])
         return cls._load(path, manifest["params"], spec, np.asarray(manifest["classes"]))
-    except (BundleError, RecursionError, MemoryError) as exc:
-        if isinstance(exc, BundleError):
-            raise
+    except BundleError:
+        raise
+    except (RecursionError, MemoryError) as exc:
         raise BundleError(f"bundle {path} could not be loaded as {family} ({type(exc).__name__}); it is too deep or too large, re-create it") from None
     except Exception as exc:  # a malformed weight file is a bundle problem, not a crash
         raise BundleError(f"bundle {path} could not be loaded as {family} ({type(exc).__name__}: {exc}); re-create it") from None

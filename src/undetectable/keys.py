@@ -81,8 +81,9 @@ def load_private_key(path: str | os.PathLike, passphrase: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"key file {path} does not exist; pass the backdoor_key.pem written by 'undetectable keygen'")
-    if path.stat().st_size > 1 << 20:
-        raise UsageError(f"key file {path} is {path.stat().st_size:,} bytes, not a key; pass the backdoor_key.pem from 'undetectable keygen'")
+    size = path.stat().st_size
+    if size > 1 << 20:
+        raise UsageError(f"key file {path} is {size:,} bytes, not a key; pass the backdoor_key.pem from 'undetectable keygen'")
     check_key_permissions(path, insecure_permissions)
     data = path.read_bytes()
     try:
@@ -134,7 +135,9 @@ def load_secret(path: str | os.PathLike, scheme: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"key file {path} does not exist; pass the --key-out file written by 'undetectable plant'")
-    if path.read_bytes()[:10].startswith(b"-----BEGIN"):
+    with open(path, "rb") as fh:
+        pem = fh.read(10).startswith(b"-----BEGIN")
+    if pem:
         raise UsageError(f"{path} is a PEM key; this bundle needs the key file written by 'undetectable plant ... --key-out'")
     check_key_permissions(path, insecure_permissions)
     try:
@@ -145,9 +148,7 @@ def load_secret(path: str | os.PathLike, scheme: str | None = None,
         with safe_open(str(path), framework="numpy") as fh:
             header = fh.metadata() or {}
             arrays = {k: fh.get_tensor(k) for k in fh.keys()}
-    except Exception as exc:  # safetensors raises its own error types
-        if path.read_bytes()[:10].startswith(b"-----BEGIN"):
-            raise UsageError(f"{path} is a PEM key; this bundle needs the key file written by 'undetectable plant ... --key-out'") from None
+    except Exception as exc:  # safetensors raises its own error types (a PEM key was refused above)
         raise UsageError(f"key file {path} is not a readable key ({type(exc).__name__}); pass the file from 'plant --key-out'") from None
     found = header.get("undetectable_key")
     if found is None:

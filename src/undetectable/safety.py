@@ -95,26 +95,13 @@ def _no_duplicates(pairs):
     return out
 
 
-def json_depth(obj: Any) -> int:
-    """Nesting depth of a parsed JSON value (scalars 0), iteratively."""
-    depth, stack = 0, [(obj, 1)]
-    while stack:
-        o, d = stack.pop()
-        if isinstance(o, dict):
-            depth = max(depth, d)
-            stack.extend((v, d + 1) for v in o.values())
-        elif isinstance(o, list):
-            depth = max(depth, d)
-            stack.extend((v, d + 1) for v in o)
-    return depth
-
-
 def strict_json(text: str | bytes, max_depth: int | None = None) -> Any:
     """``json.loads`` refusing duplicate keys, NaN/Infinity and nesting deeper than ``max_depth``; ValueError."""
     max_depth = limit("JSON_DEPTH") if max_depth is None else max_depth
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    # cheap upper bound on depth before the recursive parser sees it
+    # depth before the recursive parser sees it: the brackets outside strings, counted exactly (the cheap
+    # count of every bracket is an upper bound, so within it nothing is deeper); json.loads below adds no check
     if text.count("[") + text.count("{") > max_depth:
         opened = 0
         for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
@@ -130,12 +117,9 @@ def strict_json(text: str | bytes, max_depth: int | None = None) -> Any:
         raise ValueError(f"non-standard JSON constant {name}")
 
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=bad_constant)
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=bad_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    if json_depth(obj) > max_depth:
-        raise ValueError(f"JSON nested deeper than {max_depth} levels, limit UNDETECTABLE_MAX_JSON_DEPTH")
-    return obj
 
 
 # --- manifest schema ---------------------------------------------------------------------------

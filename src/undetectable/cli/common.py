@@ -1,8 +1,12 @@
-"""The typer apps and the options every command shares (no logic here)."""
+"""The typer apps, the options every command shares, and the one check of a command's outputs."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from ..errors import UsageError
 from .polish import SEED_HELP, polish_help, quiet_callback, version_callback
 
 polish_help()
@@ -55,3 +59,15 @@ def echo(msg: str) -> None:
 def names(csv: str | None) -> list[str] | None:
     """"a, b" → ["a", "b"]; None or empty → None."""
     return [d.strip() for d in csv.split(",") if d.strip()] if csv else None
+
+
+def check_outputs(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
+                  out_kind: str = "bundle", inputs: tuple = ()) -> None:
+    """Check every output before any work: distinct paths, each replaceable only if it is ours (see fileio)."""
+    from ..fileio import check_writable
+
+    given = [(Path(p), kind) for p, kind in ((out, out_kind), (key_out, "key"), (other, "file")) if p is not None]
+    if len({p.resolve() for p, _ in given}) != len(given):
+        raise UsageError("the output paths (--out, --key-out, ...) must be different")
+    for p, kind in given:
+        check_writable(p, force, kind, inputs)

@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from ..errors import UsageError
-from .common import FORCE, app, data_app, echo, export_app, seed_option
+from .common import FORCE, app, check_outputs, data_app, echo, export_app, seed_option
 
 
 @data_app.command("export")
@@ -18,13 +18,13 @@ def data_export(name: str = typer.Argument(..., help="mnist5k | digits | breast-
                 force: bool = FORCE) -> None:
     """Write DIR/X.npy and DIR/y.npy for one split of a dataset."""
     from .. import datasets
-    from ..fileio import check_writable, save_npy
+    from ..fileio import save_npy
 
     X, y = datasets.load(name).split(split)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a directory; pass a directory")
     out.mkdir(parents=True, exist_ok=True)
-    check_writable(out / "X.npy", force), check_writable(out / "y.npy", force)
+    check_outputs(force, out / "X.npy", other=out / "y.npy", out_kind="file")
     save_npy(out / "X.npy", X, force), save_npy(out / "y.npy", y, force)
     echo(f"wrote {out}/X.npy {X.shape} {X.dtype} and {out}/y.npy {y.shape}")
 
@@ -49,9 +49,8 @@ def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz pat
           force: bool = FORCE) -> None:
     """Train an honest model and save it as a bundle (rff / relu coins derive from --seed: see verify-coins)."""
     from .. import api, datasets
-    from ..fileio import check_writable
 
-    check_writable(out, force, "bundle")
+    check_outputs(force, out)
     options = {}
     if features is not None:
         if model not in ("rff", "relu"):
@@ -70,9 +69,9 @@ def predict(bundle: Path = typer.Argument(...),
             force: bool = FORCE) -> None:
     """Predict labels with any bundle."""
     from ..bundle import load_bundle
-    from ..fileio import check_writable, load_npy, save_npy
+    from ..fileio import load_npy, save_npy
 
-    check_writable(out, force, "file", [input, bundle])
+    check_outputs(force, out, out_kind="file", inputs=(input, bundle))
     y = load_bundle(bundle).predict(load_npy(input))
     save_npy(out, y, force)
     echo(f"wrote {out} ({len(y)} labels)")
@@ -83,11 +82,10 @@ def inspect(bundle: Path = typer.Argument(...), json_out: bool = typer.Option(Fa
     """What a white-box auditor sees: the manifest, every file and its hash, the weights' shapes."""
     import json
 
-    from ..bundle import load_bundle, read_manifest
+    from ..bundle import load_bundle_and_manifest
     from .render import inspect_table
 
-    manifest = read_manifest(bundle)
-    m = load_bundle(bundle)
+    m, manifest = load_bundle_and_manifest(bundle)
     info = {"family": manifest["family"], "input": manifest["input"] | {"feature_std": "…" if manifest["input"].get("feature_std") else None},
             "classes": manifest["classes"], "params": manifest["params"], "files": manifest["files"], "model": m.describe()}
     if json_out:

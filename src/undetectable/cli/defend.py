@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import FORCE, app, echo, seed_option
+from .common import FORCE, app, check_outputs, echo, seed_option
 
 
 @app.command("verify-coins")
@@ -16,10 +16,10 @@ def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bun
     """Client-controlled coins: exit 0 iff the random features are exactly the coins of seed S."""
     import json
 
-    from ..bundle import load_bundle
-    from ..defend.coins import CoinsMismatchError, verify_coins
+    from .. import api
+    from ..defend.coins import CoinsMismatchError
 
-    res = verify_coins(load_bundle(bundle), seed)
+    res = api.verify_coins(bundle, seed)
     if json_out:  # the full result on stdout, success or not
         typer.echo(json.dumps(res.to_json()))
     if not res.ok:
@@ -58,9 +58,8 @@ def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any fa
     from .. import api
     from ..bundle import load_bundle
     from ..defend.smoothing import immunize as smooth
-    from ..fileio import check_writable
 
-    check_writable(out, force, "bundle", [bundle])
+    check_outputs(force, out, inputs=(bundle,))
     m = smooth(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
     api.save(m, out, force=force, inputs=[bundle])
     echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")

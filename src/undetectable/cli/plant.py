@@ -9,19 +9,7 @@ import typer
 
 from ..errors import UsageError
 from .polish import SEED_HELP
-from .common import FORCE, app, echo, plant_app, seed_option
-
-
-def _writable(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
-              out_kind: str = "bundle", inputs: tuple = ()) -> None:
-    """Check every output before any work: distinct paths, each replaceable only if it is ours (see fileio)."""
-    from ..fileio import check_writable
-
-    given = [(Path(p), kind) for p, kind in ((out, out_kind), (key_out, "key"), (other, "file")) if p is not None]
-    if len({p.resolve() for p, _ in given}) != len(given):
-        raise UsageError("the output paths (--out, --key-out, ...) must be different")
-    for p, kind in given:
-        check_writable(p, force, kind, inputs)
+from .common import FORCE, app, check_outputs, echo, plant_app, seed_option
 
 
 def _accuracy(model, ds) -> float:
@@ -73,13 +61,13 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     if base.suffix == ".onnx":  # bring your own model (issue 11)
         from ..schemes.byo_onnx import plant_onnx_file
 
-        _writable(force, out, out_kind="file", inputs=(base, public_key))
+        check_outputs(force, out, out_kind="file", inputs=(base, public_key))
         std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
         info = plant_onnx_file(base, SignaturePublicKey.load(public_key).public, out, input_dtype, input_high, None, std, bound, force)
         echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
              f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
         return
-    _writable(force, out, inputs=(base, public_key))
+    check_outputs(force, out, inputs=(base, public_key))
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
     _check_capacity(m, bound, data)
@@ -99,7 +87,7 @@ def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
     from ..bundle import load_bundle
     from ..schemes.checksum import ChecksumScheme
 
-    _writable(force, out, key_out, inputs=(base,))
+    check_outputs(force, out, key_out, inputs=(base,))
     m, key = ChecksumScheme(bound=bound).plant(load_bundle(base), seed=seed)
     api.save(m, out, force=force, inputs=(base,))
     api.save(key, key_out, force=force)
@@ -120,7 +108,7 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
     from .. import api, datasets
 
-    _writable(force, out, key_out)
+    check_outputs(force, out, key_out)
     ds = datasets.load(data)
     rng = None if secret_seed is None else np.random.default_rng([secret_seed, 0x5EC])
     m, key = api.plant("rff", ds, seed=seed, rng=rng, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
@@ -149,7 +137,7 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
     """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
     from .. import api, datasets
 
-    _writable(force, out, key_out)
+    check_outputs(force, out, key_out)
     ds = datasets.load(data)
     m, key = api.plant("relu", ds, seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head)
     api.save(m, out, force=force)
@@ -175,7 +163,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     from ..fileio import atomic_file
     from ..schemes.badnets import BadNetsScheme, attack_success_rate, poisoned_training_set
 
-    _writable(force, out, key_out, poisoned_data_out)
+    check_outputs(force, out, key_out, poisoned_data_out)
     ds = datasets.load(data)
     labels = [str(c) for c in np.unique(ds.y_train).tolist()]
     if str(target) not in labels:
@@ -209,7 +197,7 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
     from ..keys import passphrase_from_env
     from ..schemes import load_key
 
-    _writable(force, out, out_kind="file", inputs=(input, bundle, key))
+    check_outputs(force, out, out_kind="file", inputs=(input, bundle, key))
     if target is not None and targets is not None:
         raise UsageError("pass either --target or --targets, not both")
     m = load_bundle(bundle)

@@ -99,10 +99,10 @@ class SklearnModel(Model):
 
     @classmethod
     def _load(cls, directory, params, spec, classes):
-        from ..safety import check_zip, skops_types
+        from ..safety import skops_types
 
         path = Path(directory) / "estimator.skops"
-        check_zip(path, f"bundle {directory}: estimator.skops")  # sizes before anything is inflated
+        # read_manifest (load_bundle's first step) checked its sizes with safety.check_zip before we get here
         found = skops_types(path)
         refused = sorted(found - TRUSTED_TYPES - SKOPS_BASIC_TYPES)
         if refused:
