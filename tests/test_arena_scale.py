@@ -9,7 +9,7 @@ import pytest
 from undetectable.audit import arena as A
 from undetectable.audit.arena import run as arena_run
 from undetectable.audit import power as P
-from undetectable.audit.journal import Journal, Progress
+from undetectable.audit.journal import Journal
 
 from conftest import assert_clean_failure
 
@@ -69,13 +69,31 @@ def test_journal_roundtrip_torn_line_and_fingerprint(tmp_path):
 
     with pytest.raises(UsageError, match="different arena configuration"):
         Journal(p, {"scheme": "rff", "seed": 2})
-    import io
 
-    buf = io.StringIO()
-    with Progress(3, "t", stream=buf, every=0.0) as pr:
-        for _ in range(3):
-            pr.update()
-    assert buf.getvalue().count("\n") == 3 and "3/3" in buf.getvalue()
+
+def test_arena_progress_lines_and_resume(tmp_path, monkeypatch, capsys):
+    """The arena reports through the project's progress helper: done/total lines in a log, resumed units named."""
+    import time
+
+    from undetectable import progress
+    from undetectable.audit.arena.executor import run_units
+
+    monkeypatch.setattr(progress, "_quiet", False)  # a CLI test's --quiet may linger in this process
+    monkeypatch.setenv("UNDETECTABLE_PROGRESS", "plain")
+    monkeypatch.setenv("UNDETECTABLE_PROGRESS_EVERY", "0.05")
+    monkeypatch.delenv("UNDETECTABLE_QUIET", raising=False)
+    j = Journal(tmp_path / "units.jsonl", {"scheme": "rff"})
+    j.append("t:honest/0", {"v": 0})
+
+    def unit(role, index):
+        time.sleep(0.15)
+        return {"v": index}
+
+    out = run_units(unit, [{"role": "honest", "index": i} for i in range(4)], 1, None, "t", journal=j)
+    assert [r["v"] for r in out] == [0, 1, 2, 3]
+    err = capsys.readouterr().err.splitlines()
+    assert any("t (resumed: 1 of 4 from the journal): " in line and "/3 units" in line for line in err), err
+    assert err[-1].startswith("[progress] t (resumed: 1 of 4 from the journal): done in"), err
 
 
 def test_interrupted_arena_resumes_with_the_same_scores(cli, tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -102,7 +102,6 @@ class Detector:
     requires: tuple[str, ...] = ()
     fitted: bool = False
     opt_in: bool = False
-    extra: dict = field(default_factory=dict)
 
     def run(self, model: Any, data: Any, key: Any, rng: np.random.Generator, state: dict | None = None) -> float:
         """Check the capabilities, then score; ``NotApplicable`` (one line) when the model lacks one."""

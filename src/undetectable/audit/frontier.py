@@ -191,30 +191,32 @@ def implied_flip_rate(beta: float, margins: np.ndarray) -> float:
     return float(np.mean(ndtr(math.exp(-s2 / 2) * mu / math.sqrt(-math.expm1(-s2) / 2))))
 
 
+def _row(table: dict, k: int) -> dict:
+    """A shipped table's entry for ``k`` (keys are strings in :data:`FRONTIER`, ints in a caller's table)."""
+    return table[str(k)] if str(k) in table else table[k]
+
+
 def _lookup(table: dict, d: int) -> tuple[float | None, float | None, str]:
     keys = sorted(int(k) for k in table)
     if not keys:
         return None, None, "no measurement shipped"
-    lower = [k for k in keys if k <= d]
-    upper = [k for k in keys if k >= d]
     if d in keys:
-        row = table[str(d)] if str(d) in table else table[d]
+        row = _row(table, d)
         return row.get("breaks_up_to"), row.get("fails_from"), f"measured d={d}"
     # between measured d: the attack gets harder with d, so use the next measured d below for "inside"
     # (conservative for the warning) and say so
-    k = lower[-1] if lower else upper[0]
-    row = table[str(k)] if str(k) in table else table[k]
+    lower = [k for k in keys if k <= d]
+    k = lower[-1] if lower else keys[0]
+    row = _row(table, k)
     return row.get("breaks_up_to"), row.get("fails_from"), f"nearest measured d={k} (≤ {d}: conservative)"
 
 
 def _zone(beta: float, up: float | None, fail: float | None) -> str:
     if up is not None and beta <= up:
         return "inside"
-    if fail is not None and beta >= fail:
+    if (fail is not None and beta >= fail) or (up is None and fail is None):
         return "outside"
-    if up is None and fail is None:
-        return "outside"
-    return "edge" if (up is not None or (fail is not None and beta < fail)) else "outside"
+    return "edge"  # broken below this β, not yet failed at it
 
 
 def frontier_position(d: int, beta: float, support_known: bool = False, D: int | None = None,
@@ -258,8 +260,7 @@ def frontier_position(d: int, beta: float, support_known: bool = False, D: int |
     measured_D = sorted(int(k) for k in unk)
     if measured_D and D <= max(measured_D):
         Dk = min(k for k in measured_D if k >= D)
-        row = unk[str(Dk)] if str(Dk) in unk else unk[Dk]
-        up_u, fail_u, b2 = _lookup(row, int(d))
+        up_u, fail_u, b2 = _lookup(_row(unk, Dk), int(d))
         z = _zone(beta, up_u, fail_u)
         return FrontierVerdict(int(d), float(beta), False, z != "outside", margin(up_u), up_u,
                                f"support hidden, all D ≤ {Dk} coordinates attacked: {b2}", fid, flip, z)

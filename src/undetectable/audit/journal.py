@@ -13,9 +13,6 @@
 Work units are pure functions of their arguments, so a unit computed before the interruption is the
 unit that would be computed now: resuming skips every key already in the journal and runs the rest.
 
-``Progress`` prints ``done/total, rate, elapsed, ETA`` — a live tqdm bar on a terminal, and a plain
-line at most every ``every`` seconds (and at the end) when stderr is a log file.
-
 Examples
 --------
 >>> import tempfile, pathlib
@@ -30,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -115,64 +110,3 @@ class Journal:
         self._write_line({"key": key, "result": _enc(result)})
         self._done[key] = result
 
-
-def _fmt(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f}min"
-    return f"{seconds / 3600:.1f}h"
-
-
-class Progress:
-    """done/total with rate and ETA: a tqdm bar on a terminal, plain throttled lines otherwise.
-
-    Examples
-    --------
-    >>> import io
-    >>> buf = io.StringIO()
-    >>> with Progress(4, "demo", stream=buf, every=0.0, already=1) as p:
-    ...     p.update()
-    >>> "demo: 2/4" in buf.getvalue() and "ETA" in buf.getvalue()
-    True
-    """
-
-    def __init__(self, total: int, desc: str, stream=None, every: float = 30.0, already: int = 0) -> None:
-        self.total, self.desc, self.every = int(total), desc, float(every)
-        self.stream = sys.stderr if stream is None else stream
-        self.already = self.done = int(already)
-        self.t0 = self.last = time.monotonic()
-        tty = stream is None and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-        self.bar = None
-        if tty:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=self.total, initial=self.done, desc=desc, file=sys.stderr, smoothing=0.05)
-
-    def line(self) -> str:
-        el = time.monotonic() - self.t0
-        new = self.done - self.already
-        rate = new / el if el > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        eta_s = _fmt(eta) if np.isfinite(eta) else "?"
-        return (f"{self.desc}: {self.done}/{self.total} units ({100 * self.done / max(1, self.total):.0f}%), "
-                f"{60 * rate:.1f}/min, elapsed {_fmt(el)}, ETA {eta_s}"
-                + (f" (resumed: {self.already} from the journal)" if self.already else ""))
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        if now - self.last >= self.every or self.done >= self.total:
-            self.last = now
-            print(self.line(), file=self.stream, flush=True)
-
-    def __enter__(self) -> "Progress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -197,7 +197,7 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
     log_det = m * math.log(R) + 0.5 * k * math.log1p(K * K)
     gh = math.exp(log_det / m) * math.sqrt(m / (2 * math.pi * math.e))
 
-    def check(stage: str):
+    def check() -> tuple[tuple[np.ndarray | None, float, bool], float]:
         best: tuple[np.ndarray | None, float, bool] = (None, 0.25, False)  # no informative candidate: chance (score 0)
         rows = min(check_rows, m)
         for i in range(rows):
@@ -215,10 +215,14 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
         b1 = math.sqrt(sum(float(A[0, j]) ** 2 for j in range(m + k)))
         return best, b1 / gh
 
+    def bkz_param(left: float):
+        return BKZ.Param(block_size=min(int(block_size), m), max_loops=8, max_time=left, auto_abort=True,
+                         flags=BKZ.AUTO_ABORT | BKZ.MAX_LOOPS | BKZ.MAX_TIME)
+
     notes: list[str] = []
     say(f"lattice: LLL on m={m} samples × t={t} coordinates (K={K:.3g})")
     LLL.reduction(A)
-    (w, dist, good), ratio = check("lll")
+    (w, dist, good), ratio = check()
     stage, timed_out = "lll", False
     if not good and block_size > 2:
         left = time_limit - (time.perf_counter() - t0)
@@ -226,24 +230,20 @@ def attack(Y: np.ndarray, *, beta: float = DEFAULT_BETA, d: int | None = None, m
             timed_out = True
         else:
             say(f"lattice: BKZ-{block_size} (≤ {left:.0f} s)")
-            par = BKZ.Param(block_size=min(int(block_size), m), max_loops=8, max_time=left, auto_abort=True,
-                            flags=BKZ.AUTO_ABORT | BKZ.MAX_LOOPS | BKZ.MAX_TIME)
             try:
-                BKZ.reduction(A, par)
+                BKZ.reduction(A, bkz_param(left))
             except RuntimeError as exc:  # fplll's double-precision GSO can give up ("infinite loop in babai")
                 notes.append(f"BKZ in double precision failed ({exc}); retried in long double / dpe")
                 for ft in ("ld", "dpe"):
                     left = time_limit - (time.perf_counter() - t0)
                     if left <= 1:
                         break
-                    par = BKZ.Param(block_size=min(int(block_size), m), max_loops=8, max_time=left, auto_abort=True,
-                                    flags=BKZ.AUTO_ABORT | BKZ.MAX_LOOPS | BKZ.MAX_TIME)
                     try:
-                        BKZ.reduction(A, par, float_type=ft)
+                        BKZ.reduction(A, bkz_param(left), float_type=ft)
                         break
                     except RuntimeError as exc2:
                         notes.append(f"BKZ in {ft} failed too ({exc2})")
-            (w, dist, good), ratio = check("bkz")
+            (w, dist, good), ratio = check()
             stage = "bkz"
             timed_out = time.perf_counter() - t0 >= time_limit
     direction = None if w is None else w / np.linalg.norm(w)

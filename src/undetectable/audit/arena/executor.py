@@ -102,9 +102,10 @@ def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler
 
     With a ``journal`` (``audit.journal.Journal``), units whose key it already holds are not run again, and
     every result is appended to it the moment it arrives (an interrupted run resumes where it stopped).
-    Progress: done/total, rate and ETA (a bar on a terminal, a plain line every 30 s in a log).
+    Progress: the project's ``progress`` step (a bar on a terminal, plain periodic lines in a log, nothing when quiet),
+    counting the units still to run.
     """
-    from ..journal import Progress
+    from ...progress import progress
 
     out: list[dict | None] = [None] * len(units)
     done = journal.done() if journal is not None else {}
@@ -116,15 +117,16 @@ def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler
         else:
             todo.append(i)
 
-    prog = Progress(len(units), desc, already=len(units) - len(todo))
+    resumed = len(units) - len(todo)
+    label = desc + (f" (resumed: {resumed} of {len(units)} from the journal)" if resumed else "")
+    with progress(label, total=len(todo), unit="units") as prog:
 
-    def finish(i: int, r: dict) -> None:
-        out[i] = r
-        if journal is not None:
-            journal.append(f"{desc}:{_unit_key(units[i])}", r)
-        prog.update()
+        def finish(i: int, r: dict) -> None:
+            out[i] = r
+            if journal is not None:
+                journal.append(f"{desc}:{_unit_key(units[i])}", r)
+            prog.advance()
 
-    with prog:
         if not todo:
             pass
         elif scheduler:
