@@ -40,8 +40,7 @@ import numpy as np
 from scipy.stats import beta, binom, norm
 
 from ..bundle import Model, load_bundle, write_bundle_dir
-from ..errors import BundleError
-from ..errors import UsageError
+from ..errors import BundleError, UsageError
 from ..runtime import with_thread_budget
 
 ABSTAIN = -1

@@ -94,9 +94,9 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
 
     keyfree = [d for r in recs for d in r["detectors"] if not d["needs_key"] and d["auc"] is not None]
     n_cover = sum(d["auc_ci"][0] <= 0.5 <= d["auc_ci"][1] for d in keyfree)
-    oracles = [d["auc"] for r in recs for d in r["detectors"] if d["needs_key"] and d["auc"] is not None]
+    oracles = ", ".join(f"{d['auc']:.2f}" for r in recs for d in r["detectors"] if d["needs_key"] and d["auc"] is not None) or "n/a"
     rows.insert(0, {"metric": "key-free detectors whose AUC CI covers 0.5", "value": f"{n_cover} / {len(keyfree)}",
-                    "control": f"key oracles' AUC: {', '.join(f'{a:.2f}' for a in oracles) or 'n/a'}"})
+                    "control": f"key oracles' AUC: {oracles}"})
     if skipped:
         rows.append({"metric": "schemes not yet available", "value": ", ".join(skipped), "control": ""})
     metrics = {r["scheme"]: {d["name"]: {k: d[k] for k in ("auc", "auc_ci", "cross_entropy", "tpr_at_5fpr", "needs_key")} for d in r["detectors"]}
@@ -111,7 +111,7 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
             "rows": rows, "figures": [fig_name], "results": res,
             "headline": {"construction": "arena (populations)", "claim": "key-free detectors sit at chance",
                          "measured": f"{n_cover} of {len(keyfree)} key-free detectors' AUC CI covers 0.5",
-                         "control": f"key oracles' AUC {', '.join(f'{a:.2f}' for a in oracles) or 'n/a'}",
+                         "control": f"key oracles' AUC {oracles}",
                          "verdict": "consistent (small populations)" if n_cover == len(keyfree) else
                                     f"{len(keyfree) - n_cover} detector(s) separate at this size"},
             "captions": {fig_name: "ROC curves of every detector per scheme, honest vs backdoored populations; key oracles "

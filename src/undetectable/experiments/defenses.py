@@ -86,7 +86,6 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     rff = _rff_sweep(ds, seed, quick, [0, 2 / 255, 8 / 255, 32 / 255, 0.25, 0.5, 2.0] if quick else
                      [0, 1 / 255, 2 / 255, 8 / 255, 32 / 255, 0.25, 0.5, 2.0], n, alpha, min(n_rows, 100), rng)
     curves["RFF (CLWE)"] = rff["rows"]
-    rff_error = None
     timings["sweep_rff"] = time.perf_counter() - t0
     fig_sweep = "defenses_smoothing_sweep.png"
     sweep_figure(curves, out / fig_sweep)
@@ -132,21 +131,17 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
          f"{_pick(sig_rows, 32 / 255)['certified_beyond_activation']:.2%}",
          f"activation L2 {s0['activation_l2_median']:.3f}; at σ = 0: {s0['certified_beyond_activation']:.0%}"),
     ]
-    if rff is not None:
-        r = rff["rows"]
-        r0 = r[0]
-        last_alive = max((x for x in r if x["asr"] >= 0.5 * max(r0["asr"], 1e-9)), key=lambda x: x["sigma"])
-        rows += [
-            ("RFF: flip ASR, σ = 0", f"{r0['asr']:.2%}", f"key-less random direction, same norm: {rff['control_random_same_norm_flip']:.2%}"),
-            ("RFF: flip ASR at σ = 2/255 (kills the signature)", f"{_pick(r, 2 / 255)['asr']:.2%}",
-             f"clean acc {_pick(r, 2 / 255)['clean_accuracy']:.3f}"),
-            ("RFF: largest σ keeping ≥ half the ASR", f"σ = {last_alive['sigma']:.3g} (ASR {last_alive['asr']:.2%})",
-             f"clean acc there {last_alive['clean_accuracy']:.3f} (σ=0: {r0['clean_accuracy']:.3f}); activation L2 {r0['activation_l2_median']:.1f}"),
-        ]
-        rows += [(f"RFF: σ = {x['sigma']:.3g}", f"ASR {x['asr']:.2%}, clean acc {x['clean_accuracy']:.3f}",
-                  f"abstain clean {x['abstain_rate']:.0%} / activated {x['activated_abstain_rate']:.0%}") for x in r[1:] if x is not last_alive]
-    else:
-        rows.append(("RFF sweep", "not run", rff_error or ""))
+    r = rff["rows"]
+    r0, r2 = r[0], _pick(r, 2 / 255)
+    last_alive = max((x for x in r if x["asr"] >= 0.5 * max(r0["asr"], 1e-9)), key=lambda x: x["sigma"])
+    rows += [
+        ("RFF: flip ASR, σ = 0", f"{r0['asr']:.2%}", f"key-less random direction, same norm: {rff['control_random_same_norm_flip']:.2%}"),
+        ("RFF: flip ASR at σ = 2/255 (kills the signature)", f"{r2['asr']:.2%}", f"clean acc {r2['clean_accuracy']:.3f}"),
+        ("RFF: largest σ keeping ≥ half the ASR", f"σ = {last_alive['sigma']:.3g} (ASR {last_alive['asr']:.2%})",
+         f"clean acc there {last_alive['clean_accuracy']:.3f} (σ=0: {r0['clean_accuracy']:.3f}); activation L2 {r0['activation_l2_median']:.1f}"),
+    ]
+    rows += [(f"RFF: σ = {x['sigma']:.3g}", f"ASR {x['asr']:.2%}, clean acc {x['clean_accuracy']:.3f}",
+              f"abstain clean {x['abstain_rate']:.0%} / activated {x['activated_abstain_rate']:.0%}") for x in r[1:] if x is not last_alive]
     for name, tab in (("BadNets", bn_rows), ("signature", sig_pp)):
         none = tab[0]
         for r in tab[1:]:
@@ -169,17 +164,13 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
         return {"ci": clopper_pearson_ci(row["asr_successes"], row["n_activated"])}
 
     row_ci = {"signature: ASR, σ = 0 (control: no smoothing)": _ci(s0), "signature: ASR, σ = 1/255": _ci(s1),
-              "signature: ASR, σ = 2/255": _ci(s2)}
-    if rff is not None:
-        row_ci["RFF: flip ASR, σ = 0"] = _ci(rff["rows"][0])
-        row_ci["RFF: flip ASR at σ = 2/255 (kills the signature)"] = _ci(_pick(rff["rows"], 2 / 255))
+              "signature: ASR, σ = 2/255": _ci(s2), "RFF: flip ASR, σ = 0": _ci(r0),
+              "RFF: flip ASR at σ = 2/255 (kills the signature)": _ci(r2)}
     defenses = [
         {"defense": "randomized smoothing, σ = 2/255", "attack": "signature", "before": f"ASR {s0['asr']:.0%}",
-         "after": f"ASR {s2['asr']:.0%}", "cost": f"{n} queries per prediction; clean acc {s0['clean_accuracy']:.3f} → {s2['clean_accuracy']:.3f}"}]
-    if rff is not None:
-        r2 = _pick(rff["rows"], 2 / 255)
-        defenses.append({"defense": "randomized smoothing, σ = 2/255", "attack": "RFF/CLWE", "before": f"flip {rff['rows'][0]['asr']:.0%}",
-                         "after": f"flip {r2['asr']:.0%}", "cost": f"clean acc {rff['rows'][0]['clean_accuracy']:.3f} → {r2['clean_accuracy']:.3f}"})
+         "after": f"ASR {s2['asr']:.0%}", "cost": f"{n} queries per prediction; clean acc {s0['clean_accuracy']:.3f} → {s2['clean_accuracy']:.3f}"},
+        {"defense": "randomized smoothing, σ = 2/255", "attack": "RFF/CLWE", "before": f"flip {r0['asr']:.0%}",
+         "after": f"flip {r2['asr']:.0%}", "cost": f"clean acc {r0['clean_accuracy']:.3f} → {r2['clean_accuracy']:.3f}"}]
     for name, tab in (("BadNets", bn_rows), ("signature", sig_pp)):
         for r in tab[1:]:
             defenses.append({"defense": f"{r['defense']} ({pp_epochs} epochs, defender's clean data)", "attack": name,
@@ -189,7 +180,7 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
         defenses.append({"defense": "fine-tuning with the trigger known", "attack": f"persistent net ({act} gates)",
                          "before": f"ASR {pr['asr_before']:.0%}", "after": f"ASR {pr['asr_after']:.0%}",
                          "cost": "threshold gates have zero gradient" if act == "step" else "control: differentiable gates"})
-    metrics = {"persistence": persist, "sweep_signature": sig_rows, "sweep_rff": rff, "rff_error": rff_error, "post_processing_badnets": bn_rows,
+    metrics = {"persistence": persist, "sweep_signature": sig_rows, "sweep_rff": rff, "rff_error": None, "post_processing_badnets": bn_rows,
                "post_processing_signature": sig_pp, "robustness_illusion": ill_rows, "seconds": timings}
     ci = {"asr_signature_sigma_2": clopper_pearson_ci(s2["asr_successes"], s2["n_activated"]),
           "asr_signature_sigma_0": clopper_pearson_ci(s0["asr_successes"], s0["n_activated"])}

@@ -86,7 +86,8 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     base = train_model("logreg", ds, seed=seed)
     sk = Ed25519PrivateKey.generate()
     sig = plant_signature(base, sk.public_key())
-    t = 1 - base.predict_index(X)
+    pred_base = base.predict_index(X)
+    t = 1 - pred_base
     Xa = sig.activate(X, sk, t)
     asr_before = int(np.sum(sig.predict_index(Xa) == t))
     t0 = time.perf_counter()
@@ -113,7 +114,7 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     n = len(X)
     metrics = {
         "sig_asr_before": asr_before / n, "sig_asr_after": asr_after / n,
-        "sig_clean_error_before": float(np.mean(base.predict_index(X) != f)), "sig_clean_error_after": float(np.mean(m_clean.indices != f)),
+        "sig_clean_error_before": float(np.mean(pred_base != f)), "sig_clean_error_after": float(np.mean(m_clean.indices != f)),
         "triggered_queries": int(m_clean.triggered_queries + m_act.triggered_queries), "queries_per_input": m_clean.queries_per_input,
         "total_queries": 2 * n * m_clean.queries_per_input,
         "min_query_distance_relative": m_clean.min_query_distance / float(np.median(np.linalg.norm(X, axis=1))),

@@ -69,12 +69,13 @@ def _dataset_block(name: str, seed: int, m: int, d: int, beta: float, n_seeds: i
 def _rows(name: str, blk: dict, d: int, beta: float) -> list[tuple[str, str, str]]:
     ah, ab = np.array(blk["acc_h"]), np.array(blk["acc_b"])
     n = len(ah)
-    spread = max(ah.std(ddof=1) if n > 1 else 0.0, ab.std(ddof=1) if n > 1 else 0.0)
+    sd_h, sd_b = (ah.std(ddof=1), ab.std(ddof=1)) if n > 1 else (0.0, 0.0)
+    spread = max(sd_h, sd_b)
     chance = "≈0.5" if blk["n_classes"] == 2 else f"≈{1 - 1 / blk['n_classes']:.1f} (argmax among {blk['n_classes']} classes)"
     nm = blk["norms"]
     return [
-        (f"{name}: clean accuracy honest vs backdoored ({n} seed{'s' if n > 1 else ''} each)", f"{ab.mean():.4f} ± {ab.std(ddof=1) if n > 1 else 0:.4f} (backdoored)",
-         f"honest {ah.mean():.4f} ± {ah.std(ddof=1) if n > 1 else 0:.4f}; difference {ab.mean() - ah.mean():+.4f} vs seed spread {spread:.4f}"),
+        (f"{name}: clean accuracy honest vs backdoored ({n} seed{'s' if n > 1 else ''} each)", f"{ab.mean():.4f} ± {sd_b:.4f} (backdoored)",
+         f"honest {ah.mean():.4f} ± {sd_h:.4f}; difference {ab.mean() - ah.mean():+.4f} vs seed spread {spread:.4f}"),
         (f"{name}: key flip rate (β={beta}, d={d}, γ={2 * math.sqrt(d):.2f})", _fmt_rate(*blk["key"]), "target ≥ 0.95"),
         (f"{name}: random direction, same norm (control)", _fmt_rate(*blk["random"]), f"expected {chance}: randomizes, does not negate"),
         (f"{name}: the key on an honest model (control)", _fmt_rate(*blk["key_on_honest"]), f"expected {chance}"),

@@ -28,8 +28,9 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     bd = plant_signature(base, sk.public_key())
     X, y = ds.X_test, ds.y_test
     n_act = 200 if quick else len(X)
-    clean_acc = float(np.mean(base.predict(X) == y))
-    agree_test = float(np.mean(bd.predict(X) == base.predict(X)))
+    base_pred = base.predict(X)
+    clean_acc = float(np.mean(base_pred == y))
+    agree_test = float(np.mean(bd.predict(X) == base_pred))
 
     # false triggers: natural (train+test), uniform random, and noisy natural inputs
     n_q = 20_000 if quick else 100_000

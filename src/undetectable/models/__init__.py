@@ -7,8 +7,6 @@ from ..data import Dataset
 from ..errors import UsageError
 from ..runtime import with_thread_budget
 
-MODELS = ("logreg", "mlp", "rff", "relu")  # = tuple(LEARNERS)
-
 
 def class_indices(classes, labels, what: str = "label") -> np.ndarray:
     """Map labels (in the dataset's label values, compared as strings) to indices into ``classes``;
@@ -29,6 +27,7 @@ LEARNERS: dict[str, str] = {
     "rff": "undetectable.models.rff:train_rff",
     "relu": "undetectable.models.relu:train_relu",
 }
+MODELS = tuple(LEARNERS)
 
 
 @with_thread_budget

@@ -81,7 +81,6 @@ class MLPModel(Model):
         return cls(net, t["input.mean"].numpy(), t["input.std"].numpy(), spec, classes)
 
 
-
 def train_mlp(data: Dataset, seed: int = 0, hidden: int = 128, epochs: int = 15, lr: float = 1e-3, batch: int = 128) -> MLPModel:
     """Adam on cross-entropy, seeded; deterministic on the CPU for a given seed."""
     import torch

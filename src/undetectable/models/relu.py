@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
@@ -129,7 +128,6 @@ class RandomReLUClassifier(RandomFeaturesClassifier):
         for i in range(0, len(X), BLOCK_ROWS):
             out[i:i + BLOCK_ROWS] = relu_features(X[i:i + BLOCK_ROWS], self.weights_) @ self.coef_ + self.intercept_
         return out[:, 0] if out.shape[1] == 1 else out
-
 
 
 def _ridge_head(Phi: np.ndarray, yi: np.ndarray, C: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
@@ -158,7 +157,6 @@ class RFFClassifier(RandomFeaturesClassifier):
             fb = self._features_into(xb, buf[: len(xb)])
             np.matmul(fb, self.coef_, out=out[i:i + len(xb)])
         return out
-
 
 
 def _ridge(Phi: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:

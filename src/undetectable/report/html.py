@@ -268,6 +268,18 @@ def _arena_title(rec: dict) -> str:
     return f"{rec.get('scheme')} on {rec.get('data')}, {n} honest + {n} backdoored models"
 
 
+def detector_cells(d: dict) -> tuple[str, str, str]:
+    """An arena detector's ROC-AUC, its 95% CI and its TPR at 5% FPR, as the report's tables print them."""
+    ci = d.get("auc_ci") or [None, None]
+    return ("n/a" if d.get("auc") is None else fmt_num(d["auc"], 2),
+            "—" if ci[0] is None else f"[{fmt_num(ci[0], 2)}, {fmt_num(ci[1], 2)}]", fmt_num(d.get("tpr_at_5fpr"), 2))
+
+
+def section_defenses(sections: list[dict]) -> list[dict]:
+    """Every section's defense rows, in order."""
+    return [d for s in sections for d in (s.get("defenses") or []) if isinstance(d, dict)]
+
+
 def _arena_tables(arenas: list[tuple[Path, dict]], directory: Path) -> str:
     if not arenas:
         return ("<p class='meta'>No arena.json under this folder. Run <code>undetectable arena --scheme rff --data digits "
@@ -282,11 +294,10 @@ def _arena_tables(arenas: list[tuple[Path, dict]], directory: Path) -> str:
                    + (f" · seed {escape(str(rec['seed']))}" if rec.get("seed") is not None else "") + "</p>")
         body = []
         for d in rec.get("detectors", []) or []:
-            ci = d.get("auc_ci") or [None, None]
-            ci_txt = f"[{fmt_num(ci[0], 2)}, {fmt_num(ci[1], 2)}]" if ci[0] is not None else "—"
+            auc, ci_txt, tpr = detector_cells(d)
             name = f"{d.get('name')}{' (key)' if d.get('needs_key') else ''}"
-            body.append(f"<tr><td>{escape(name)}</td><td class='num'>{'n/a' if d.get('auc') is None else fmt_num(d['auc'], 2)}</td>"
-                        f"<td class='ci'>{ci_txt}</td><td class='num'>{fmt_num(d.get('tpr_at_5fpr'), 2)}</td>"
+            body.append(f"<tr><td>{escape(name)}</td><td class='num'>{auc}</td>"
+                        f"<td class='ci'>{ci_txt}</td><td class='num'>{tpr}</td>"
                         f"<td class='num'>{fmt_num(d.get('cross_entropy'), 3)}</td><td>{escape(_arena_reading(d))}</td></tr>")
         out.append("<table><colgroup><col style='width:22%'><col style='width:9%'><col style='width:14%'><col style='width:12%'>"
                    "<col style='width:12%'><col></colgroup><tr><th>detector</th><th>ROC-AUC</th><th>95% CI</th><th>TPR at 5% FPR</th>"
@@ -305,12 +316,12 @@ def _arena_tables(arenas: list[tuple[Path, dict]], directory: Path) -> str:
 
 
 def _defenses_table(sections: list[dict]) -> str:
-    rows = [(s["title"], d) for s in sections for d in (s.get("defenses") or []) if isinstance(d, dict)]
+    rows = section_defenses(sections)
     if not rows:
         return "<p class='meta'>No section reported defense rows.</p>"
     body = "".join(f"<tr><td>{escape(str(d.get('defense', '')))}</td><td>{escape(str(d.get('attack', '')))}</td>"
                    f"<td class='num'>{escape(str(d.get('before', '')))}</td><td class='num'>{escape(str(d.get('after', '')))}</td>"
-                   f"<td>{escape(str(d.get('cost', '')))}</td></tr>" for _, d in rows)
+                   f"<td>{escape(str(d.get('cost', '')))}</td></tr>" for d in rows)
     return ("<table><colgroup><col style='width:24%'><col style='width:18%'><col style='width:13%'><col style='width:17%'><col></colgroup>"
             "<tr><th>defense</th><th>attack</th><th>before</th><th>after</th><th>cost / side effect</th></tr>" + body + "</table>")
 

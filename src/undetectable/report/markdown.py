@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .html import _section_caveat, find_arenas, fmt_num, headlines, load_results, split_row
+from .html import _section_caveat, detector_cells, find_arenas, headlines, load_results, section_defenses, split_row
 
 
 def _cell(v: object) -> str:
@@ -55,15 +55,9 @@ def render_markdown(data: dict, directory: str | Path, arenas: list[tuple[Path, 
         n = rec.get("n_models")
         lines += [f'<a id="arena-{rec.get("scheme")}"></a>', "",
                   f"### {rec.get('scheme')} on {rec.get('data')}, {n} + {n} models", ""]
-        rows = []
-        for d in rec.get("detectors", []):
-            ci = d.get("auc_ci") or [None, None]
-            rows.append([d.get("name", "") + (" (key)" if d.get("needs_key") else ""),
-                         "n/a" if d.get("auc") is None else fmt_num(d["auc"], 2),
-                         "—" if ci[0] is None else f"[{fmt_num(ci[0], 2)}, {fmt_num(ci[1], 2)}]",
-                         fmt_num(d.get("tpr_at_5fpr"), 2)])
+        rows = [[d.get("name", "") + (" (key)" if d.get("needs_key") else ""), *detector_cells(d)] for d in rec.get("detectors", [])]
         lines += _table(["detector", "ROC-AUC", "95% CI", "TPR at 5% FPR"], rows)
-    defenses = [d for s in data.get("sections", []) for d in (s.get("defenses") or []) if isinstance(d, dict)]
+    defenses = section_defenses(data.get("sections", []))
     if defenses:
         lines += ['<a id="defenses-table"></a>', "", "## Defenses", ""]
         lines += _table(["defense", "attack", "before", "after", "cost / side effect"],

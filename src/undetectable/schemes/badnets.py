@@ -230,7 +230,6 @@ def attack_success_rate(model: Model, X: np.ndarray, y: np.ndarray, key: BadNets
     return float(np.mean(model.predict_index(model.spec.validate(apply_trigger(X[keep], key))) == t))
 
 
-
 def activate(model: Model, X, key: BadNetsKey, targets=None) -> np.ndarray:
     """Activate a BadNets bundle (any honest family): stamp the trigger; the target is fixed by the key."""
     X = model.spec.validate(X)

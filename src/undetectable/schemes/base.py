@@ -80,6 +80,15 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
+def random_sparse_vector(rng: np.random.Generator, D: int, k: int, scale: float = 1.0) -> np.ndarray:
+    """A vector of R^D of norm ``scale`` on a uniform support of size k, uniform in direction on it: the
+    null key of the white-box schemes (rff's bk, relu's s)."""
+    u = rng.standard_normal(k)
+    v = np.zeros(D)
+    v[rng.choice(D, size=k, replace=False)] = scale * u / np.linalg.norm(u)
+    return v
+
+
 @dataclasses.dataclass(frozen=True)
 class Params:
     """Base of every scheme's parameters; subclasses validate in ``__post_init__``."""

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..bundle import Model
-from ..crypto.payload import carrier_for, carrier_from_json
+from ..crypto.payload import carrier_for
 from ..errors import KeyMismatchError, UsageError
 from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_float, check_int
 from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
@@ -77,8 +76,7 @@ class ChecksumBackdoor(WrapperBackdoor):
     def _save(self, directory: Path) -> dict:
         from safetensors.numpy import save_file
 
-        self._save_base(directory)
-        (directory / "payload_layout.json").write_text(json.dumps(self.carrier.to_json()))
+        self._save_wrapped(directory)
         save_file({"v": self.v}, str(directory / "checksum.safetensors"))
         return {"target_bits": self.t_bits, "check_bits": CHECK_BITS, "n_blocks": self.n_blocks}
 
@@ -86,10 +84,7 @@ class ChecksumBackdoor(WrapperBackdoor):
     def _load(cls, directory, params, spec, classes):
         from safetensors.numpy import load_file
 
-        base = cls._load_base(directory)
-        from ..safety import strict_json
-
-        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
+        base, carrier = cls._load_wrapped(directory)
         return cls(base, load_file(str(directory / "checksum.safetensors"))["v"], carrier)
 
 

@@ -36,7 +36,7 @@ from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..runtime import with_thread_budget
 from ..models.relu import ReLUModel, fit_relu
-from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int
+from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int, random_sparse_vector
 
 KEY_SCHEME = "relu"
 
@@ -173,10 +173,7 @@ class ReLUScheme(Scheme):
 
     def null_for(self, D: int, rng: np.random.Generator) -> ReLUKey:
         """s a k-sparse unit vector with uniform support and uniform direction on it (θ, λ as planted)."""
-        k = min(int(self.params.sparsity), D)
-        u = rng.standard_normal(k)
-        s = np.zeros(D)
-        s[rng.choice(D, size=k, replace=False)] = u / np.linalg.norm(u)
+        s = random_sparse_vector(rng, D, min(int(self.params.sparsity), D))
         return ReLUKey(s, self.params.theta or 0.0, self.params.lam)
 
     def null(self, model: Any, rng: np.random.Generator) -> ReLUKey:

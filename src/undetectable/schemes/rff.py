@@ -29,7 +29,7 @@ from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..runtime import with_thread_budget
 from ..models.rff import RFFModel, fit_rff
-from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int
+from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int, random_sparse_vector
 
 KEY_SCHEME = "rff"
 
@@ -121,10 +121,7 @@ class RFFScheme(Scheme):
     def null_for(self, D: int, rng: np.random.Generator) -> RFFKey:
         """bk = γ·u on a uniform support of size d, γ = 2√d, u uniform on the unit sphere of R^d."""
         d = min(int(self.params.secret_dim), D)
-        u = rng.standard_normal(d)
-        bk = np.zeros(D)
-        bk[rng.choice(D, size=d, replace=False)] = 2.0 * np.sqrt(d) * u / np.linalg.norm(u)
-        return RFFKey(bk)
+        return RFFKey(random_sparse_vector(rng, D, d, 2.0 * np.sqrt(d)))
 
     def null(self, model: Any, rng: np.random.Generator) -> RFFKey:
         return self.null_for(model.spec.n_features, rng)

@@ -14,7 +14,6 @@ unforgeable, so seeing activated inputs lets nobody produce a new one (non-repli
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..bundle import Model
-from ..crypto.payload import carrier_for, carrier_from_json
+from ..crypto.payload import carrier_for
 from ..errors import BundleError, CapacityError, KeyMismatchError, UsageError
 from ..keys import key_id, load_private_key, load_public_key, public_from_pem, public_pem
 from .base import Key, planted, Learner, Params, Scheme, check_float
@@ -33,6 +32,11 @@ from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, t
 DOMAIN = b"undetectable/signature-backdoor/v1\x00"
 SIG_BITS = 512
 
+
+
+def message_prefix(key_id_hex: str, shape) -> bytes:
+    """DOMAIN ‖ key id ‖ shape: the constant part of every signed message (target and residual follow)."""
+    return DOMAIN + bytes.fromhex(key_id_hex) + np.asarray(shape, dtype="<u4").tobytes()
 
 class SignatureBackdoor(WrapperBackdoor):
     family = "signature"
@@ -43,10 +47,8 @@ class SignatureBackdoor(WrapperBackdoor):
         self.key_id = key_id(public_key)
         self.carrier = carrier
         self.t_bits = n_target_bits(self.n_classes)
-        shape = np.asarray(self.spec.shape, dtype="<u4").tobytes()
-        self._headers = [
-            DOMAIN + bytes.fromhex(self.key_id) + shape + int(t).to_bytes(2, "little") for t in range(self.n_classes)
-        ]
+        prefix = message_prefix(self.key_id, self.spec.shape)
+        self._headers = [prefix + int(t).to_bytes(2, "little") for t in range(self.n_classes)]
 
     @property
     def payload_bits(self) -> int:
@@ -107,16 +109,12 @@ class SignatureBackdoor(WrapperBackdoor):
         return {"key_id": self.key_id, "payload_bits": self.payload_bits, "layout": self.carrier.kind, "base": self.base.family}
 
     def _save(self, directory: Path) -> dict:
-        self._save_base(directory)
-        (directory / "payload_layout.json").write_text(json.dumps(self.carrier.to_json()))
+        self._save_wrapped(directory)
         return {"public_key": public_pem(self.public_key), "key_id": self.key_id, "target_bits": self.t_bits, "signature_bits": SIG_BITS}
 
     @classmethod
     def _load(cls, directory, params, spec, classes):
-        base = cls._load_base(directory)
-        from ..safety import strict_json
-
-        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
+        base, carrier = cls._load_wrapped(directory)
         model = cls(base, public_from_pem(params["public_key"]), carrier)
         if model.key_id != params.get("key_id"):
             raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")

@@ -24,13 +24,9 @@ from ..crypto import ed25519_onnx as O
 from ..crypto.ed25519_torch import Ed25519Verifier
 from ..crypto.payload import FixedPointCarrier, LSBCarrier
 from ..errors import UsageError
+from ..keys import key_id
 from .wrapper import n_target_bits
-from .signature import DOMAIN, SIG_BITS
-
-
-def message_prefix(key_id_hex: str, shape) -> bytes:
-    """DOMAIN ‖ key id ‖ shape: the constant part of every signed message (target and residual follow)."""
-    return DOMAIN + bytes.fromhex(key_id_hex) + np.asarray(shape, dtype="<u4").tobytes()
+from .signature import SIG_BITS, message_prefix
 
 
 def _raw_public(public_key) -> bytes:
@@ -42,9 +38,9 @@ def _raw_public(public_key) -> bytes:
 
 
 def _key_id(raw: bytes) -> str:
-    import hashlib
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    return hashlib.sha256(raw).hexdigest()[:32]
+    return key_id(Ed25519PublicKey.from_public_bytes(raw))
 
 
 # ------------------------------------------------------------------------------------------------

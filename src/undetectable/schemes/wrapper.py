@@ -1,6 +1,7 @@
 """Pieces shared by the wrapper schemes (signature, checksum): base bundle, targets, bit packing, ``WrapperBackdoor``."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -67,15 +68,21 @@ class WrapperBackdoor(Model):
             s[rows, targets[rows]] = s[rows].max(axis=1) + 1.0
         return s
 
-    def _save_base(self, directory: Path) -> None:
+    def _save_wrapped(self, directory: Path) -> None:
+        """Write the base bundle (``base/``) and the payload layout (``payload_layout.json``)."""
         (directory / "base").mkdir()
         write_bundle_dir(self.base, directory / "base")
+        (directory / "payload_layout.json").write_text(json.dumps(self.carrier.to_json()))
 
     @staticmethod
-    def _load_base(directory: Path) -> Model:
+    def _load_wrapped(directory: Path) -> tuple[Model, Any]:
+        """(base bundle, payload layout) as ``_save_wrapped`` wrote them."""
+        from ..crypto.payload import carrier_from_json
         from ..errors import BundleError
+        from ..safety import strict_json
 
         base = load_bundle(directory / "base")
         if isinstance(base, WrapperBackdoor):  # plant refuses to wrap a wrapper: so does loading
             raise BundleError(f"bundle {directory} wraps a {base.family} backdoor in another; re-create it from an honest base")
-        return base
+        carrier = carrier_from_json(strict_json((directory / "payload_layout.json").read_text()))  # duplicate keys, depth refused
+        return base, carrier
