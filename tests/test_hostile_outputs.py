@@ -92,6 +92,13 @@ def test_output_holding_an_input_is_refused(cli, made, tmp_path):
     refused(cli, tmp_path, "immunize", tmp_path / "b", "--sigma", "0.1", "--out", tmp_path / "b", "--force", needle="also an input")
 
 
+def test_file_output_that_is_an_input_is_refused(cli, made, tmp_path):
+    """``predict --input X.npy --out X.npy --force`` would overwrite the user's own input."""
+    shutil.copy(made / "X.npy", tmp_path / "X.npy")
+    refused(cli, tmp_path, "predict", made / "bundle", "--input", tmp_path / "X.npy", "--out", tmp_path / "X.npy", "--force",
+            needle="also an input")
+
+
 def test_symlink_outputs_are_refused(cli, made, tmp_path):
     target = tmp_path / "target.npy"
     target.write_bytes(b"precious")

@@ -67,12 +67,9 @@ def looks_like_private_key(path: Path) -> bool:
     return (b"-----BEGIN" in head[:64] and b"PRIVATE KEY" in head) or b'"undetectable_key"' in head
 
 
-def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
-    """Raise UsageError unless ``path`` is a bundle directory this tool wrote and nothing else lives in it."""
+def _check_not_an_input(path: Path, inputs: Iterable) -> None:
+    """Raise UsageError when the existing ``path`` is one of the command's inputs or holds one."""
     rp = path.resolve()
-    cwd = Path.cwd().resolve()
-    if rp == cwd or rp in cwd.parents:
-        raise UsageError(f"{path} is the current directory or one of its parents; refusing to replace it, choose a new folder for --out")
     for inp in inputs:
         if inp is None:
             continue
@@ -81,6 +78,15 @@ def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
             raise UsageError(f"{path} is also an input of this command; refusing to replace it, write to another --out")
         if rp in ri.parents:
             raise UsageError(f"{path} holds the input {inp}; refusing to replace it, write to another --out")
+
+
+def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
+    """Raise UsageError unless ``path`` is a bundle directory this tool wrote and nothing else lives in it."""
+    rp = path.resolve()
+    cwd = Path.cwd().resolve()
+    if rp == cwd or rp in cwd.parents:
+        raise UsageError(f"{path} is the current directory or one of its parents; refusing to replace it, choose a new folder for --out")
+    _check_not_an_input(path, inputs)
     with os.scandir(path) as it:
         if next(it, None) is None:
             return  # an empty folder: replacing it destroys nothing
@@ -140,6 +146,8 @@ def check_writable(path: str | os.PathLike, force: bool, kind: str = "file", inp
             raise UsageError(f"{path} is not a regular file (device, fifo or socket); choose another path")
         elif kind == "file" and looks_like_private_key(path):
             raise UsageError(f"{path} is a private key file; refusing to overwrite it, choose another path")
+        else:
+            _check_not_an_input(path, inputs)
         if not force:
             raise UsageError(f"{path} already exists; choose another path or pass --force to overwrite it")
     parent = path.parent
