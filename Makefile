@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,dist,art,lattice]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,zoo,dist,art,lattice]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -26,10 +26,7 @@ def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> P
 
 
 def onnx_session(model, threads: int = 1):
-    """An onnxruntime CPU session (``threads`` intra-op threads) for an ``onnx.ModelProto`` or an ONNX file path."""
-    import onnxruntime as ort
+    """An onnxruntime CPU session for an ``onnx.ModelProto`` or an ONNX file path (``onnxio.session``)."""
+    from .onnxio import session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    src = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    return session(model, threads)

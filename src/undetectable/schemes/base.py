@@ -24,29 +24,7 @@ import numpy as np
 
 from ..bundle import Model
 from ..data import Dataset
-from ..errors import UsageError
-
-
-class ParameterError(UsageError, ValueError):
-    """A construction parameter is out of range; ``param`` names it (the CLI maps it to its flag).
-
-    The message is one sentence naming the parameter in words ("poison rate must be ...").
-
-    Examples
-    --------
-    >>> from undetectable.schemes.base import ParameterError
-    >>> err = ParameterError("beta", "beta must be a positive finite number; got -1")
-    >>> err.param, isinstance(err, ValueError), err.with_name("--beta")
-    ('beta', True, '--beta: beta must be a positive finite number; got -1')
-    """
-
-    def __init__(self, param: str, message: str) -> None:
-        self.param = param
-        super().__init__(message)
-
-    def with_name(self, name: str) -> str:
-        """The message prefixed with the parameter's name elsewhere (the CLI passes its flag)."""
-        return f"{name}: {self}"
+from ..errors import ParameterError, UsageError
 
 
 def _words(name: str) -> str:
