@@ -116,6 +116,8 @@ def _from_npz(path: Path) -> Dataset:
             if missing:
                 raise UsageError(f"{path} lacks arrays {sorted(missing)}; it needs X_train, y_train, X_test, y_test")
             arrays = {k: z[k] for k in ("X_train", "y_train", "X_test", "y_test")}
+    except UsageError:
+        raise
     except (ValueError, OSError) as exc:
         raise UsageError(f"{path} is not a readable .npz ({exc}); save it with numpy.savez") from None
     Xtr, Xte = arrays["X_train"], arrays["X_test"]

@@ -348,6 +348,8 @@ def load_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
             check_npy_header(fh, os.fstat(fh.fileno()).st_size, f"{what} file {path}")
             fh.seek(0)
             arr = np.load(fh, allow_pickle=False)
+    except UsageError:
+        raise
     except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"{what} file {path} is not a readable .npy array ({exc}); save it with numpy.save") from None
     return arr
