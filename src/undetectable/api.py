@@ -129,7 +129,7 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     >>> ud.plant("rff", "digits", beta=-1)
     Traceback (most recent call last):
     ...
-    undetectable.schemes.base.ParameterError: beta must be a finite number > 0; got -1
+    undetectable.errors.ParameterError: beta must be a finite number > 0; got -1
     """
     from . import schemes
 
