@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,zoo,dist,art,lattice]'
 	touch $(STAMP)
 
+# `make demo QUICK=1`: the quick demo (smaller sizes, ~2 min)
 demo: $(STAMP)
-	$(VENV)/bin/undetectable demo --out demo-out --force
+	$(VENV)/bin/undetectable demo $(if $(QUICK),--quick) --out demo-out --force
 
 test: $(STAMP)
 	$(PY) -m mypy
@@ -32,4 +33,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) demo-out
+	rm -rf $(VENV) demo-out try

@@ -158,7 +158,9 @@ def read_manifest(path: str | os.PathLike) -> dict:
     """
     path = Path(path)
     if not path.is_dir():
-        raise BundleError(f"bundle {path} does not exist or is not a directory; pass a directory made by 'undetectable train' or 'plant'")
+        # a path the user gave is a usage error (exit 2); a missing base/ inside a bundle is a damaged bundle
+        error = UsageError if _DEPTH.get() <= 1 else BundleError
+        raise error(f"bundle {path} does not exist or is not a directory; pass a directory made by 'undetectable train' or 'plant'")
     mpath = path / MANIFEST
     if not os.path.lexists(mpath):
         raise BundleError(f"bundle {path} has no {MANIFEST}; it is not a bundle or it is damaged")
