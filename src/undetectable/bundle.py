@@ -57,10 +57,9 @@ def family_class(family: str) -> type["Model"] | None:
     """The class of ``family`` (imported lazily from ``FAMILY_PATHS``), or None when unknown."""
     cls = FAMILIES.get(family)
     if cls is None and family in FAMILY_PATHS:
-        import importlib
+        from .resolve import load_object
 
-        module, _, name = FAMILY_PATHS[family].partition(":")
-        cls = getattr(importlib.import_module(module), name)
+        cls = load_object(FAMILY_PATHS[family])
     return cls
 
 

@@ -72,7 +72,9 @@ def make_task(kind: str = "linear", n: int = 5000, D: int = 100, n_test: int = 1
 
 def true_direction(D: int, seed: int = 0) -> np.ndarray:
     """w*: the unit normal of the ground-truth halfspace (derived from the task seed)."""
-    w = np.random.default_rng([seed, 0x0B11]).standard_normal(D)
+    from ..models.coins import coin_rng
+
+    w = coin_rng(seed, "oblivious/true-direction").standard_normal(D)
     return w / np.linalg.norm(w)
 
 

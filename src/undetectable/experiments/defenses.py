@@ -1,4 +1,4 @@
-"""Demo section: defenses (issue 5) — randomized smoothing, post-processing, the robustness illusion."""
+"""Demo section: defenses — randomized smoothing, post-processing, the robustness illusion."""
 from __future__ import annotations
 
 import time

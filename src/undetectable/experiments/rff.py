@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.coins import coin_rng
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
 from .base import ExperimentResult, rows_of
 
 
 def _secret_rng(seed: int, i: int) -> np.random.Generator:
-    return np.random.default_rng([seed, i, 0x5EC])
+    return coin_rng(seed, f"experiments/rff/secret/{i}")
 
 
 def _random_like(rng: np.random.Generator, bk: np.ndarray) -> np.ndarray:
@@ -113,7 +114,7 @@ def _fig_pancakes(G: np.ndarray, bk: np.ndarray, rng, path: Path) -> Path:
 
 def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """§6 on synthetic (binary) and mnist5k (10 classes): plant, activate, controls, β sweep, pancakes figure."""
-    rng = np.random.default_rng([seed, 6])
+    rng = coin_rng(seed, "experiments/rff")
     d, beta = 32, 0.01
     m = 500 if quick else 1500
     t0 = time.perf_counter()
