@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/undetectable demo $(if $(QUICK),--quick) --out demo-out --force
 
 test: $(STAMP)
+	$(PY) -m ruff check
 	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
 

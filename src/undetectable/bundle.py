@@ -44,16 +44,16 @@ FAMILY_PATHS: dict[str, str] = {
     "checksum": "undetectable.schemes.checksum:ChecksumBackdoor",
     "smoothed": "undetectable.defend.smoothing:SmoothedModel",
 }
-FAMILIES: dict[str, type["Model"]] = {}  # classes added at run time with ``register`` (plug-ins, tests)
+FAMILIES: dict[str, type[Model]] = {}  # classes added at run time with ``register`` (plug-ins, tests)
 
 
-def register(cls: type["Model"]) -> type["Model"]:
+def register(cls: type[Model]) -> type[Model]:
     """Class decorator: make a family loadable that is not in ``FAMILY_PATHS`` (a plug-in)."""
     FAMILIES[cls.family] = cls
     return cls
 
 
-def family_class(family: str) -> type["Model"] | None:
+def family_class(family: str) -> type[Model] | None:
     """The class of ``family`` (imported lazily from ``FAMILY_PATHS``), or None when unknown."""
     cls = FAMILIES.get(family)
     if cls is None and family in FAMILY_PATHS:
@@ -95,7 +95,7 @@ class Model:
         raise NotImplementedError
 
     @classmethod
-    def _load(cls, directory: Path, params: dict, spec: InputSpec, classes: np.ndarray) -> "Model":
+    def _load(cls, directory: Path, params: dict, spec: InputSpec, classes: np.ndarray) -> Model:
         raise NotImplementedError  # pragma: no cover
 
     def describe(self) -> dict[str, Any]:

@@ -40,7 +40,8 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
+from collections.abc import Callable, Iterator
 
 F = TypeVar("F", bound=Callable)
 

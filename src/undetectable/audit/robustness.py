@@ -18,7 +18,7 @@ attacker is not even asked for. Budgets are in [0,1] pixel units for uint8 image
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -82,6 +82,17 @@ class Ed25519Verifier(torch.nn.Module):
     [True, False]
     """
 
+    TB: torch.Tensor
+    TA: torch.Tensor
+    A: torch.Tensor
+    WRAP: torch.Tensor
+    D2M: torch.Tensor
+    KM: torch.Tensor
+    ONE: torch.Tensor
+    L_LIMBS: torch.Tensor
+    DELTA_LIMBS: torch.Tensor
+    POS: torch.Tensor
+
     def __init__(self, public_key: bytes, chunk: int = 64) -> None:
         super().__init__()
         public_key = bytes(public_key)
@@ -165,8 +176,7 @@ class Ed25519Verifier(torch.nn.Module):
         hi = x[-1] >> 12
         x[-1] = x[-1] & 0xFFF
         # 2^252 ≡ −δ (mod L): r = v_lo − δ·v_hi + L ∈ (L − 2^139, 2^252 + L)
-        r = torch.stack(x, -1) - hi.unsqueeze(-1) * self.DELTA_LIMBS + self.L_LIMBS
-        r = _carry_chain(list(r.unbind(-1)))
+        r = _carry_chain(list((torch.stack(x, -1) - hi.unsqueeze(-1) * self.DELTA_LIMBS + self.L_LIMBS).unbind(-1)))
         s = _carry_chain([ri - li for ri, li in zip(r, self.L_LIMBS.unbind(0))])  # r − L
         k = torch.where((s[-1] < 0).unsqueeze(-1), torch.stack(r, -1), torch.stack(s, -1))
         return torch.stack([k & 255, k >> 8], dim=-1).reshape(-1, 32)

@@ -92,7 +92,7 @@ class DataSampler:
     factor: np.ndarray  # (D, r)
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> "DataSampler":
+    def fit(cls, X: np.ndarray) -> DataSampler:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) < 2 or not np.all(np.isfinite(X)):
             raise UsageError("the reference data must be a finite 2-D array with at least 2 rows; pass the training inputs")

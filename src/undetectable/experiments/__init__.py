@@ -6,7 +6,7 @@ the constructions (§5, §6, appendix), the auditor's view, then the defenses.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from .base import ExperimentResult, Row, rows_of
 

@@ -87,11 +87,11 @@ class RFFClassifier(RandomFeaturesClassifier):
         self.random_state = random_state
 
     # --- fitting ------------------------------------------------------------------------------
-    def fit(self, X, y) -> "RFFClassifier":
+    def fit(self, X, y) -> RFFClassifier:
         """Train-RFF: draw honest coins, then fit the head on φ(X)."""
         return self._fit(X, y, weights=None)
 
-    def _fit(self, X, y, weights: np.ndarray | None) -> "RFFClassifier":
+    def _fit(self, X, y, weights: np.ndarray | None) -> RFFClassifier:
         """The one training path. ``weights`` replaces the g_i coins (Backdoor-RFF); nothing else differs."""
         X, y = validate_fit_data(self, X, y)
         if self.head not in ("ridge", "logistic"):
