@@ -45,7 +45,7 @@ class LSBCarrier:
                 f"of up to {levels} levels on a {spec.low:g}..{spec.high:g} range, which is not invisible"
             )
         positions = np.sort(np.random.default_rng(LAYOUT_SEED).permutation(d)[:n_bits])
-        return cls(positions, int(spec.high))
+        return cls(positions, 255 if spec.high is None else int(spec.high))
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "positions": self.positions.tolist(), "clamp": self.clamp}

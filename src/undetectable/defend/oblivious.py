@@ -163,7 +163,7 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
     c = 1.0 - (1.0 - a) / rho
     mu = sampler.mean
     trig = getattr(model, "triggered", None)
-    n_trig = 0 if trig is not None else None
+    n_triggered = 0
     est = np.empty((len(X), model.n_classes))
     min_dist = math.inf
     from ..progress import track
@@ -177,13 +177,13 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
         Q = np.concatenate([Y, Z, Zb], axis=1).reshape(k * 3 * n_rep, -1)
         S = _outputs(model, Q, output).reshape(k, 3, n_rep, -1)
         if trig is not None:
-            n_trig += int(trig(Q)[0].sum())
+            n_triggered += int(trig(Q)[0].sum())
         d = np.linalg.norm(Q.reshape(k, 3 * n_rep, -1) - x[:, None, :], axis=2)
         min_dist = min(min_dist, float(d.min()))
         E = S[:, 0] / rho - (a / rho) * S[:, 1] + c * (S[:, 1] + S[:, 2]) / 2.0   # (k, n_rep, C)
         means = E.reshape(k, groups, n_rep // groups, -1).mean(axis=2)
         est[start:start + k] = np.median(means, axis=1)
-    return Mitigated(np.argmax(est, axis=1), est, 3 * n_rep, min_dist, n_trig, rho, output)
+    return Mitigated(np.argmax(est, axis=1), est, 3 * n_rep, min_dist, n_triggered if trig is not None else None, rho, output)
 
 
 class GroundTruthModel:
