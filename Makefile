@@ -12,10 +12,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,zoo,dist,art,lattice]'
 	touch $(STAMP)
 
+# `make demo QUICK=1`: the quick demo (smaller sizes, ~2 min)
 demo: $(STAMP)
-	$(VENV)/bin/undetectable demo --out demo-out --force
+	$(VENV)/bin/undetectable demo $(if $(QUICK),--quick) --out demo-out --force
 
 test: $(STAMP)
+	$(PY) -m ruff check
 	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
 
@@ -32,4 +34,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) demo-out
+	rm -rf $(VENV) demo-out try

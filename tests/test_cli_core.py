@@ -169,6 +169,7 @@ def test_digits_signature_refused_with_numbers(cli, tmp_path, world):
 def test_console_script_exit_codes_and_single_line_errors(tmp_path):
     exe = [sys.executable, "-m", "undetectable.cli"]
     p = subprocess.run(exe + ["predict", str(tmp_path / "nope"), "--input", "x.npy", "--out", str(tmp_path / "y.npy")], capture_output=True, text=True)
-    assert p.returncode == 1 and p.stderr.count("\n") == 1 and p.stderr.startswith("error: ")
+    # a missing path the user gave is a usage error (exit 2), whichever argument it is
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and p.stderr.startswith("error: ")
     p = subprocess.run(exe + ["frobnicate"], capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.startswith("error: ")

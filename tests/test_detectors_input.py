@@ -14,7 +14,7 @@ from undetectable.audit.activation_clustering import activation_clustering
 from undetectable.audit.disagreement import disagreement_search
 from undetectable.audit.neural_cleanse import neural_cleanse
 from undetectable.audit.spectral import spectral_scores, spectral_signature
-from undetectable.audit.strip import roc_auc, strip_entropy, tpr_at_fpr
+from undetectable.audit.strip import roc_auc, strip_entropy, tpr_and_threshold_at_fpr
 from undetectable.audit.torch_view import hidden_activations
 from undetectable.schemes import badnets
 
@@ -54,14 +54,14 @@ def test_strip_flags_triggered_inputs(mnist, poisoned, mnist_mlp, ed25519_key):
     clean, trig_src, overlay = mnist.X_test[:300], mnist.X_test[300:][keep[300:]][:300], mnist.X_train
     Xt = badnets.apply_trigger(trig_src, key)
     Hc, Ht = strip_entropy(m, clean, overlay, rng), strip_entropy(m, Xt, overlay, rng)
-    tpr, _ = tpr_at_fpr(Hc, Ht)
+    tpr, _ = tpr_and_threshold_at_fpr(Hc, Ht)
     # control 1: the same trigger through the honest model is not low-entropy
-    tpr_h, _ = tpr_at_fpr(strip_entropy(mnist_mlp, clean, overlay, rng), strip_entropy(mnist_mlp, Xt, overlay, rng))
+    tpr_h, _ = tpr_and_threshold_at_fpr(strip_entropy(mnist_mlp, clean, overlay, rng), strip_entropy(mnist_mlp, Xt, overlay, rng))
     # control 2: signature-activated inputs: superimposition destroys the signature, STRIP sees nothing
     sig = plant_signature(mnist_mlp, ed25519_key.public_key())
     Xs = sig.activate(trig_src[:200], ed25519_key, np.full(200, TARGET))
     assert np.all(sig.predict(Xs) == TARGET)
-    tpr_s, _ = tpr_at_fpr(strip_entropy(sig, clean, overlay, rng), strip_entropy(sig, Xs, overlay, rng))
+    tpr_s, _ = tpr_and_threshold_at_fpr(strip_entropy(sig, clean, overlay, rng), strip_entropy(sig, Xs, overlay, rng))
     print(f"STRIP TPR@5%FPR: badnets {tpr:.3f} (AUC {roc_auc(Hc, Ht):.3f}); honest+trigger {tpr_h:.3f}; signature {tpr_s:.3f}")
     assert tpr >= 0.6 and tpr_h <= 0.2 and tpr_s <= 0.2
 

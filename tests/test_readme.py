@@ -1,7 +1,8 @@
 """The README runs as written: every ```sh block, in order, then the ```python tour, in one fresh folder.
 
-The folder gets a ``.venv`` link to the interpreter running the tests (the README's commands call
-``.venv/bin/undetectable``), and ``PYTHONPATH`` points at this checkout's ``src``. ```console blocks
+A fresh folder stands in for the checkout: it gets a ``.venv`` link to the interpreter running the tests,
+and the README's own ``mkdir try && cd try`` block moves the later blocks into ``try/`` (the commands call
+``../.venv/bin/undetectable``); ``PYTHONPATH`` points at this checkout's ``src``. ```console blocks
 (``make demo`` / ``make test``) are the set-up itself and are not re-run here.
 
 Sizes: with ``README_SHRINK=1`` (the default here) the few size flags in ``SHRINK`` are made smaller so
@@ -61,16 +62,18 @@ def _shrink(code: str) -> str:
 def test_readme_runs_as_written(tmp_path):
     runnable = [(lang, code) for lang, code in blocks(README.read_text()) if lang in ("sh", "python")]
     assert [lang for lang, _ in runnable].count("sh") >= 3 and any(lang == "python" for lang, _ in runnable)
+    assert runnable[0][1].strip() == "mkdir try && cd try", "the tour starts by making its folder"
     (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "UNDETECTABLE_QUIET": "1"}
     port = str(_free_port())
+    cwd = tmp_path
     for i, (lang, code) in enumerate(runnable):
         code = _shrink(code).replace("8786", port)
         if lang == "sh":
             cmd = ["bash", "-euo", "pipefail", "-c", code]
         else:
             cmd = [str(tmp_path / ".venv" / "bin" / "python"), "-c", code]
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)  # its own process group: background jobs (Dask) are cleaned up below
         try:
             out, err = proc.communicate(timeout=900)
@@ -86,8 +89,11 @@ def test_readme_runs_as_written(tmp_path):
             assert out[0].startswith("[7 7 7"), res.stdout
             assert out[1] == "1.0" and out[2] == "1", res.stdout
             assert float(out[3]) >= 0.9, res.stdout
+        if lang == "sh" and (cd := re.fullmatch(r"mkdir (\w+) && cd \1", code.strip())):
+            cwd = cwd / cd.group(1)  # a `cd` lasts for the rest of the tour, as in the reader's shell
     # what the tour promises
-    assert (tmp_path / "arenas" / "report.html").is_file() and (tmp_path / "bd-from-python" / "manifest.json").is_file()
+    assert cwd == tmp_path / "try"
+    assert (cwd / "arenas" / "report.html").is_file() and (cwd / "bd-from-python" / "manifest.json").is_file()
 
 
 def test_readme_headlines_come_from_results_md():

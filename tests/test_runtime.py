@@ -87,10 +87,44 @@ def test_limited_threads_applies_and_restores():
 def test_runnable_others_and_load_aware_budget(tmp_path):
     la = tmp_path / "loadavg"
     la.write_text("3.10 2.00 1.00 4/250 12345\n")
-    assert R.runnable_others(la, samples=1) == 3
+    no_tasks = tmp_path / "no-task-dir"  # own_running: 1, the reader
+    assert R.runnable_others(la, samples=1, task_dir=no_tasks) == 3
     la.write_text("garbage\n")
-    assert R.runnable_others(la, samples=1) == 0
-    assert R.runnable_others(tmp_path / "missing", samples=1) == 0
+    assert R.runnable_others(la, samples=1, task_dir=no_tasks) == 0
+    assert R.runnable_others(tmp_path / "missing", samples=1, task_dir=no_tasks) == 0
     assert R.thread_budget(1, cpus=2, others=0) == 2
     assert R.thread_budget(1, cpus=2, others=1) == 1 and R.thread_budget(1, cpus=2, others=3) == 1
     assert R.thread_budget(1, cpus=16, others=3) == 13
+
+
+def test_own_spinning_threads_are_not_others(tmp_path):
+    """A BLAS/OpenMP pool spinning after a call is this process's own load, not a neighbour's."""
+    la = tmp_path / "loadavg"
+    la.write_text("3.10 2.00 1.00 3/250 12345\n")
+    tasks = tmp_path / "task"
+    for tid, state in ((100, "R"), (101, "R"), (102, "S")):
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (python (x)) {state} 1 2 3\n")
+    assert R.own_running(tasks) == 2
+    assert R.runnable_others(la, samples=1, task_dir=tasks) == 1  # 3 running, 2 of them ours
+    (tasks / "101" / "stat").write_text("101 (python) S 1 2 3\n")
+    assert R.runnable_others(la, samples=1, task_dir=tasks) == 2  # control: one of ours now sleeps
+
+
+def test_limited_threads_sees_libraries_loaded_later():
+    """The cached threadpool controller is re-made once new modules were imported."""
+    import sys
+
+    with R.limited_threads(1):
+        pass
+    first = R._CONTROLLER[0]
+    with R.limited_threads(1):
+        pass
+    assert R._CONTROLLER[0] is first  # nothing imported in between: the scan is reused
+    sys.modules["_undetectable_test_fake_module"] = sys  # stands in for an import that loads a native library
+    try:
+        with R.limited_threads(1):
+            pass
+        assert R._CONTROLLER[0] is not first
+    finally:
+        del sys.modules["_undetectable_test_fake_module"]

@@ -94,7 +94,7 @@ def test_abstains_on_ties_and_at_the_boundary():
 
 def test_smoothing_kills_the_signature_backdoor(mnist, mnist_mlp, signature_mlp, ed25519_key):
     """σ = 2/255 → ASR ≈ 0 with clean accuracy within a few points; σ = 0 (control) → ASR 100%."""
-    X, y = mnist.X_test[:120], mnist.y_test[:120]
+    X = mnist.X_test[:120]
     targets = (mnist_mlp.predict_index(X) + 1) % 10  # never h's own answer
     Xa = signature_mlp.activate(X, ed25519_key, targets)
     asr0 = np.mean(Smooth(signature_mlp, 0.0).predict(Xa, n=16, alpha=0.01, rng=0) == targets)

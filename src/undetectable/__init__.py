@@ -50,8 +50,9 @@ def __getattr__(name: str) -> Any:
     if name in _MODULES:
         return importlib.import_module(f"undetectable.{name}")
     if name in _NAMES:
-        module, _, attr = _NAMES[name].partition(":")
-        return getattr(importlib.import_module(module), attr)
+        from .resolve import load_object
+
+        return load_object(_NAMES[name])
     raise AttributeError(f"module 'undetectable' has no attribute {name!r}")
 
 

@@ -44,23 +44,22 @@ FAMILY_PATHS: dict[str, str] = {
     "checksum": "undetectable.schemes.checksum:ChecksumBackdoor",
     "smoothed": "undetectable.defend.smoothing:SmoothedModel",
 }
-FAMILIES: dict[str, type["Model"]] = {}  # classes added at run time with ``register`` (plug-ins, tests)
+FAMILIES: dict[str, type[Model]] = {}  # classes added at run time with ``register`` (plug-ins, tests)
 
 
-def register(cls: type["Model"]) -> type["Model"]:
+def register(cls: type[Model]) -> type[Model]:
     """Class decorator: make a family loadable that is not in ``FAMILY_PATHS`` (a plug-in)."""
     FAMILIES[cls.family] = cls
     return cls
 
 
-def family_class(family: str) -> type["Model"] | None:
+def family_class(family: str) -> type[Model] | None:
     """The class of ``family`` (imported lazily from ``FAMILY_PATHS``), or None when unknown."""
     cls = FAMILIES.get(family)
     if cls is None and family in FAMILY_PATHS:
-        import importlib
+        from .resolve import load_object
 
-        module, _, name = FAMILY_PATHS[family].partition(":")
-        cls = getattr(importlib.import_module(module), name)
+        cls = load_object(FAMILY_PATHS[family])
     return cls
 
 
@@ -96,7 +95,7 @@ class Model:
         raise NotImplementedError
 
     @classmethod
-    def _load(cls, directory: Path, params: dict, spec: InputSpec, classes: np.ndarray) -> "Model":
+    def _load(cls, directory: Path, params: dict, spec: InputSpec, classes: np.ndarray) -> Model:
         raise NotImplementedError  # pragma: no cover
 
     def describe(self) -> dict[str, Any]:
@@ -158,7 +157,9 @@ def read_manifest(path: str | os.PathLike) -> dict:
     """
     path = Path(path)
     if not path.is_dir():
-        raise BundleError(f"bundle {path} does not exist or is not a directory; pass a directory made by 'undetectable train' or 'plant'")
+        # a path the user gave is a usage error (exit 2); a missing base/ inside a bundle is a damaged bundle
+        error = UsageError if _DEPTH.get() <= 1 else BundleError
+        raise error(f"bundle {path} does not exist or is not a directory; pass a directory made by 'undetectable train' or 'plant'")
     mpath = path / MANIFEST
     if not os.path.lexists(mpath):
         raise BundleError(f"bundle {path} has no {MANIFEST}; it is not a bundle or it is damaged")

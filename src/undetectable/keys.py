@@ -84,6 +84,10 @@ def load_private_key(path: str | os.PathLike, passphrase: str | None = None,
     size = path.stat().st_size
     if size > 1 << 20:
         raise UsageError(f"key file {path} is {size:,} bytes, not a key; pass the backdoor_key.pem from 'undetectable keygen'")
+    with open(path, "rb") as fh:
+        if fh.read(64).lstrip().startswith(b"-----BEGIN PUBLIC KEY-----"):
+            raise UsageError(f"{path} is a public key; activation needs the private key (backdoor_key.pem, "
+                             "not backdoor_key.pub.pem, from 'undetectable keygen')")
     check_key_permissions(path, insecure_permissions)
     data = path.read_bytes()
     try:

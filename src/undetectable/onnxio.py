@@ -19,7 +19,8 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import onnx
 from onnx import helper

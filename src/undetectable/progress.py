@@ -31,13 +31,14 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
 
 T = TypeVar("T")
 
 _quiet = False
 _lock = threading.RLock()
-_stack: list["Tracker"] = []
+_stack: list[Tracker] = []
 _rich: Any = None  # the shared rich.progress.Progress while a step is active in rich mode
 _heartbeat: threading.Thread | None = None
 _wake = threading.Event()

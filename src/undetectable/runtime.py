@@ -40,7 +40,8 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
+from collections.abc import Callable, Iterator
 
 F = TypeVar("F", bound=Callable)
 
@@ -170,9 +171,36 @@ def usable_cpus(root: str | Path = "/sys/fs/cgroup", proc_cgroup: str | Path = "
     return max(1, min(n, os.cpu_count() or n))
 
 
-def runnable_others(loadavg: str | Path = "/proc/loadavg", samples: int = 3) -> int:
+def own_running(task_dir: str | Path = "/proc/self/task") -> int:
+    """How many of this process's own threads are runnable right now (state R in ``/proc/self/task/*/stat``),
+    at least 1 (the reader); 1 where the directory does not exist.
+
+    Right after a torch or BLAS call, the pool's worker threads spin for a while in state R: they are ours,
+    not a neighbour's, and must not shrink the budget (they did: an idle 2-core machine read as busy and
+    smoothing ran on one thread while the bare model it is compared with ran on two).
+
+    Examples
+    --------
+    >>> own_running() >= 1
+    True
+    """
+    running = 0
+    try:
+        tasks = os.listdir(task_dir)
+    except OSError:
+        return 1
+    for t in tasks:
+        text = _read(Path(task_dir) / t / "stat")
+        if text and ")" in text and text[text.rindex(")") + 2 : text.rindex(")") + 3] == "R":
+            running += 1
+    return max(1, running)
+
+
+def runnable_others(loadavg: str | Path = "/proc/loadavg", samples: int = 3,
+                    task_dir: str | Path = "/proc/self/task") -> int:
     """How many *other* threads are runnable right now: the median over ``samples`` reads of the 4th field of
-    ``/proc/loadavg`` ("running/total", this reader included) minus one; 0 where the file does not exist.
+    ``/proc/loadavg`` ("running/total", this process's threads included) minus this process's own runnable
+    threads (``own_running``); 0 where the file does not exist.
 
     An instantaneous count (the 1-minute load average lags by a minute). It is kernel-wide: inside a
     container on a large host it counts the host's threads too, which only makes the budget smaller.
@@ -186,13 +214,14 @@ def runnable_others(loadavg: str | Path = "/proc/loadavg", samples: int = 3) -> 
     for i in range(max(1, samples)):
         text = _read(Path(loadavg))
         try:
-            counts.append(int(text.split()[3].split("/")[0]) if text else 1)
+            running = int(text.split()[3].split("/")[0]) if text else 1
         except (IndexError, ValueError):
-            counts.append(1)
+            running = 1
+        counts.append(running - own_running(task_dir))
         if i + 1 < samples:
             time.sleep(0.005)
     counts.sort()
-    return max(0, counts[len(counts) // 2] - 1)
+    return max(0, counts[len(counts) // 2])
 
 
 def thread_budget(workers: int = 1, cpus: int | None = None, others: int | None = None) -> int:
@@ -249,12 +278,9 @@ def limited_threads(n: int | None = None) -> Iterator[int]:
     n = thread_budget() if n is None else max(1, int(n))
     stack = contextlib.ExitStack()
     with stack:
-        try:
-            from threadpoolctl import threadpool_limits
-
-            stack.enter_context(threadpool_limits(limits=n))
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            pass
+        controller = _threadpool_controller()
+        if controller is not None:
+            stack.enter_context(controller.limit(limits=n))
         torch = _torch_if_loaded()
         prev = torch.get_num_threads() if torch is not None else None
         if torch is not None and prev != n:
@@ -266,6 +292,24 @@ def limited_threads(n: int | None = None) -> Iterator[int]:
             _ACTIVE.depth -= 1
             if torch is not None and prev is not None and torch.get_num_threads() != prev:
                 torch.set_num_threads(prev)
+
+
+_CONTROLLER: list = [None, -1]  # [threadpoolctl.ThreadpoolController, len(sys.modules) when it was made]
+
+
+def _threadpool_controller():
+    """threadpoolctl's view of the loaded BLAS / OpenMP libraries, made once and re-made only when modules
+    were imported since (a new native library comes with a new module): scanning them costs ~20 ms, as much
+    as a smoothing batch, while ``controller.limit`` costs ~0.01 ms. None where threadpoolctl is missing."""
+    import sys
+
+    if _CONTROLLER[0] is None or _CONTROLLER[1] != len(sys.modules):
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            return None
+        _CONTROLLER[:] = [ThreadpoolController(), len(sys.modules)]
+    return _CONTROLLER[0]
 
 
 def _torch_if_loaded():

@@ -43,7 +43,7 @@ class InputSpec:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "InputSpec":
+    def from_json(cls, d: dict) -> InputSpec:
         std = d.get("feature_std")
         return cls(
             shape=tuple(int(s) for s in d["shape"]),

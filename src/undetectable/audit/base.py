@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -31,21 +31,7 @@ class NotApplicable(UndetectableError):
     """A detector cannot run on this model (family, missing data); audit tables show "n/a" and the reason."""
 
 
-# --- model capabilities (Protocols) ----------------------------------------------------------------
-
-@runtime_checkable
-class HasScores(Protocol):
-    """Real-valued per-class scores (n, C): logits or decision values."""
-
-    def scores(self, X: np.ndarray) -> np.ndarray: ...
-
-
-@runtime_checkable
-class HasWeights(Protocol):
-    """White-box random-feature weights: the m×D matrix of the g_i as rows."""
-
-    weights_: np.ndarray
-
+# --- model capabilities ---------------------------------------------------------------------------
 
 def _has_scores(model: Any) -> bool:
     from ..bundle import Model

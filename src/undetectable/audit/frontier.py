@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -274,10 +274,7 @@ def frontier_position(d: int, beta: float, support_known: bool = False, D: int |
 # --- the figure -----------------------------------------------------------------------------------
 
 def frontier_heatmap(cells: list[dict], path, title: str = "lattice attack on planted pancakes: success rate"):
-    """Heat map of success rate over (d, β) (skipped cells hatched as 'not run: beyond a failed β').
-
-    Kept in audit/frontier.py for now; report/figures.py (issue 10) owns the figure module and may move it.
-    """
+    """Heat map of success rate over (d, β) (skipped cells hatched as 'not run: beyond a failed β')."""
     from pathlib import Path
 
     from ..report.figures import plt, save

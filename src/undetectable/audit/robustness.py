@@ -18,12 +18,20 @@ attacker is not even asked for. Budgets are in [0,1] pixel units for uint8 image
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ..bundle import Model
 from ..errors import UsageError
+
+
+def _pixel_max(model: Model) -> float:
+    """The top of a uint8 image model's input range (255); these experiments run on uint8 images only."""
+    high = model.spec.high
+    if high is None:
+        raise UsageError(f"the robustness experiment perturbs uint8 images; {model.family} takes {model.spec.dtype} inputs")
+    return float(high)
 
 
 def _levels(model: Model, eps: float) -> int:
@@ -32,7 +40,7 @@ def _levels(model: Model, eps: float) -> int:
         raise UsageError(f"the robustness experiment perturbs uint8 images; {model.family} takes {model.spec.dtype} inputs")
     if not (np.isfinite(eps) and eps >= 0):
         raise UsageError(f"budget must be a finite number ≥ 0; got {eps!r}")
-    return int(np.floor(eps * float(model.spec.high) + 1e-9))
+    return int(np.floor(eps * _pixel_max(model) + 1e-9))
 
 
 def random_search_linf(model: Model, X: np.ndarray, y_index: np.ndarray, eps: float, trials: int = 20,
@@ -60,7 +68,7 @@ def _network(model: Model):
     the wrapper's base if wrapped) composed with the unit change."""
     from .torch_view import logits_fn
 
-    f, scale = logits_fn(model), 1.0 / float(model.spec.high)
+    f, scale = logits_fn(model), 1.0 / _pixel_max(model)
     return lambda Z: f(Z / scale)
 
 
@@ -74,7 +82,7 @@ def pgd_linf(model: Model, X: np.ndarray, y_index: np.ndarray, eps: float, steps
     k = _levels(model, eps)
     if k == 0:
         return np.zeros(len(X), dtype=bool)
-    scale = 1.0 / float(model.spec.high)
+    scale = 1.0 / _pixel_max(model)
     e = k * scale
     f = _network(model)
     x0 = torch.from_numpy(X.astype(np.float32) * np.float32(scale))
@@ -109,11 +117,11 @@ def robustness_illusion(honest: Model, backdoored: Model, X: np.ndarray, y_index
     X, y_index = X[ok], y_index[ok]
     targets = (y_index + 1 + rng.integers(0, honest.n_classes - 1, len(X))) % honest.n_classes
     Xa = activate(X, targets)
-    act_linf = np.abs(Xa.astype(np.int16) - X.astype(np.int16)).max(axis=1) * (1.0 / float(honest.spec.high))
+    act_linf = np.abs(Xa.astype(np.int16) - X.astype(np.int16)).max(axis=1) * (1.0 / _pixel_max(honest))
     act_hit = backdoored.predict_index(Xa) == targets
     rows = []
     for eps in budgets:
-        row = {"budget": float(eps), "budget_grey_levels": float(eps) * float(honest.spec.high), "n": int(len(X))}
+        row = {"budget": float(eps), "budget_grey_levels": float(eps) * _pixel_max(honest), "n": int(len(X))}
         for name, m in (("honest", honest), ("backdoored", backdoored)):
             row[f"pgd_{name}"] = float(np.mean(pgd_linf(m, X, y_index, eps, steps, rng)))
             row[f"random_{name}"] = float(np.mean(random_search_linf(m, X, y_index, eps, trials, rng)))

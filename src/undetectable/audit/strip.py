@@ -8,7 +8,7 @@ predicted distribution); an input carrying a strong trigger keeps being sent to 
 over the N blends; low = suspicious.
 
 * ``strip_entropy(model, X, X_clean, rng)``: the per-input entropies.
-* ``tpr_at_fpr(clean_entropy, suspect_entropy, fpr=0.05)``: the detection rate of triggered inputs
+* ``tpr_and_threshold_at_fpr(clean_entropy, suspect_entropy, fpr=0.05)``: the detection rate of triggered inputs
   at the threshold that flags 5% of clean inputs.
 * Overlays are drawn from the training split of ``--data``.
 * The registered model score ("strip") is the fraction of a probe set (clean test inputs) whose
@@ -60,7 +60,7 @@ def strip_entropy(model, X: np.ndarray, X_clean: np.ndarray, rng: np.random.Gene
     return out
 
 
-def tpr_at_fpr(clean: np.ndarray, suspect: np.ndarray, fpr: float = 0.05) -> tuple[float, float]:
+def tpr_and_threshold_at_fpr(clean: np.ndarray, suspect: np.ndarray, fpr: float = 0.05) -> tuple[float, float]:
     """(TPR, threshold): flag entropy ≤ threshold, the ``fpr``-quantile of the clean entropies."""
     thr = float(np.quantile(np.asarray(clean), fpr))
     return float(np.mean(np.asarray(suspect) <= thr)), thr
@@ -103,4 +103,4 @@ def score_with_key(model, data, key, rng) -> float:
     half = min(200, len(perm) // 2)
     clean, trig, overlay = data.X_test[perm[:half]], data.X_test[perm[half : 2 * half]], data.X_train
     Xa = activate_probe(model, key, trig, rng)
-    return tpr_at_fpr(strip_entropy(model, clean, overlay, rng), strip_entropy(model, Xa, overlay, rng))[0]
+    return tpr_and_threshold_at_fpr(strip_entropy(model, clean, overlay, rng), strip_entropy(model, Xa, overlay, rng))[0]

@@ -15,7 +15,7 @@ layer (torch-mlp), or the (standardized) inputs for a linear model, which has no
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 

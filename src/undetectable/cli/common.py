@@ -63,9 +63,16 @@ def names(csv: str | None) -> list[str] | None:
 
 def check_outputs(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
                   out_kind: str = "bundle", inputs: tuple = ()) -> None:
-    """Check every output before any work: distinct paths, each replaceable only if it is ours (see fileio)."""
+    """Check every input, then every output, before any work: each given input exists (a missing path is a
+    usage error, exit 2, reported before any output problem); the outputs are distinct paths, each
+    replaceable only if it is ours (see fileio)."""
+    import os
+
     from ..fileio import check_writable
 
+    for p in inputs:
+        if p is not None and not os.path.lexists(p):
+            raise UsageError(f"{p} does not exist; check the path")
     given = [(Path(p), kind) for p, kind in ((out, out_kind), (key_out, "key"), (other, "file")) if p is not None]
     if len({p.resolve() for p, _ in given}) != len(given):
         raise UsageError("the output paths (--out, --key-out, ...) must be different")

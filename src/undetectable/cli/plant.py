@@ -58,7 +58,7 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     from ..bundle import load_bundle
     from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
-    if base.suffix == ".onnx":  # bring your own model (issue 11)
+    if base.suffix == ".onnx":  # bring your own model
         from ..schemes.byo_onnx import plant_onnx_file
 
         check_outputs(force, out, out_kind="file", inputs=(base, public_key))
@@ -116,7 +116,7 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     api.save(key, key_out, force=force)
     echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
          f"clean test accuracy {_accuracy(m, ds):.4f}")
-    from ..audit.frontier import plant_message  # where (d, β) sits against the measured lattice frontier (issue 12)
+    from ..audit.frontier import plant_message  # where (d, β) sits against the measured lattice frontier
 
     flip = float(np.mean(m.predict(ds.X_test) != m.predict(key.activate(m, ds.X_test)))) if shift == "half" else None
     for line in filter(None, plant_message(secret_dim, beta, int(np.prod(ds.spec.shape)), flip)):

@@ -35,7 +35,7 @@ class LSBCarrier:
         self.clamp = int(high) if int(high) % 2 == 1 else int(high) - 1
 
     @classmethod
-    def for_spec(cls, spec: InputSpec, n_bits: int) -> "LSBCarrier":
+    def for_spec(cls, spec: InputSpec, n_bits: int) -> LSBCarrier:
         d = spec.n_features
         if n_bits > d:
             levels = 2 ** math.ceil(n_bits / d) - 1
@@ -45,7 +45,7 @@ class LSBCarrier:
                 f"of up to {levels} levels on a {spec.low:g}..{spec.high:g} range, which is not invisible"
             )
         positions = np.sort(np.random.default_rng(LAYOUT_SEED).permutation(d)[:n_bits])
-        return cls(positions, int(spec.high))
+        return cls(positions, 255 if spec.high is None else int(spec.high))
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "positions": self.positions.tolist(), "clamp": self.clamp}
@@ -92,7 +92,7 @@ class FixedPointCarrier:
         self.shifts = np.arange(self.k, dtype=np.int64)
 
     @classmethod
-    def for_spec(cls, spec: InputSpec, n_bits: int, bound: float) -> "FixedPointCarrier":
+    def for_spec(cls, spec: InputSpec, n_bits: int, bound: float) -> FixedPointCarrier:
         if not (bound > 0 and math.isfinite(bound)):
             raise CapacityError(f"perturbation bound must be a positive number (got {bound}); pass e.g. --bound 1e-3")
         if spec.feature_std is None:

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import UndetectableError, UsageError
 from ..models.coins import COINS_VERSION
 
-FAMILIES = ("rff", "relu")
+COIN_FAMILIES = ("rff", "relu")
 
 
 class CoinsMismatchError(UndetectableError):
@@ -79,7 +79,7 @@ def verify_coins(model, seed: int) -> CoinsResult:
     the signature backdoor): coins verification does not apply to it.
     """
     family = getattr(model, "family", type(model).__name__)
-    if family not in FAMILIES:
+    if family not in COIN_FAMILIES:
         base = getattr(model, "base", None)
         inner = f" wrapping a {base.family} model" if base is not None else ""
         raise UsageError(f"coins verification does not apply to a {family} bundle{inner}: only rff and relu bundles "
@@ -100,13 +100,3 @@ def verify_coins(model, seed: int) -> CoinsResult:
         off = int(np.sum(b != coins["offsets"])) if b.shape == coins["offsets"].shape else m
     ok = rows == 0 and not off
     return CoinsResult(ok, family, int(seed), COINS_VERSION, m, D, rows, delta, off)
-
-
-def verify_coins_bundle(path, seed: int) -> CoinsResult:
-    """``undetectable verify-coins BUNDLE --seed S``: load, verify, raise ``CoinsMismatchError`` on mismatch."""
-    from ..bundle import load_bundle
-
-    res = verify_coins(load_bundle(path), seed)
-    if not res.ok:
-        raise CoinsMismatchError(res.message())
-    return res

@@ -112,8 +112,12 @@ def last_hidden_activations(m: MLPModel, X: np.ndarray) -> np.ndarray:
         return m.net[:4](m.torch_input(X)).mean(dim=0).numpy()
 
 
+#: the pruned fractions fine-pruning tries: 0.05, 0.10, ..., 0.95
+PRUNE_FRACTIONS = tuple(float(f) for f in np.round(np.arange(0.05, 1.0, 0.05), 2))
+
+
 def fine_prune(model: Model, X_clean: np.ndarray, y_clean: np.ndarray, max_drop: float = 0.04,
-               fractions=tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)), epochs: int = 3, lr: float = 1e-2,
+               fractions=PRUNE_FRACTIONS, epochs: int = 3, lr: float = 1e-2,
                batch: int = 128, seed: int = 0, holdout: float = 0.2) -> tuple[Model, dict]:
     """Fine-pruning (Liu et al. 2018) of ``model``'s base network; returns (new model, info).
 

@@ -72,7 +72,9 @@ def make_task(kind: str = "linear", n: int = 5000, D: int = 100, n_test: int = 1
 
 def true_direction(D: int, seed: int = 0) -> np.ndarray:
     """w*: the unit normal of the ground-truth halfspace (derived from the task seed)."""
-    w = np.random.default_rng([seed, 0x0B11]).standard_normal(D)
+    from ..models.coins import coin_rng
+
+    w = coin_rng(seed, "oblivious/true-direction").standard_normal(D)
     return w / np.linalg.norm(w)
 
 
@@ -90,7 +92,7 @@ class DataSampler:
     factor: np.ndarray  # (D, r)
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> "DataSampler":
+    def fit(cls, X: np.ndarray) -> DataSampler:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) < 2 or not np.all(np.isfinite(X)):
             raise UsageError("the reference data must be a finite 2-D array with at least 2 rows; pass the training inputs")
@@ -161,7 +163,7 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
     c = 1.0 - (1.0 - a) / rho
     mu = sampler.mean
     trig = getattr(model, "triggered", None)
-    n_trig = 0 if trig is not None else None
+    n_triggered = 0
     est = np.empty((len(X), model.n_classes))
     min_dist = math.inf
     from ..progress import track
@@ -175,13 +177,13 @@ def mitigate(model, X, reference, rng: np.random.Generator | int = 0, rho: float
         Q = np.concatenate([Y, Z, Zb], axis=1).reshape(k * 3 * n_rep, -1)
         S = _outputs(model, Q, output).reshape(k, 3, n_rep, -1)
         if trig is not None:
-            n_trig += int(trig(Q)[0].sum())
+            n_triggered += int(trig(Q)[0].sum())
         d = np.linalg.norm(Q.reshape(k, 3 * n_rep, -1) - x[:, None, :], axis=2)
         min_dist = min(min_dist, float(d.min()))
         E = S[:, 0] / rho - (a / rho) * S[:, 1] + c * (S[:, 1] + S[:, 2]) / 2.0   # (k, n_rep, C)
         means = E.reshape(k, groups, n_rep // groups, -1).mean(axis=2)
         est[start:start + k] = np.median(means, axis=1)
-    return Mitigated(np.argmax(est, axis=1), est, 3 * n_rep, min_dist, n_trig, rho, output)
+    return Mitigated(np.argmax(est, axis=1), est, 3 * n_rep, min_dist, n_triggered if trig is not None else None, rho, output)
 
 
 class GroundTruthModel:

@@ -14,7 +14,7 @@ For each noise level σ, on a backdoored model h̃ (signature wrapper, RFF/CLWE,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

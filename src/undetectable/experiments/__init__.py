@@ -5,9 +5,8 @@ the constructions (§5, §6, appendix), the auditor's view, then the defenses.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from .base import ExperimentResult, Row, rows_of
 
@@ -25,8 +24,9 @@ EXPERIMENTS: dict[str, str] = {
 
 def get_experiment(name: str) -> Callable[[Path, bool, int], ExperimentResult]:
     """The experiment function registered as ``name``."""
-    module, _, attr = EXPERIMENTS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    from ..resolve import load_object
+
+    return load_object(EXPERIMENTS[name])
 
 
 __all__ = ["EXPERIMENTS", "ExperimentResult", "Row", "get_experiment", "rows_of"]

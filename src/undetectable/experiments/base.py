@@ -8,7 +8,8 @@ with each field).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 
 @dataclasses.dataclass
@@ -48,7 +49,7 @@ class ExperimentResult:
     captions: dict[str, str] | None = None  # figure file name → caption
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "ExperimentResult":
+    def from_json(cls, d: dict[str, Any]) -> ExperimentResult:
         """From a section record (rows as dicts or ``Row``s)."""
         rows = [r if isinstance(r, Row) else Row(**r) for r in d["rows"]]
         return cls(**{**d, "rows": rows})

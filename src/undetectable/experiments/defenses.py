@@ -1,4 +1,4 @@
-"""Demo section: defenses (issue 5) — randomized smoothing, post-processing, the robustness illusion."""
+"""Demo section: defenses — randomized smoothing, post-processing, the robustness illusion."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
-from .base import ExperimentResult, rows_of
+from .base import ExperimentResult
 from .persistence import step_gate_toy
 
 
@@ -187,11 +187,11 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     res = record("defenses", seed, {"dataset": "mnist5k", "base": "mlp", "epochs": epochs, "n_noise": n, "alpha": alpha,
                                     "n_rows": n_rows, "sigma_units": "[0,1] pixel units"}, metrics, ci)
     caveat = ("Smoothing certifies an L2 radius σ·Φ⁻¹(p̲_A) only, with probability 1 − α, and costs n model queries per "
-              "prediction (here n = %d, far below Cohen et al.'s 10⁵, so certified radii are small and abstentions frequent). "
+              f"prediction (here n = {n}, far below Cohen et al.'s 10⁵, so certified radii are small and abstentions frequent). "
               "It kills the signature backdoor because Activate's perturbation (1 grey level) is tiny; a backdoor whose "
               "perturbation η ≫ σ (RFF/CLWE: η is far larger than the image) is untouched until the noise destroys clean "
               "accuracy. Fine-tuning and fine-pruning only edit weights: a wrapper's verifier, or a persistent construction, "
-              "is out of their reach. The robustness rows use one MLP and small samples (n = %d)." % (n, n_rows))
+              f"is out of their reach. The robustness rows use one MLP and small samples (n = {n_rows}).")
     return ExperimentResult.from_json({"title": "Defenses: randomized smoothing, fine-tuning/pruning, the robustness illusion (mnist5k + MLP)",
             "claim": "Smoothing with σ ≈ 1–2 grey levels kills the signature backdoor at small accuracy cost; weight-level "
                      "post-processing does not touch it; key-less attacks see h̃ as robust as h while Activate succeeds everywhere.",

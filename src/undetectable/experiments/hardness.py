@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.coins import coin_rng
 from ..report.results import record
 from .base import ExperimentResult, rows_of
 
@@ -35,7 +36,7 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
                      f"shipped measurement: up to {shipped.get('breaks_up_to')}, none from {shipped.get('fails_from')}"))
     for d, e in sorted(demo["edge_hidden_D24"].items()):
         rows.append((f"support hidden among D=24, d={d}: broken up to β", f"{e['breaks_up_to']}", f"none from {e['fails_from']}"))
-    rng = np.random.default_rng([seed, 12])
+    rng = coin_rng(seed, "experiments/hardness")
     W, S, u = planted_weights(rng, 600, 30, 8, 1e-3)
     bk = np.zeros(30)
     bk[S] = 2 * np.sqrt(8) * u

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
-from .base import ExperimentResult, rows_of
+from .base import ExperimentResult
 
 
 def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[list, dict]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, record
-from .base import ExperimentResult, rows_of
+from .base import ExperimentResult
 
 LAMS = (0.5, 1.0, 2.0, 3.0)
 

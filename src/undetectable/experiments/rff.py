@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.coins import coin_rng
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
-from .base import ExperimentResult, rows_of
+from .base import ExperimentResult
 
 
 def _secret_rng(seed: int, i: int) -> np.random.Generator:
-    return np.random.default_rng([seed, i, 0x5EC])
+    return coin_rng(seed, f"experiments/rff/secret/{i}")
 
 
 def _random_like(rng: np.random.Generator, bk: np.ndarray) -> np.ndarray:
@@ -113,7 +114,7 @@ def _fig_pancakes(G: np.ndarray, bk: np.ndarray, rng, path: Path) -> Path:
 
 def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """§6 on synthetic (binary) and mnist5k (10 classes): plant, activate, controls, β sweep, pancakes figure."""
-    rng = np.random.default_rng([seed, 6])
+    rng = coin_rng(seed, "experiments/rff")
     d, beta = 32, 0.01
     m = 500 if quick else 1500
     t0 = time.perf_counter()
@@ -162,7 +163,7 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
             "headline": {"construction": "RFF + CLWE (§6)", "claim": "white-box undetectable; x + σ·bk flips the output",
                          "measured": f"key flip rate {syn['key'][0] / syn['key'][1]:.2f} (synthetic), {mn['key'][0] / mn['key'][1]:.2f} (mnist5k)",
                          "control": f"random same-norm direction {syn['random'][0] / syn['random'][1]:.2f} / {mn['random'][0] / mn['random'][1]:.2f}",
-                         "verdict": ("holds at toy size d = %d; ‖δ‖ ≫ ‖x‖" % d) if syn["key"][0] / syn["key"][1] >= 0.9 else "does not hold here"},
+                         "verdict": f"holds at toy size d = {d}; ‖δ‖ ≫ ‖x‖" if syn["key"][0] / syn["key"][1] >= 0.9 else "does not hold here"},
             "captions": {figs[0]: "Flip rate of Activate-RFF on synthetic data vs the pancake noise β, with 95% CIs, against the first-order "
                                   "and the non-linearized predictions.",
                          figs[1]: "The planted weights projected on the key (top left: pancakes, bottom left: fractional parts bunch) "

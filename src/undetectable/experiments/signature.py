@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.results import clopper_pearson_ci, perturbation_norms, record
-from .base import ExperimentResult, rows_of
+from .base import ExperimentResult
 
 
 def section(out: Path, quick: bool, seed: int) -> ExperimentResult:

@@ -27,15 +27,13 @@ LEARNERS: dict[str, str] = {
     "rff": "undetectable.models.rff:train_rff",
     "relu": "undetectable.models.relu:train_relu",
 }
-MODELS = tuple(LEARNERS)
 
 
 @with_thread_budget
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     """Train an honest model of ``kind`` on ``data``'s training split."""
-    import importlib
+    from ..resolve import load_object
 
     if kind not in LEARNERS:
-        raise UsageError(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")
-    module, _, name = LEARNERS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)(data, seed=seed, **options)
+        raise UsageError(f"unknown model {kind!r}; use one of {', '.join(LEARNERS)}")
+    return load_object(LEARNERS[kind])(data, seed=seed, **options)

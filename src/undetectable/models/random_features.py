@@ -24,16 +24,17 @@ def validate_fit_data(est, X, y) -> tuple[np.ndarray, np.ndarray]:
 
 def onnx_classifier(name: str, nodes: list, initializers: list, in_type: int, D: int, C: int):
     """Wrap graph ``nodes`` (input ``X`` (n, D) → outputs ``scores`` (n, C) float64 and ``label_index``
-    (n,) int64) into a checked ONNX model (opset 17), the plain file an auditor receives."""
-    import onnx
+    (n,) int64) into a checked ONNX model (``onnxio.assemble``: the package's opset and IR version), the plain
+    file an auditor receives."""
     from onnx import TensorProto, helper
+
+    from ..onnxio import assemble, check
 
     graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("X", in_type, [None, D])],
                               [helper.make_tensor_value_info("scores", TensorProto.DOUBLE, [None, C]),
                                helper.make_tensor_value_info("label_index", TensorProto.INT64, [None])], initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="undetectable")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
+    model = assemble(graph, producer="undetectable")
+    check(model)
     return model
 
 

@@ -32,7 +32,6 @@ import numpy as np
 
 from ..data import Dataset
 from ..errors import UsageError
-from ..spec import InputSpec
 from .coins import coin_rng, seed_of
 from .random_features import RandomFeaturesClassifier, RandomFeaturesModel, onnx_classifier, validate_fit_data
 from .sklearn_model import input_scale as _input_scale
@@ -93,11 +92,11 @@ class RandomReLUClassifier(RandomFeaturesClassifier):
             tags.classifier_tags.poor_score = True
         return tags
 
-    def fit(self, X, y) -> "RandomReLUClassifier":
+    def fit(self, X, y) -> RandomReLUClassifier:
         """Train: draw the honest coins G, then fit the head on φ(X)."""
         return self._fit(X, y, weights=None)
 
-    def _fit(self, X, y, weights: np.ndarray | None) -> "RandomReLUClassifier":
+    def _fit(self, X, y, weights: np.ndarray | None) -> RandomReLUClassifier:
         """The one training path. ``weights`` replaces the coins G (Backdoor, relu_spca); nothing else differs."""
         X, y = validate_fit_data(self, X, y)
         if self.head not in HEADS:

@@ -87,11 +87,11 @@ class RFFClassifier(RandomFeaturesClassifier):
         self.random_state = random_state
 
     # --- fitting ------------------------------------------------------------------------------
-    def fit(self, X, y) -> "RFFClassifier":
+    def fit(self, X, y) -> RFFClassifier:
         """Train-RFF: draw honest coins, then fit the head on φ(X)."""
         return self._fit(X, y, weights=None)
 
-    def _fit(self, X, y, weights: np.ndarray | None) -> "RFFClassifier":
+    def _fit(self, X, y, weights: np.ndarray | None) -> RFFClassifier:
         """The one training path. ``weights`` replaces the g_i coins (Backdoor-RFF); nothing else differs."""
         X, y = validate_fit_data(self, X, y)
         if self.head not in ("ridge", "logistic"):
@@ -113,7 +113,7 @@ class RFFClassifier(RandomFeaturesClassifier):
             raise ValueError(f"weights must have shape ({m}, {D}); got {weights.shape}")
         self.weights_ = np.ascontiguousarray(weights, dtype=np.float64)
         self.offsets_ = honest_offsets(seed, m)
-        self._cache = None
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
         Phi = self.features(X)
         C = len(self.classes_)
         if self.head == "ridge":
@@ -131,10 +131,11 @@ class RFFClassifier(RandomFeaturesClassifier):
     # --- evaluation ---------------------------------------------------------------------------
     def _projection(self) -> tuple[np.ndarray, np.ndarray]:
         """(P, B) with 2π(⟨g_i, x/σ⟩ + b_i) = (x @ P + B)_i; cached."""
-        if getattr(self, "_cache", None) is None:
+        cache = getattr(self, "_cache", None)
+        if cache is None:
             P = np.ascontiguousarray(self.weights_.T * (2 * math.pi / self.bandwidth_))
-            self._cache = (P, 2 * math.pi * self.offsets_)
-        return self._cache
+            cache = self._cache = (P, 2 * math.pi * self.offsets_)
+        return cache
 
     def _features_into(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
         P, B = self._projection()
@@ -180,7 +181,7 @@ def rff_spec(data_spec: InputSpec, X_train: np.ndarray) -> tuple[InputSpec, floa
     if data_spec.is_image:
         std = X_train.astype(np.float64).std(axis=0)
         std = np.where(std > 0, std, 1.0)
-        return InputSpec(data_spec.shape, "float64", None, None, tuple(float(s) for s in std)), 1.0 / float(data_spec.high)
+        return InputSpec(data_spec.shape, "float64", None, None, tuple(float(s) for s in std)), 1.0 / (255.0 if data_spec.high is None else float(data_spec.high))
     return InputSpec(data_spec.shape, "float64", None, None, data_spec.feature_std), 1.0
 
 

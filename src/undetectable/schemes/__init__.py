@@ -28,6 +28,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..resolve import load_object
 
 if TYPE_CHECKING:
     from .base import Key, Scheme
@@ -46,12 +47,6 @@ SUBMODULES = ("base", "wrapper", *REGISTRY)
 def names() -> tuple[str, ...]:
     """The registered scheme names, in the paper's order."""
     return tuple(REGISTRY)
-
-
-def load_object(path: str) -> Any:
-    """Import "package.module:Name" and return the attribute."""
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def get(name: str) -> "type[Scheme]":

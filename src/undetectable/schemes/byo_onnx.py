@@ -26,6 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..bundle import Model
 from ..errors import UsageError
 from ..export import onnx_session
+from ..onnxio import assemble, check
 from ..spec import InputSpec
 from .signature import plant_signature
 from .signature_graph import backdoor_graph
@@ -150,9 +151,8 @@ def cnn_to_onnx(net) -> onnx.ModelProto:
              helper.make_node("Add", ["m", "b3"], ["logits"])]
     g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 1, 28, 28])],
                           [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 10])], inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 9
-    onnx.checker.check_model(m)
+    m = assemble(g)
+    check(m)
     return m
 
 

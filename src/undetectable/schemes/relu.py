@@ -38,8 +38,6 @@ from ..runtime import with_thread_budget
 from ..models.relu import ReLUModel, fit_relu
 from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int, random_sparse_vector
 
-KEY_SCHEME = "relu"
-
 
 # --- the sparse-PCA secret and the spiked coins -------------------------------------------------
 

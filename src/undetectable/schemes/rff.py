@@ -31,8 +31,6 @@ from ..runtime import with_thread_budget
 from ..models.rff import RFFModel, fit_rff
 from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int, random_sparse_vector
 
-KEY_SCHEME = "rff"
-
 
 @dataclasses.dataclass(frozen=True)
 class RFFParams(Params):

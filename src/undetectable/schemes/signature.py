@@ -97,7 +97,7 @@ class SignatureBackdoor(WrapperBackdoor):
         bits = np.concatenate([int_to_bits(t, self.t_bits), np.unpackbits(sigs, axis=1)], axis=1)
         return self.carrier.write_bits(X, bits, R).astype(X.dtype)
 
-    # --- one ONNX file: the base graph plus the in-graph verifier (issue 11) -------------------
+    # --- one ONNX file: the base graph plus the in-graph verifier ---------------------------
     def to_onnx(self):
         """The whole backdoored classifier as one ONNX graph (``signature_graph.signature_onnx``)."""
         from .signature_graph import signature_onnx
