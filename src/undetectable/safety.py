@@ -53,6 +53,8 @@ LIMITS: dict[str, tuple[int, str, str]] = {
     "NESTING": (4, "bundles", "depth of wrapped bundles (base/ inside base/ ...)"),
     "FEATURES": (10_000_000, "features", "input features declared by a manifest"),
     "CLASSES": (100_000, "classes", "classes declared by a manifest"),
+    "REPORT_JSON_BYTES": (64 << 20, "bytes", "size of one JSON file the report reads (results.json, arena.json, scan.json)"),
+    "FIGURE_BYTES": (16 << 20, "bytes", "size of one figure the report inlines"),
 }
 
 
