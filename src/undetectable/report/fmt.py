@@ -139,6 +139,19 @@ def cell(value: Any) -> str:
     return "".join(out)
 
 
+def tidy_text(value: Any) -> str:
+    """Plain text of any value with its numbers normalized like :func:`cell` (no HTML; for Markdown and terminals).
+
+    >>> tidy_text("ASR 100.0000% vs 0.0e+00")
+    'ASR 100% vs 0'
+    """
+    if value is None:
+        return ""
+    if is_number(value):
+        return num(value)
+    return TOKEN.sub(lambda m: tidy_number(m.group()), str(value))
+
+
 def plain(value: Any) -> str:
     """Escaped text of any value (attributes, anchors): no number formatting, no markup."""
     return escape("" if value is None else str(value), quote=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .fmt import tidy_text
 from .html import detector_cells, headlines, section_caveat, section_defenses, split_row
 from .inputs import Arena, Results, Section, find_arenas, load_results
 
 
 def _cell(v: object) -> str:
     """Markdown table cell: pipes escaped, one line, and no raw HTML (Markdown renderers pass tags through)."""
-    text = str(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = tidy_text(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|").replace("\n", " ")
 
 
