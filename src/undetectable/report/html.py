@@ -50,7 +50,8 @@ td.ci,td.auc{white-space:nowrap;font-variant-numeric:tabular-nums}
 .claim{background:#eef5ff;border-left:4px solid #3b7ddd;padding:.3em .7em}
 .caveat{background:#fff6e5;border-left:4px solid #e0a100;padding:.3em .7em;font-size:.9em}
 .meta{color:#555;font-size:.86em;overflow-wrap:anywhere} .note{color:#555;font-size:.8em;margin-top:-.3em}
-.figs{display:flex;flex-wrap:wrap;gap:.8em;align-items:flex-start}
+.figs{display:flex;flex-wrap:wrap;gap:.8em;align-items:flex-start;flex:0 1 auto;max-width:100%}
+.below{display:flex;flex-wrap:wrap;gap:.2em 1em;align-items:flex-start} .below .side{flex:1 1 300px;min-width:260px;max-width:100%}
 figure{margin:.3em 0;max-width:100%;flex:0 1 auto} img{max-width:100%;height:auto;border:1px solid #eee;display:block}
 figcaption{font-size:.8em;color:#444;max-width:40em}
 code{background:#f5f5f5;padding:0 .2em;overflow-wrap:anywhere}
@@ -234,19 +235,20 @@ def _section(s: Section, index: int, directory: Path, counter: list[int], arenas
                      f"{_rows_table(s.rows)}</details>")
     else:
         parts.append(_rows_table(s.rows))
-    parts.append(f"<p class='caveat'><b>Caveat.</b> {cell(section_caveat(s))}</p>")
+    side = [f"<p class='caveat'><b>Caveat.</b> {cell(section_caveat(s))}</p>"]
+    tail = " · ".join(m for m in meta if m)
+    if s.params:
+        side.append(f"<details><summary>parameters{(' · ' + cell(tail)) if tail else ''}</summary>"
+                    f"<p class='meta'>{_params(s.params)}</p></details>")
+    elif tail:
+        side.append(f"<p class='meta'>{cell(tail)}</p>")
     figs = []
     for fig in s.figures:
         counter[0] += 1
         figs.append(_img(directory, fig, _caption(s, fig, counter[0])))
-    if figs:
-        parts.append("<div class='figs'>" + "".join(figs) + "</div>")
-    tail = " · ".join(m for m in meta if m)
-    if s.params:
-        parts.append(f"<details><summary>parameters{(' · ' + cell(tail)) if tail else ''}</summary>"
-                     f"<p class='meta'>{_params(s.params)}</p></details>")
-    elif tail:
-        parts.append(f"<p class='meta'>{cell(tail)}</p>")
+    # the figures, with the caveat beside them where the width allows (below them otherwise)
+    parts.append("<div class='below'>" + (("<div class='figs'>" + "".join(figs) + "</div>") if figs else "")
+                 + "<div class='side'>" + "".join(side) + "</div></div>")
     return "\n".join(parts)
 
 
