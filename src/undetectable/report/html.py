@@ -28,14 +28,37 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from .fmt import cell, ci as fmt_ci, num, plain
-from .inputs import Arena, Detector, ReportInputError, Results, Row, Section, figure_bytes, find_arenas, load_results, load_scan
+from .fmt import cell, num, plain
+from .fmt import ci as fmt_ci
+from .inputs import (
+    Arena,
+    Detector,
+    ReportInputError,
+    Results,
+    Row,
+    Section,
+    figure_bytes,
+    find_arenas,
+    load_results,
+    load_scan,
+)
 
-__all__ = ["load_results", "find_arenas", "render_report", "write_report", "split_row", "headlines", "detector_cells",
-           "section_defenses", "section_caveat", "demo_arenas"]
+__all__ = [
+    "demo_arenas",
+    "detector_cells",
+    "find_arenas",
+    "headlines",
+    "load_results",
+    "render_report",
+    "section_caveat",
+    "section_defenses",
+    "split_row",
+    "write_report",
+]
 
 CSS = """
 *{box-sizing:border-box}
@@ -427,17 +450,17 @@ def render_report(results: Results, directory: str | Path, arenas: list[Arena] |
     arenas = find_arenas(directory) if arenas is None else arenas
     demo = demo_arenas(results, arenas, directory)
     others = [a for a in arenas if a not in demo]
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sizes = "" if results.quick is None else (" · quick sizes" if results.quick else " · full sizes")
     seed = f"Seed {cell(results.seed)}" if results.seed is not None else "Arena runs only"
     vers = ", ".join(f"{cell(k)} {cell(v)}" for k, v in _versions(results, arenas).items())
     counter = [0]
     body = [
         "<h1>Planting undetectable backdoors — measured</h1>",
-        "<p class='meta'>Goldwasser, Kim, Vaikuntanathan, Zamir, <i>Planting Undetectable Backdoors in Machine Learning Models</i> "
-        f"(FOCS 2022). {seed}{sizes} · generated {now} · {vers}.</p>",
-        "<p class='meta'>Every table shows a value beside its 95% CI and its control; — in a CI column marks a single exact "
-        "quantity, a seed spread stated in the control column, or a row of several values.</p>" if results.sections else "",
+        ("<p class='meta'>Goldwasser, Kim, Vaikuntanathan, Zamir, <i>Planting Undetectable Backdoors in Machine Learning Models</i> "
+         f"(FOCS 2022). {seed}{sizes} · generated {now} · {vers}.</p>"),
+        ("<p class='meta'>Every table shows a value beside its 95% CI and its control; — in a CI column marks a single exact "
+         "quantity, a seed spread stated in the control column, or a row of several values.</p>") if results.sections else "",
         _summary(headlines(results, arenas, directory)),
         *(_section(s, i, directory, counter, demo) for i, s in enumerate(results.sections)),
         _other_arenas(others) if others or not results.sections else "",
