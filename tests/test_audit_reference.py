@@ -75,6 +75,7 @@ def test_bad_reference_size_is_a_parameter_error(rff, digits, bad):
 
 def test_cli_bad_reference_is_one_line(cli, rff, tmp_path):
     from conftest import assert_clean_failure
+
     from undetectable.bundle import save_bundle
 
     save_bundle(rff, tmp_path / "m")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ def honest_learner(model) -> tuple[str, dict] | None:
     if family == "relu" and isinstance(weights, np.ndarray):
         return "relu", {"n_features": int(weights.shape[0])}
     if family == "sklearn":
-        est = getattr(model, "estimator", None)
+        est: Any = getattr(model, "estimator", None)
         last = est.steps[-1][1] if hasattr(est, "steps") else est
         return ("logreg", {}) if type(last).__name__ == "LogisticRegression" else None
     if family == "torch-mlp" and isinstance(getattr(model, "hidden", None), int):
