@@ -296,8 +296,9 @@ def frontier_heatmap(cells: list[dict], path, title: str = "lattice attack on pl
     im = ax.imshow(np.ma.masked_invalid(R), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for c in cells:
         i, j = ds.index(c["d"]), bs.index(c["beta"])
-        txt = "not run" if c.get("skipped") else f"{c['successes']}/{c['trials']}\n{c.get('seconds_median', 0):.1f}s"
-        ax.text(j, i, txt, ha="center", va="center", fontsize=8.5)
+        txt = "not run" if c.get("skipped") else f"{c['successes']}/{c['trials']} broken\n{c.get('seconds_median', 0):.1f} s"
+        dark = not c.get("skipped") and not 0.25 < c["rate"] < 0.75  # the colour map's saturated ends: white text
+        ax.text(j, i, txt, ha="center", va="center", fontsize=9, color="white" if dark else "black", fontweight="bold")
     ax.set_xticks(range(len(bs)), [("0" if b == 0 else f"{b:g}") for b in bs], fontsize=8.5)
     ax.set_yticks(range(len(ds)), [str(d) for d in ds], fontsize=8.5)
     ax.set_xlabel("pancake noise β", fontsize=9)
