@@ -52,6 +52,7 @@ __all__ = [
     "detector_cells",
     "find_arenas",
     "headlines",
+    "is_detector_row",
     "load_results",
     "render_report",
     "section_caveat",
@@ -239,7 +240,7 @@ def demo_arenas(results: Results, arenas: list[Arena], directory: Path) -> list[
     return [a for a in arenas if a.folder == directory / f"arena-{a.scheme}"]
 
 
-def _is_detector_row(r: Row, arenas: list[Arena]) -> bool:
+def is_detector_row(r: Row, arenas: list[Arena]) -> bool:
     return any(r.metric.startswith(a.scheme) and r.metric.endswith(f": {d.name}") for a in arenas for d in a.detectors)
 
 
@@ -248,7 +249,7 @@ def _section(s: Section, index: int, directory: Path, counter: list[int], arenas
     parts = [f"<h2 id='sec-{index}'>{cell(s.title)}</h2>",
              f"<p class='claim'><b>The paper's claim.</b> {cell(s.claim)}</p>"]
     if s.name == "arena" and arenas:
-        rows = [r for r in s.rows if not _is_detector_row(r, arenas)]
+        rows = [r for r in s.rows if not is_detector_row(r, arenas)]
         if rows:
             parts.append(_rows_table(rows))
         parts.append(_arena_matrix(arenas))

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from .fmt import tidy_text
-from .html import detector_cells, headlines, section_caveat, section_defenses, split_row
+from .html import demo_arenas, detector_cells, headlines, is_detector_row, section_caveat, section_defenses, split_row
 from .inputs import Arena, Results, Section, find_arenas, load_results
 
 
@@ -45,10 +45,14 @@ def render_markdown(data: Results, directory: str | Path, arenas: list[Arena] | 
     lines += _table(["construction", "claim", "measured", "control", "verdict"],
                     [[h.get("construction", ""), h.get("claim", ""), h.get("measured", ""), h.get("control", ""), h.get("verdict", "")]
                      for h in heads])
+    demo = demo_arenas(data, arenas, directory)
     for i, s in enumerate(data.sections):
         lines += [f'<a id="{anchor(s, i)}"></a>', "", f"## {_cell(s.title)}", "", f"**Claim.** {_cell(s.claim)}", ""]
+        rows = [r for r in s.rows if not (s.name == "arena" and is_detector_row(r, demo))]  # those are in the arena tables
         lines += _table(["measured", "value", "95% CI", "control"],
-                        [[m, v, ci or "—", c] for m, v, ci, c in (split_row(r) for r in s.rows)])
+                        [[m, v, ci or "—", c] for m, v, ci, c in (split_row(r) for r in rows)])
+        if len(rows) < len(s.rows):
+            lines += ["Every detector's AUC: the [arena tables](#arenas) below.", ""]
         lines += [f"**Caveat.** {_cell(section_caveat(s))}", ""]
     if arenas:
         lines += ['<a id="arenas"></a>', "", "## Arenas", ""]
