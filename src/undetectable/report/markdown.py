@@ -60,8 +60,8 @@ def render_markdown(data: Results, directory: str | Path, arenas: list[Arena] | 
         n = a.n_models
         lines += [f'<a id="arena-{re.sub(r"[^A-Za-z0-9_-]", "", a.scheme)[:64]}"></a>', "",
                   f"### {_cell(a.scheme)} on {_cell(a.data)}, {n} + {n} models", ""]
-        rows = [[d.name + (" (key)" if d.needs_key else ""), *detector_cells(d)] for d in a.detectors]
-        lines += _table(["detector", "ROC-AUC", "95% CI", "TPR at 5% FPR"], rows)
+        det_rows = [[d.name + (" (key)" if d.needs_key else ""), *detector_cells(d)] for d in a.detectors]
+        lines += _table(["detector", "ROC-AUC", "95% CI", "TPR at 5% FPR"], det_rows)
     defenses = section_defenses(data.sections)
     if defenses:
         lines += ['<a id="defenses-table"></a>', "", "## Defenses", ""]
