@@ -34,7 +34,7 @@ def test_verdict_rule():
 
 def test_reference_from_honest_models_of_the_same_family(rff, digits):
     assert honest_learner(rff) == ("rff", {"n_features": 200})
-    rep = audit_with_reference(rff, digits, ["ks_coord", "kurtosis", "spectral"], seed=0, n_reference=3, data_name="digits")
+    rep = audit_with_reference(rff, digits, ["ks_coord", "kurtosis", "spectral"], seed=0, reference=3, data_name="digits")
     rows = {r.detector: r for r in rep.rows}
     for name in ("ks_coord", "kurtosis"):
         r = rows[name]
@@ -50,7 +50,7 @@ def test_the_honest_twin_is_within_range(digits):
     import undetectable as ud
 
     twin = ud.train("rff", digits, seed=1000, n_features=200)
-    rep = audit_with_reference(twin, digits, ["ks_coord", "ad_coord"], seed=0, n_reference=3)
+    rep = audit_with_reference(twin, digits, ["ks_coord", "ad_coord"], seed=0, reference=3)
     for r in rep.rows:
         assert r.score in r.reference_scores and r.verdict == "within honest range" and r.p_value >= 0.5
 
@@ -69,8 +69,8 @@ def test_bad_reference_size_is_a_parameter_error(rff, digits, bad):
     from undetectable.errors import ParameterError
 
     with pytest.raises(ParameterError, match="from 0 to 20") as exc:
-        audit_with_reference(rff, digits, ["ks_coord"], n_reference=bad)
-    assert exc.value.param == "n_reference"
+        audit_with_reference(rff, digits, ["ks_coord"], reference=bad)
+    assert exc.value.param == "reference"
 
 
 def test_cli_bad_reference_is_one_line(cli, rff, tmp_path):

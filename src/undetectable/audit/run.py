@@ -132,29 +132,30 @@ def _verdict(score: float | None, ref: list[float]) -> tuple[tuple[float, float]
 
 
 @with_thread_budget
-def audit_with_reference(model, data, names: list[str] | None = None, seed: int = 0, key=None, n_reference: int = 3,
+def audit_with_reference(model, data, names: list[str] | None = None, seed: int = 0, key=None, reference: int = 3,
                          max_seconds: float = 5.0, data_name: str = "the audit data") -> AuditReport:
-    """Run the detectors on ``model`` and on ``n_reference`` honest models of its family trained on ``data``.
+    """Run the detectors on ``model`` and on ``reference`` honest models of its family trained on ``data``.
 
     Each score gets the honest models' range, an empirical p-value and a verdict. The honest models are
     trained once per call (seeds ``seed + 1000 + i``) and shared by every detector; a detector slower
     than ``max_seconds`` on the audited model gets no reference (pass ``max_seconds=float("inf")`` to
-    compute it anyway). ``n_reference`` is at most 20; 0 skips the reference.
+    compute it anyway). ``reference`` is at most 20; 0 skips the reference.
 
     Examples
     --------
     >>> import undetectable as ud
     >>> from undetectable.audit.run import audit_with_reference
     >>> m = ud.train("logreg", "digits", seed=0, max_iter=50)
-    >>> rep = audit_with_reference(m, ud.datasets.load("digits"), names=["disagreement"], n_reference=2)
+    >>> rep = audit_with_reference(m, ud.datasets.load("digits"), names=["disagreement"], reference=2)
     >>> rep.rows[0].verdict
     'n/a'
     """
     from ..errors import ParameterError
     from ..models import train_model
 
-    if isinstance(n_reference, bool) or not isinstance(n_reference, int) or not 0 <= n_reference <= 20:
-        raise ParameterError("n_reference", f"must be an integer from 0 to 20 (honest models to train), not {n_reference!r}")
+    if isinstance(reference, bool) or not isinstance(reference, int) or not 0 <= reference <= 20:
+        raise ParameterError("reference", f"the number of honest reference models must be an integer from 0 to 20, not {reference!r}")
+    n_reference = reference
     base = run_audit(model, data, names, seed=seed, key=key)
     learner = honest_learner(model) if n_reference else None
     if learner is None:

@@ -48,12 +48,10 @@ def audit_run(bundle: Path = typer.Argument(..., help="Bundle to audit"),
     from .. import datasets
     from ..audit.run import audit_with_reference
     from ..bundle import load_bundle
-    from ..safety import check_knob
 
-    check_knob("--reference", reference, 0, 20, "each honest model is trained and audited once")
     m = load_bundle(bundle)
     rep = audit_with_reference(m, datasets.load(data), names(detectors), seed=seed, key=_key(key, passphrase_env),
-                               n_reference=reference, max_seconds=float("inf") if reference_all else 5.0, data_name=data)
+                               reference=reference, max_seconds=float("inf") if reference_all else 5.0, data_name=data)
     if json_out:
         typer.echo(json.dumps({"bundle": str(bundle), "family": m.family, "seed": seed, "reference": rep.reference_note,
                                "detectors": [r.to_json() for r in rep.rows]}, indent=1))

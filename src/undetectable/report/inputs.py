@@ -286,18 +286,18 @@ def load_results(directory: str | Path) -> Results:
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise UsageError(f"{directory} is not a directory; pass the folder written by 'undetectable demo --out DIR'")
+        raise UsageError(f"{directory} is not a directory; pass the folder the demo (or an arena) wrote its results into")
     path = directory / "results.json"
     if not os.path.lexists(path):
         if arena_paths(directory):
             return Results([], arena_only=True)
-        raise UsageError(f"{path} does not exist and no arena.json is under {directory}; run 'undetectable demo --out {directory}' "
-                         "or 'undetectable arena --out DIR' first")
-    hint = f"re-run 'undetectable demo --out {directory} --force'"
+        raise UsageError(f"{path} does not exist and no arena.json is under {directory}; run the demo or an arena "
+                         "with this folder as its output first")
+    hint = f"re-run the demo into {directory}, replacing it"
     data = read_json(path, str(path), hint)
     f = _Fields(str(path), hint)
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
-        raise ReportInputError(f"{path} has no 'sections' list; it was not written by 'undetectable demo' (re-run it)")
+        raise ReportInputError(f"{path} has no 'sections' list; it was not written by the demo (re-run it)")
     return Results([_section(f, s, i) for i, s in enumerate(f.items(data["sections"], "sections", 100))],
                    seed=f.integer(data.get("seed"), "seed"), quick=f.flag(data.get("quick"), "quick"))
 
@@ -325,7 +325,7 @@ def arena_paths(directory: Path) -> list[Path]:
 def load_arena(path: Path, directory: Path) -> Arena:
     """One arena.json (bounded, regular, typed)."""
     rel = path.relative_to(directory).as_posix()
-    hint = "re-run 'undetectable arena' into that folder"
+    hint = "re-run the arena into that folder"
     f = _Fields(str(path), hint)
     rec = f.obj(read_json(path, str(path), hint), "the file")
     dets = []
