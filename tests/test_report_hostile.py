@@ -117,6 +117,17 @@ def test_every_text_field_is_escaped(cli, tmp_path):
     assert "<script" not in md.read_text() and "<img" not in md.read_text()
 
 
+def test_arena_verdict_record_is_escaped_and_used(cli, tmp_path):
+    """arena.json's verdict as the corrected arenas write it ({"text", "separating"}): its text escaped, its list used."""
+    d = make_dir(tmp_path / "r", [("arena", ["verdict"], {"text": HOSTILE, "separating": ["kurtosis"], "method": "Holm"})])
+    assert cli("report", d).code == 0
+    html = (d / "report.html").read_text()
+    assert_inert(html)
+    assert "1 of 1 key-free detectors separate after Holm correction" in re.sub(r"<[^>]+>", "", html)
+    bad = make_dir(tmp_path / "b", [("arena", ["verdict"], {"text": "t", "separating": [HOSTILE, {"x": 1}]})])
+    assert_clean_failure(cli("report", bad), bad / "report.html", contains="verdict.separating[1]")
+
+
 def test_the_inertness_check_can_fail(tmp_path):
     """The control: a page carrying the hostile string raw fails the check."""
     with pytest.raises(AssertionError):

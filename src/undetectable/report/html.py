@@ -286,7 +286,7 @@ def _reading(d: Detector, corrected: bool) -> str:
     if d.verdict:
         return d.verdict
     if d.p_holm is not None:
-        return (f"separates (Holm-adjusted p = {num(d.p_holm, digits=2)})" if d.p_holm < 0.05
+        return (f"separates (Holm-adjusted p = {num(d.p_holm, digits=2)})" if d.p_holm <= 0.05
                 else f"no separation after Holm correction (adjusted p = {num(d.p_holm, digits=2)})")
     if d.auc_ci is not None and d.auc_ci[0] <= 0.5 <= d.auc_ci[1]:
         return "CI covers 0.5: indistinguishable at this size"

@@ -223,7 +223,8 @@ class Arena:
     params: dict = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     method: str = ""  # the multiple-testing correction, as the arena states it
-    verdict: str = ""
+    verdict: str = ""  # the arena's own verdict line (Holm-corrected, audit.power.arena_verdicts), when recorded
+    separating_names: list[str] | None = None  # the key-free detectors the arena's correction rejected, when recorded
 
     @property
     def title(self) -> str:
@@ -234,11 +235,14 @@ class Arena:
         return [d for d in self.detectors if not d.needs_key and d.auc is not None]
 
     def separating(self) -> list[Detector]:
-        """Key-free detectors that separate: Holm-adjusted p < 0.05 where recorded, else the 95% CI excluding 0.5."""
+        """Key-free detectors that separate: the arena's own corrected verdict, else Holm-adjusted p ≤ 0.05 where
+        recorded, else (an old record) the uncorrected 95% CI excluding 0.5."""
+        if self.separating_names is not None:
+            return [d for d in self.keyfree() if d.name in self.separating_names]
         out = []
         for d in self.keyfree():
             if d.p_holm is not None:
-                if d.p_holm < 0.05:
+                if d.p_holm <= 0.05:
                     out.append(d)
             elif d.auc_ci is not None and not d.auc_ci[0] <= 0.5 <= d.auc_ci[1]:
                 out.append(d)
@@ -246,7 +250,7 @@ class Arena:
 
     @property
     def corrected(self) -> bool:
-        return any(d.p_holm is not None for d in self.keyfree())
+        return self.separating_names is not None or any(d.p_holm is not None for d in self.keyfree())
 
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -341,12 +345,18 @@ def load_arena(path: Path, directory: Path) -> Arena:
             p_holm=f.number(d.get("p_holm"), f"{w}.p_holm"), verdict=f.text(d.get("verdict"), f"{w}.verdict")))
     cons = f.obj(rec.get("construction"), "construction")
     mt = f.obj(rec.get("multiple_testing"), "multiple_testing")
+    verdict, separating = rec.get("verdict"), None
+    if isinstance(verdict, dict):  # {"text", "separating": [names], "method", ...}
+        separating = [f.text(x, f"verdict.separating[{j}]") for j, x in enumerate(f.items(verdict.get("separating"), "verdict.separating"))]
+        verdict = f.text(verdict.get("text"), "verdict.text")
+    else:
+        verdict = f.text(verdict, "verdict")
     return Arena(rel=rel, folder=path.parent, scheme=f.text(rec.get("scheme"), "scheme", "?"), data=f.text(rec.get("data"), "data", "?"),
                  n_models=f.integer(rec.get("n_models"), "n_models"), detectors=dets, seed=f.integer(rec.get("seed"), "seed"),
                  figures=[f.figure(x, f"figures[{j}]") for j, x in enumerate(f.items(rec.get("figures"), "figures", 100))],
                  note=f.text(cons.get("note"), "construction.note"), params={k: v for k, v in cons.items() if k != "note"},
                  versions=f.strings(rec.get("versions"), "versions"), method=f.text(mt.get("method"), "multiple_testing.method"),
-                 verdict=f.text(rec.get("verdict"), "verdict"))
+                 verdict=verdict, separating_names=separating)
 
 
 def find_arenas(directory: str | Path) -> list[Arena]:
