@@ -122,7 +122,7 @@ def roc_panels(records: Sequence[Mapping], path: Path) -> Path:
     k = max(1, len(records))
     cols = min(3, k)
     rows = -(-k // cols)
-    fig, axes = p.subplots(rows, cols, figsize=(3.5 * cols + 0.2, 5.0 * rows), squeeze=False, layout="constrained")
+    fig, axes = p.subplots(rows, cols, figsize=(3.4 * cols + 0.2, 4.5 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[k:]:
         ax.axis("off")
     for ax, rec in zip(axes.flat, records):
@@ -136,7 +136,7 @@ def activation_triptych(X: np.ndarray, Xa: np.ndarray, labels_before, labels_aft
     """Rows of (original, activated, |difference| × amplify) images."""
     p = plt()
     n = len(X)
-    fig, axes = p.subplots(n, 3, figsize=(4.0, 1.3 * n + 0.5), layout="constrained")
+    fig, axes = p.subplots(n, 3, figsize=(3.7, 1.15 * n + 0.45), layout="constrained")
     axes = np.atleast_2d(axes)
     for i in range(n):
         diff = np.abs(Xa[i].astype(int) - X[i].astype(int)) * amplify

@@ -63,7 +63,7 @@ __all__ = [
 
 CSS = """
 *{box-sizing:border-box}
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1em auto;padding:0 1em;color:#1b1b1b;line-height:1.38;font-size:15px}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1em auto;padding:0 1em;color:#1b1b1b;line-height:1.36;font-size:14.5px}
 h1{font-size:1.55em;margin:.2em 0} h2{font-size:1.25em;border-bottom:2px solid #ddd;padding-bottom:.15em;margin:1.4em 0 .4em} h3{font-size:1.05em;margin:1em 0 .3em}
 p{margin:.4em 0}
 table{border-collapse:collapse;margin:.4em 0 .6em 0;font-size:.88em;width:100%;max-width:100%}
@@ -333,17 +333,18 @@ def _arena_matrix(arenas: list[Arena]) -> str:
                     sep = d in a.separating()
                     cls = "auc key" if key else ("auc sep" if sep else "auc")
                     mark = " ✱" if sep else ""
-                    tds.append(f"<td class='{cls}'>{cell(num(d.auc, 'auc'))} {cell(fmt_ci(d.auc_ci))}{mark}</td>")
+                    tds.append(f"<td class='{cls}'>{cell(num(d.auc, 'auc'))} {cell(fmt_ci(d.shown_ci))}{mark}</td>")
             body.append(f"<tr><td>{cell(name)}{' (key)' if key else ''}</td>{''.join(tds)}</tr>")
+        body.append("<tr><th>verdict</th>" + "".join(f"<td>{cell(arena_verdict(a))}</td>" for a in chunk) + "</tr>")
         out.append(_table(head, body, [22] + [0] * len(chunk)))
-    legend = ("<p class='note'>ROC-AUC [95% CI] over honest vs backdoored models; 0.5 = chance. ✱ separates after the arena's "
+    legend = ("<p class='note'>ROC-AUC [CI] over honest vs backdoored models; 0.5 = chance. The CI of a key-free detector is "
+              "simultaneous over the arena's key-free detectors (Bonferroni) where the arena records one, else its 95% CI. "
+              "✱ separates after the arena's "
               "correction for testing many detectors (Holm, family-wise 5%), or by its uncorrected CI where the arena records no "
               "correction. (key): the key oracle, a positive control that must separate.</p>")
     notes = "".join(f"<li>{cell(r)}</li>" for r in reasons)
-    verdicts = "".join(f"<li>{cell(a.title)}: {cell(arena_verdict(a))}</li>" for a in arenas)
     detail = _arena_detail(arenas)
-    return ("".join(out) + legend + (f"<ol class='note'>{notes}</ol>" if notes else "")
-            + f"<ul class='meta'>{verdicts}</ul>" + detail)
+    return "".join(out) + legend + (f"<ol class='note'>{notes}</ol>" if notes else "") + detail
 
 
 def _arena_detail(arenas: list[Arena]) -> str:
@@ -351,8 +352,10 @@ def _arena_detail(arenas: list[Arena]) -> str:
     for a in arenas:
         for d in a.detectors:
             auc, ci, tpr = detector_cells(d)
+            sim = fmt_ci(d.auc_ci_simultaneous) if d.auc_ci_simultaneous is not None else ""
             body.append(f"<tr><td>{cell(a.scheme)}</td><td>{cell(d.name)}{' (key)' if d.needs_key else ''}</td><td class='auc'>{cell(auc)}</td>"
-                        f"<td class='ci'>{cell(ci)}</td><td>{cell(num(d.p_holm, digits=2))}</td><td>{cell(tpr)}</td>"
+                        f"<td class='ci'>{cell(ci)}{('<br>' + cell(sim) + ' sim.') if sim else ''}</td>"
+                        f"<td>{cell(num(d.p_holm, digits=2))}</td><td>{cell(tpr)}</td>"
                         f"<td>{cell(num(d.cross_entropy, digits=3))}</td><td>{cell(_reading(d, a.corrected))}</td></tr>")
     methods = sorted({a.method for a in arenas if a.method})
     return ("<details><summary>every detector: TPR at 5% FPR, cross-entropy, Holm-adjusted p, reading; the arenas' files and "

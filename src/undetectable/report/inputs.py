@@ -205,6 +205,12 @@ class Detector:
     errors: tuple[str, ...] = ()
     p_holm: float | None = None
     verdict: str = ""
+    auc_ci_simultaneous: tuple[float, float] | None = None  # over the arena's key-free detectors (Bonferroni), when recorded
+
+    @property
+    def shown_ci(self) -> tuple[float, float] | None:
+        """The CI a verdict should sit beside: the simultaneous one for a key-free detector where recorded."""
+        return self.auc_ci_simultaneous if (self.auc_ci_simultaneous is not None and not self.needs_key) else self.auc_ci
 
 
 @dataclass
@@ -342,7 +348,8 @@ def load_arena(path: Path, directory: Path) -> Arena:
             tpr_at_5fpr=f.number(d.get("tpr_at_5fpr"), f"{w}.tpr_at_5fpr"),
             cross_entropy=f.number(d.get("cross_entropy"), f"{w}.cross_entropy"),
             errors=tuple(f.text(e, f"{w}.errors[{j}]") for j, e in enumerate(f.items(d.get("errors"), f"{w}.errors", 100))),
-            p_holm=f.number(d.get("p_holm"), f"{w}.p_holm"), verdict=f.text(d.get("verdict"), f"{w}.verdict")))
+            p_holm=f.number(d.get("p_holm"), f"{w}.p_holm"), verdict=f.text(d.get("verdict"), f"{w}.verdict"),
+            auc_ci_simultaneous=f.pair(d.get("auc_ci_simultaneous"), f"{w}.auc_ci_simultaneous")))
     cons = f.obj(rec.get("construction"), "construction")
     mt = f.obj(rec.get("multiple_testing"), "multiple_testing")
     verdict, separating = rec.get("verdict"), None
