@@ -92,7 +92,8 @@ def _roc_axes(ax, record: Mapping, title: str | None = None) -> None:
     for d in dets:
         sc = record["scores"][d["name"]]
         fpr, tpr = roc_points(sc["honest"], sc["backdoored"])
-        ci = d.get("auc_ci") or [None, None]
+        # a key-free detector's CI: simultaneous over the arena's key-free detectors where recorded (as the report's table)
+        ci = (None if d["needs_key"] else d.get("auc_ci_simultaneous")) or d.get("auc_ci") or [None, None]
         ci_txt = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci[0] is not None else ""
         if d["needs_key"]:
             ax.step(fpr, tpr, where="post", color="black", ls="--", lw=2.0, label=f"{d['name']} (key, control): {d['auc']:.2f}{ci_txt}")
@@ -108,7 +109,7 @@ def _roc_axes(ax, record: Mapping, title: str | None = None) -> None:
 
 
 def roc_figure(record: Mapping, path: Path) -> Path:
-    """ROC curves of every detector of one arena record (legend: AUC [95% CI]); key oracles black dashed."""
+    """ROC curves of every detector of one arena record (legend: AUC [CI], simultaneous where recorded); key oracles black dashed."""
     p = plt()
     fig, ax = p.subplots(figsize=(5.0, 4.2))
     _roc_axes(ax, record)
