@@ -46,7 +46,8 @@ def test_reference_from_honest_models_of_the_same_family(rff, digits):
 
 
 def test_the_honest_twin_is_within_range(digits):
-    """The control: a model the reference itself contains (seed 1000 = the first shadow) is within range, p ≥ 1/2."""
+    """The control: a model whose random weights the reference holds (seed 1000 = the first shadow's coins) is within
+    range for the weight statistics, p ≥ 1/2."""
     import undetectable as ud
 
     twin = ud.train("rff", digits, seed=1000, n_features=200)
