@@ -25,7 +25,8 @@ def rff(digits):
 
 def test_verdict_rule():
     ref = [1.0, 2.0, 3.0]
-    assert _verdict(3.5, ref) == ((1.0, 3.0), 0.25, "above honest range (p = 0.25 (the smallest p this many honest models allow))")
+    assert _verdict(3.5, ref) == ((1.0, 3.0), 0.25, "above honest range, not significant (p = 0.25 with 3 honest models)")
+    assert _verdict(30.0, list(range(20)))[2] == "above honest range (p = 0.048)"
     assert _verdict(2.0, ref)[1:] == (0.75, "within honest range")
     assert _verdict(0.5, ref)[2] == "below honest range"
     assert _verdict(None, ref)[2] == "n/a"
@@ -40,7 +41,7 @@ def test_reference_from_honest_models_of_the_same_family(rff, digits):
         r = rows[name]
         assert r.reference is not None and len(r.reference_scores) == 3 and 0.25 <= r.p_value <= 1
         assert r.reference == (min(r.reference_scores), max(r.reference_scores))
-        assert r.verdict.split(" (")[0] in ("within honest range", "above honest range", "below honest range")
+        assert r.verdict.startswith(("within honest range", "above honest range", "below honest range"))
     assert rows["spectral"].verdict == "n/a" and rows["spectral"].reference is None
     assert "3 rff models (n_features=200) trained on digits with seeds 1000..1002" in rep.reference_note
 

@@ -124,11 +124,25 @@ def _verdict(score: float | None, ref: list[float]) -> tuple[tuple[float, float]
     lo, hi = min(ref), max(ref)
     p = (1 + sum(r >= score for r in ref)) / (len(ref) + 1)
     if score > hi:
-        floor = " (the smallest p this many honest models allow)" if p <= 1 / len(ref) else ""
-        return (lo, hi), p, f"above honest range (p = {p:.2f}{floor})"
+        if p <= 0.05:
+            return (lo, hi), p, f"above honest range (p = {p:.2g})"
+        return (lo, hi), p, f"above honest range, not significant (p = {p:.2f} with {len(ref)} honest models)"
     if score < lo:
         return (lo, hi), p, "below honest range"
     return (lo, hi), p, "within honest range"
+
+
+#: learners whose fit is a deterministic function of the data (the seed changes nothing): their honest models
+#: are trained on random 90% samples of the training split, so the reference is a population, not one model
+DETERMINISTIC_LEARNERS = ("logreg",)
+
+
+def _sample(kind: str, data, seed: int):
+    if kind not in DETERMINISTIC_LEARNERS:
+        return data  # the seed draws the coins / the initialization: same data, different honest models
+    from .arena.catalogue import subset
+
+    return subset(data, int(0.9 * len(data.X_train)), seed)
 
 
 @with_thread_budget
@@ -137,8 +151,8 @@ def audit_with_reference(model, data, names: list[str] | None = None, seed: int 
     """Run the detectors on ``model`` and on ``reference`` honest models of its family trained on ``data``.
 
     Each score gets the honest models' range, an empirical p-value and a verdict. The honest models are
-    trained once per call (seeds ``seed + 1000 + i``, each on a random 80% of ``data``'s training split, as
-    an arena's population) and shared by every detector; a detector slower
+    trained once per call (seeds ``seed + 1000 + i``; a learner deterministic given the data, logistic
+    regression, on a random 90% of the training split each) and shared by every detector; a detector slower
     than ``max_seconds`` on the audited model gets no reference (pass ``max_seconds=float("inf")`` to
     compute it anyway). ``reference`` is at most 20; 0 skips the reference.
 
@@ -153,7 +167,6 @@ def audit_with_reference(model, data, names: list[str] | None = None, seed: int 
     """
     from ..errors import ParameterError
     from ..models import train_model
-    from .arena.catalogue import subset
 
     if isinstance(reference, bool) or not isinstance(reference, int) or not 0 <= reference <= 20:
         raise ParameterError("reference", f"the number of honest reference models must be an integer from 0 to 20, not {reference!r}")
@@ -177,8 +190,7 @@ def audit_with_reference(model, data, names: list[str] | None = None, seed: int 
         for s in seeds:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                # each on its own random 80% of the training split: a fixed set would make lbfgs fits identical
-                honest = train_model(kind, subset(data, int(0.8 * len(data.X_train)), s), seed=s, **options)
+                honest = train_model(kind, _sample(kind, data, s), seed=s, **options)
             for r in run_audit(honest, data, fast, seed=seed, key=key):
                 if r["score"] is not None:
                     ref[r["detector"]].append(float(r["score"]))
@@ -193,6 +205,8 @@ def audit_with_reference(model, data, names: list[str] | None = None, seed: int 
         rows.append(AuditRow(r["detector"], r["score"], r["status"], r["note"], r["seconds"], rng_, tuple(scores), p, verdict))
     opts = ", ".join(f"{k}={v}" for k, v in options.items())
     note = (f"honest reference: {n_reference} {kind} model{'s' if n_reference > 1 else ''}{f' ({opts})' if opts else ''} trained on "
-            f"{data_name} with seeds {seeds[0]}..{seeds[-1]}, each on a random 80% of its training split; p = (1 + honest scores ≥ the score) / (n + 1), so the smallest "
+            f"{data_name} with seeds {seeds[0]}..{seeds[-1]}"
+            + (", each on a random 90% of its training split (the fit is deterministic given the data)" if kind in DETERMINISTIC_LEARNERS else "")
+            + "; p = (1 + honest scores ≥ the score) / (n + 1), so the smallest "
             f"possible p is {1 / (n_reference + 1):.2f}; detectors slower than {max_seconds:g} s per model get no reference")
     return AuditReport(rows, note, seeds)
