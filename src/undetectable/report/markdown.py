@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 
 from .fmt import tidy_text
-from .html import demo_arenas, detector_cells, headlines, is_detector_row, section_caveat, section_defenses, split_row
+from .html import (
+    demo_arenas,
+    detector_cells,
+    headlines,
+    is_detector_row,
+    section_caveat,
+    section_defenses,
+    split_row,
+)
 from .inputs import Arena, Results, Section, find_arenas, load_results
 
 
