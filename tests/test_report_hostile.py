@@ -213,6 +213,14 @@ def test_corrupt_scan_json_is_said_and_the_rest_rendered(cli, tmp_path):
     assert "is a list, not text" in html and "kurtosis" in html
 
 
+def test_scan_json_by_name_is_a_table(cli, tmp_path):
+    d = make_dir(tmp_path / "r")
+    (d / "scan.json").write_text(json.dumps({"modelA": {"tpr": 1.0, "fpr": 0.0}, "modelB": {"tpr": 0.5, "fpr": 0.25}}))
+    assert cli("report", d).code == 0
+    text = re.sub(r"<[^>]+>", "", (d / "report.html").read_text())
+    assert "nametprfpr" in text.replace(" ", "") and "modelB0.50.25" in text
+
+
 def test_scan_table_shown_once_and_absent_when_missing(cli, tmp_path):
     d = make_dir(tmp_path / "r")
     assert cli("report", d).code == 0

@@ -409,8 +409,13 @@ def load_scan(directory: Path) -> tuple[list[str], list[list[Any]], str] | None:
     data = read_json(path, str(path), hint)
     title = ""
     if isinstance(data, dict):
-        title = f.text(data.get("title"), "title")
-        data = data.get("rows", data.get("table"))
+        title = f.text(data.get("title"), "title") if isinstance(data.get("title"), str) else ""
+        if "rows" in data or "table" in data:
+            data = data.get("rows", data.get("table"))
+        elif data and all(isinstance(v, dict) for k, v in data.items() if k != "title"):  # {name: {column: value}}
+            data = [{"name": k, **v} for k, v in list(data.items())[:MAX_SCAN_ROWS + 1] if k != "title"]
+        else:
+            raise f.fail("the file", "has no 'rows' list (a list of row objects, or {name: {column: value}})")
     rows = f.items(data, "rows", MAX_SCAN_ROWS)
     cols: list[str] = []
     for i, r in enumerate(rows):
