@@ -151,7 +151,7 @@ def demo_report(tmp_path_factory):
 def test_demo_report_is_short_and_no_number_breaks(browser, demo_report, width, tmp_path):
     shots = Path(os.environ.get("UNDETECTABLE_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    screenshot(browser, demo_report, width, shots / f"demo-report-{width}.png", height=9000)
+    screenshot(browser, demo_report, width, shots / f"demo-report-{width}.png")
     bad, m = probe(browser, demo_report, width)
     assert bad == []
     assert m["numbers"] > 500 and m["wrapped"] == [], m["wrapped"]
