@@ -100,3 +100,11 @@ def test_cli_shows_reference_verdict_and_each_note_once(cli, rff, tmp_path):
     assert len(row["reference_scores"]) == 2 and row["verdict"] and "reference" in json.loads(j.out)
     none = cli("audit", tmp_path / "m", "--data", "digits", "--detectors", "ks_coord", "--reference", "0", "--json")
     assert json.loads(none.out)["detectors"][0]["verdict"].startswith("no reference")
+
+
+def test_no_data_or_no_learner_means_no_reference_said_so(rff):
+    from types import SimpleNamespace
+
+    rep = audit_with_reference(rff, None, ["integer-subgraph"], reference=3)
+    assert all(r.reference is None for r in rep.rows) and rep.reference_note == ""
+    assert honest_learner(SimpleNamespace(family="onnx")) is None

@@ -172,9 +172,10 @@ def audit_with_reference(model, data, names: list[str] | None = None, seed: int 
         raise ParameterError("reference", f"the number of honest reference models must be an integer from 0 to 20, not {reference!r}")
     n_reference = reference
     base = run_audit(model, data, names, seed=seed, key=key)
-    learner = honest_learner(model) if n_reference else None
+    learner = honest_learner(model) if n_reference and data is not None else None
     if learner is None:
         why = ("no reference was asked for" if not n_reference else
+               "no data to train honest models on" if data is None else
                f"no honest learner trains a {getattr(model, 'family', '?')} model, so there is no honest reference")
         return AuditReport([AuditRow(r["detector"], r["score"], r["status"], r["note"], r["seconds"],
                                      verdict="n/a" if r["score"] is None else f"no reference: {why}") for r in base], "")
