@@ -65,6 +65,11 @@ ARENA = {"scheme": "rff", "data": "synthetic", "n_models": 4, "seed": 0, "detect
     "figures": ["roc_missing.png"]}
 
 
+def text_of(html: str) -> str:
+    """The page's text: tags dropped, entities kept (what a reader sees, escaped)."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("rep")
@@ -76,23 +81,30 @@ def test_report_is_complete_and_self_contained(cli, demo_dir):
     res = cli("report", d)
     assert res.code == 0, res.err
     html = (d / "report.html").read_text()
+    text = text_of(html)
     assert "Tiny &lt;oblivious&gt; section" in html  # escaped
-    assert s["claim"].replace("&", "&amp;") in html and "A perfect model, D = 10." in html
-    assert s["rows"][0]["value"] in html and s["rows"][0]["control"] in html
+    assert s["claim"].replace("&", "&amp;") in text and "A perfect model, D = 10." in text
+    assert s["rows"][0]["value"] in text and s["rows"][0]["control"] in text
     # the CI sits beside its row, rounded; no separate table of internal keys; parameters rounded
-    assert "<td class='ci'>[0.998, 1]</td>" in html and "<td class='ci'>[0.984, 0.990]</td>" in html
-    assert "err_fourier" not in html and "gamma = 11.31;" in html and "11.3137" not in html
+    assert "[0.998, 1]" in text and "[0.984, 0.990]" in text
+    assert "err_fourier" not in html and "gamma = 11.31;" in text and "11.3137" not in html
+    # one number style: no 100.00%, every number in a no-wrap span
+    assert "100% of 2000" in text and "100.00%" not in text and '<span class="n">2000</span>' in html
     # figures inline as base64 PNG, decodable
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(imgs) == 1 and base64.b64decode(imgs[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "roc_missing.png is missing" in html
     # arena and defenses tables, versions and seed
-    assert "weight_ks" in html and "<td class='ci'>[0.2, 0.85]</td>" in html and "positive control (holds the key)" in html
-    assert "n/a: needs hidden activations" in html and "perfect separation" not in html.split("kurtosis")[1].split("</tr>")[0]
+    assert "weight_ks" in text and "0.53 [0.20, 0.85]" in text and "positive control (holds the key)" in text
+    assert "needs hidden activations; this model has none" in text and "perfect separation" not in text
+    # kurtosis's CI excludes 0.5 but this arena records no correction: said so, marked, and counted once
+    assert "1 of 2 key-free detectors separate by uncorrected 95% CI" in text
     # a summary table on top, a caveat box per section and per arena, a real figure caption
     assert html.index("id='summary'") < html.index("id='sec-0'") and html.count("class='caveat'") == 2
     assert "Figure 1." in html and "<figcaption>tiny.png" not in html
-    assert "24 queries" in html and "numpy" in html and "seed 0" in html
+    assert "24 queries" in text and "numpy" in text and "seed 0" in text
+    # each topic once: the arena's detectors once in the matrix (and once in the folded detail table)
+    assert text.count("weight_ks") == 2 and html.count("<h2 id='arena'>") == 1
     # no script, no network reference
     assert "<script" not in html.lower()
     assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', html)
@@ -108,7 +120,7 @@ def test_no_overwrite_without_force(cli, demo_dir):
 
 
 def test_missing_and_corrupt_results(cli, tmp_path):
-    assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="run 'undetectable demo")
+    assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="run the demo")
     (tmp_path / "results.json").write_text('{"sections": [ {"title": 1')
     assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="corrupt")
     (tmp_path / "results.json").write_text('{"seed": 0}')
@@ -122,9 +134,9 @@ def test_report_of_arenas_only(cli, tmp_path):
     write_json(tmp_path / "arena-rff" / "arena.json", ARENA)
     res = cli("report", tmp_path)
     assert res.code == 0, res.err
-    html = (tmp_path / "report.html").read_text()
+    html = text_of((tmp_path / "report.html").read_text())
     assert "kurtosis" in html and "rff on synthetic, 4 honest + 4 backdoored models" in html
-    assert "1 of 2 key-free AUC CIs cover 0.5" in html  # its summary row
+    assert "1 of 2 key-free detectors separate (uncorrected CIs)" in html  # its summary row
 
 
 def test_markdown_cites_the_same_numbers(cli, demo_dir, tmp_path):
@@ -133,8 +145,9 @@ def test_markdown_cites_the_same_numbers(cli, demo_dir, tmp_path):
     assert res.code == 0, res.err
     md = (tmp_path / "results.md").read_text()
     assert '<a id="tiny"></a>' in md and '<a id="arena-rff"></a>' in md and "do not edit by hand" in md
-    assert "| attack success | 100.00% of 2000 | [0.998, 1] | checksum control: 100.00% of 200 |" in md
-    assert "| kurtosis | 0.73 | [0.55, 0.9] | 0.25 |" in md and "| spectral | n/a | — |" in md
+    assert "| attack success | 100% of 2000 | [0.998, 1] | checksum control: 100% of 200 |" in md
+    assert "| kurtosis | 0.73 | [0.55, 0.90] | 0.25 |" in md and "| spectral | n/a | — |" in md
+    assert "<oblivious>" not in md and "## Tiny &lt;oblivious&gt; section" in md  # no raw tags
     assert_clean_failure(cli("report", d, "--markdown", tmp_path / "results.md"), contains="--force")
 
 
@@ -147,6 +160,6 @@ def test_demo_writes_report(monkeypatch, tmp_path):
     monkeypatch.setattr(demo, "EXPERIMENTS", {"tiny": "tests:tiny"})
     monkeypatch.setattr(demo, "get_experiment", lambda name: lambda o, q, s: ExperimentResult.from_json(tiny_section(o, q, s)))
     data = demo.run_demo(tmp_path / "out", quick=True, seed=3)
-    html = (tmp_path / "out" / "report.html").read_text()
+    html = text_of((tmp_path / "out" / "report.html").read_text())
     assert json.loads((tmp_path / "out" / "results.json").read_text())["seed"] == 3
     assert data["sections"][0]["rows"][0]["value"] in html and "Seed 3" in html

@@ -45,6 +45,8 @@ from .errors import BundleError, UsageError
 #: name -> (default, unit, what it bounds). Override with the environment variable UNDETECTABLE_MAX_<NAME>.
 LIMITS: dict[str, tuple[int, str, str]] = {
     "FILE_BYTES": (2 << 30, "bytes", "size of one file in a bundle"),
+    "REPORT_JSON_BYTES": (64 << 20, "bytes", "size of one JSON file the report reads (results.json, arena.json, scan.json)"),
+    "FIGURE_BYTES": (16 << 20, "bytes", "size of one figure the report inlines"),
     "ARRAY_BYTES": (1 << 30, "bytes", "declared size of one array (bundle weights, .npy inputs, skops members)"),
     "ARCHIVE_BYTES": (2 << 30, "bytes", "total uncompressed size of a zip archive (skops, .npz)"),
     "MANIFEST_BYTES": (16 << 20, "bytes", "size of manifest.json"),

@@ -41,18 +41,52 @@ def audit_run(bundle: Path = typer.Argument(..., help="Bundle to audit"),
               key: Optional[Path] = typer.Option(None, "--key", help="Backdoor key: also run the key oracles (positive controls)"),
               passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
               seed: int = seed_option("audit"),
+              reference: int = typer.Option(3, "--reference", help="Honest models of the same family trained on --data as the reference range of each score (0: none; at most 20)"),
+              reference_all: bool = typer.Option(False, "--reference-all", help="Also give slow detectors (over 5 s per model) a reference"),
               json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table")) -> None:
-    """Run the detectors on one model; higher score = more suspicious."""
-    from .. import api, datasets
+    """Run the detectors on one model, each score beside an honest reference range and a verdict; higher = more suspicious."""
+    from .. import datasets
+    from ..audit.run import audit_with_reference
     from ..bundle import load_bundle
-    from .render import audit_table
 
     m = load_bundle(bundle)
-    rows = api.audit_model(m, datasets.load(data), detectors=names(detectors), seed=seed, key=_key(key, passphrase_env))
+    rep = audit_with_reference(m, datasets.load(data), names(detectors), seed=seed, key=_key(key, passphrase_env),
+                               reference=reference, max_seconds=float("inf") if reference_all else 5.0, data_name=data)
     if json_out:
-        typer.echo(json.dumps({"bundle": str(bundle), "family": m.family, "seed": seed, "detectors": rows}, indent=1))
+        typer.echo(json.dumps({"bundle": str(bundle), "family": m.family, "seed": seed, "reference": rep.reference_note,
+                               "detectors": [r.to_json() for r in rep.rows]}, indent=1))
     else:
-        audit_table(bundle, m.family, seed, rows)
+        audit_report_table(bundle, m.family, seed, rep)
+
+
+def _safe(text: object) -> str:
+    """Text for the terminal: control characters (escape sequences) shown as code points, never sent raw."""
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}" for ch in str(text))
+
+
+def audit_report_table(bundle: Path, family: str, seed: int, rep) -> None:
+    """The audit as one table (score, honest range, verdict) and its notes below, each note once, numbered."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    notes: list[str] = []
+    t = Table(title=Text(_safe(f"audit {bundle} ({family}), seed {seed}: higher score = more suspicious")))
+    for col in ("detector", "score", "honest range", "verdict", "note", "s"):
+        t.add_column(col, no_wrap=col in ("score", "honest range", "s"))
+    for r in rep.rows:
+        note = r.note[len(r.detector) + 1:] if r.note.startswith(f"{r.detector} ") else r.note  # shared by several detectors
+        if note not in notes:
+            notes.append(note)
+        rng = "—" if r.reference is None else f"{r.reference[0]:.3g} … {r.reference[1]:.3g}"
+        t.add_row(Text(_safe(r.detector)), "—" if r.score is None else f"{r.score:.3g}", rng, Text(_safe(r.verdict)),
+                  f"[{notes.index(note) + 1}]", f"{r.seconds:.1f}")
+    console = Console()
+    console.print(t)
+    for i, n in enumerate(notes, 1):
+        console.print(Text(_safe(f"[{i}] {n}")))
+    if rep.reference_note:
+        console.print(Text(_safe(rep.reference_note + " (--reference-all computes them; --reference N sets n)")))
 
 
 @audit_app.command("replication")

@@ -4,6 +4,8 @@ House style, applied by the helpers below so each figure gets it for free:
 
 * a title and labelled axes on every panel;
 * legends outside the data (to the right of, or under, the axes; ``save`` keeps them in the PNG);
+* sized for the report: printed at their pixel size (110 dpi), about 560 px wide so two sit side by
+  side at 1280 px, and no text below 7.5 pt (≈ 11 px);
 * one distinguishable style per curve: ten colours, then the same colours with another dash
   pattern (``curve_styles``), so 15 ROC curves never share a look; key oracles (positive
   controls) are drawn in black, thick and dashed;
@@ -54,10 +56,10 @@ def curve_styles(n: int) -> list[dict]:
              "marker": MARKERS[i % len(MARKERS)]} for i in range(n)]
 
 
-def legend_outside(ax, where: str = "right", ncol: int = 1, fontsize: float = 7) -> None:
+def legend_outside(ax, where: str = "right", ncol: int = 1, fontsize: float = 7.5) -> None:
     """Put the legend of ``ax`` beside (``right``) or under (``below``) the axes, never over the data."""
     if where == "below":
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, fontsize=fontsize, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), ncol=ncol, fontsize=fontsize, frameon=False)
     else:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, fontsize=fontsize, frameon=False)
 
@@ -90,7 +92,8 @@ def _roc_axes(ax, record: Mapping, title: str | None = None) -> None:
     for d in dets:
         sc = record["scores"][d["name"]]
         fpr, tpr = roc_points(sc["honest"], sc["backdoored"])
-        ci = d.get("auc_ci") or [None, None]
+        # a key-free detector's CI: simultaneous over the arena's key-free detectors where recorded (as the report's table)
+        ci = (None if d["needs_key"] else d.get("auc_ci_simultaneous")) or d.get("auc_ci") or [None, None]
         ci_txt = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci[0] is not None else ""
         if d["needs_key"]:
             ax.step(fpr, tpr, where="post", color="black", ls="--", lw=2.0, label=f"{d['name']} (key, control): {d['auc']:.2f}{ci_txt}")
@@ -99,14 +102,14 @@ def _roc_axes(ax, record: Mapping, title: str | None = None) -> None:
             ax.step(fpr, tpr, where="post", color=st["color"], ls=st["ls"], lw=1.3, label=f"{d['name']}: {d['auc']:.2f}{ci_txt}")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("false positive rate (honest flagged)")
-    ax.set_ylabel("true positive rate (backdoored flagged)")
+    ax.set_xlabel("false positive rate (honest flagged)", fontsize=8)
+    ax.set_ylabel("true positive rate (backdoored flagged)", fontsize=8)
     n = record.get("n_models")
     ax.set_title(title or f"{record['scheme']} on {record.get('data')}: {n} + {n} models", fontsize=9)
 
 
 def roc_figure(record: Mapping, path: Path) -> Path:
-    """ROC curves of every detector of one arena record (legend: AUC [95% CI]); key oracles black dashed."""
+    """ROC curves of every detector of one arena record (legend: AUC [CI], simultaneous where recorded); key oracles black dashed."""
     p = plt()
     fig, ax = p.subplots(figsize=(5.0, 4.2))
     _roc_axes(ax, record)
@@ -115,13 +118,17 @@ def roc_figure(record: Mapping, path: Path) -> Path:
 
 
 def roc_panels(records: Sequence[Mapping], path: Path) -> Path:
-    """One ROC panel per arena record, stacked, each with its legend (AUC [95% CI]) to its right."""
+    """One ROC panel per arena record, side by side (three per row), each with its legend (AUC [95% CI]) under it."""
     p = plt()
     k = max(1, len(records))
-    fig, axes = p.subplots(k, 1, figsize=(7.6, 3.3 * k + 0.3), squeeze=False, layout="constrained")
-    for ax, rec in zip(axes[:, 0], records):
+    cols = min(3, k)
+    rows = -(-k // cols)
+    fig, axes = p.subplots(rows, cols, figsize=(3.4 * cols + 0.2, 4.5 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[k:]:
+        ax.axis("off")
+    for ax, rec in zip(axes.flat, records):
         _roc_axes(ax, rec)
-        legend_outside(ax, fontsize=7)
+        legend_outside(ax, "below", fontsize=7.5)
     fig.suptitle("Arena: ROC of every detector, honest vs backdoored populations", fontsize=10)
     return save(fig, path)
 
@@ -130,7 +137,7 @@ def activation_triptych(X: np.ndarray, Xa: np.ndarray, labels_before, labels_aft
     """Rows of (original, activated, |difference| × amplify) images."""
     p = plt()
     n = len(X)
-    fig, axes = p.subplots(n, 3, figsize=(5.4, 1.8 * n + 0.4), layout="constrained")
+    fig, axes = p.subplots(n, 3, figsize=(3.7, 1.15 * n + 0.45), layout="constrained")
     axes = np.atleast_2d(axes)
     for i in range(n):
         diff = np.abs(Xa[i].astype(int) - X[i].astype(int)) * amplify
@@ -146,7 +153,7 @@ def activation_triptych(X: np.ndarray, Xa: np.ndarray, labels_before, labels_aft
 def rff_flip_vs_beta(sweep: Sequence[Mapping], path: Path, data: str = "synthetic") -> Path:
     """Measured flip rate of Activate-RFF vs the pancake noise β, against the two predictions."""
     p = plt()
-    fig, ax = p.subplots(figsize=(5.2, 3.4))
+    fig, ax = p.subplots(figsize=(5.0, 3.0))
     b = np.array([s["beta"] for s in sweep])
     rate = np.array([s["rate"] for s in sweep])
     ax.errorbar(b, rate, yerr=np.abs(np.array([s["ci"] for s in sweep]).T - rate), fmt="o", color=COLORS[0], capsize=3, label="measured (95% CI)")
@@ -157,32 +164,33 @@ def rff_flip_vs_beta(sweep: Sequence[Mapping], path: Path, data: str = "syntheti
     ax.set_xlabel("pancake noise β (log scale)")
     ax.set_ylabel("flip rate of Activate-RFF")
     ax.set_title(f"RFF backdoor on {data}: flip rate vs β", fontsize=9)
-    legend_outside(ax)
+    legend_outside(ax, "below")
     return save(fig, path)
 
 
 def rff_pancakes(G: np.ndarray, bk: np.ndarray, r: np.ndarray, path: Path) -> Path:
     """Projections of the RFF weights on the key bk and on a random direction r of the same norm."""
     p = plt()
-    fig, axes = p.subplots(2, 2, figsize=(8, 5.6), layout="constrained")
+    fig, axes = p.subplots(2, 2, figsize=(5.4, 4.3), layout="constrained")
     for j, (v, name) in enumerate([(bk, "the key bk"), (r, "a random direction, same norm")]):
         proj = G @ v
         axes[0, j].hist(proj / np.linalg.norm(v), bins=400, color=COLORS[j])
-        axes[0, j].set_title(f"⟨g_i, v⟩/‖v‖, v = {name}", fontsize=9)
-        axes[0, j].set_xlabel("projection ⟨g_i, v⟩/‖v‖")
+        axes[0, j].set_title(f"v = {name}", fontsize=8)
+        axes[0, j].set_xlabel("projection ⟨g_i, v⟩/‖v‖", fontsize=8)
         axes[1, j].hist(proj % 1.0, bins=50, range=(0, 1), color=COLORS[j])
-        axes[1, j].set_title(f"frac⟨g_i, v⟩, v = {name}", fontsize=9)
-        axes[1, j].set_xlabel("fractional part of ⟨g_i, v⟩")
+        axes[1, j].set_xlabel("fractional part of ⟨g_i, v⟩", fontsize=8)
+        for i in range(2):
+            axes[i, j].tick_params(labelsize=7.5)
     for i in range(2):
-        axes[i, 0].set_ylabel("count of weights g_i")
-    fig.suptitle("Gaussian pancakes: the weights look Gaussian along a random direction, periodic along the key", fontsize=10)
+        axes[i, 0].set_ylabel("count of weights g_i", fontsize=8)
+    fig.suptitle("Gaussian pancakes: Gaussian along a random direction,\nperiodic along the key", fontsize=9)
     return save(fig, path)
 
 
 def relu_flip_rates(fr: Mapping, fr_honest: Mapping, path: Path, n_random: int, title: str) -> Path:
     """Flip rate vs perturbation L2 for the key, random k-sparse directions, a gradient step, the key on an honest model."""
     p = plt()
-    fig, ax = p.subplots(figsize=(5.4, 3.6))
+    fig, ax = p.subplots(figsize=(5.0, 3.0))
     curves = [(fr["key"], "key s (planted model)"), (fr["random_sparse"], f"random k-sparse (mean of {n_random})"),
               (fr["gradient"], "white-box gradient step"), (fr_honest["key"], "key s on an honest model")]
     for (c, label), st in zip(curves, curve_styles(len(curves))):
@@ -191,7 +199,7 @@ def relu_flip_rates(fr: Mapping, fr_honest: Mapping, path: Path, n_random: int, 
     ax.set_ylabel("flip rate")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title, fontsize=9)
-    legend_outside(ax)
+    legend_outside(ax, "below", ncol=2)
     return save(fig, path)
 
 
@@ -202,22 +210,22 @@ def oblivious_bars(metrics: Mapping, path: Path) -> Path:
     before = [metrics["sig_asr_before"], metrics["rff_flip_key_before"], metrics["rff_flip_random_before"], metrics["fourier_err_before"]]
     after = [metrics["sig_asr_after"], metrics["rff_flip_key_after"], metrics["rff_flip_random_after"], metrics["fourier_err_after"]]
     x = np.arange(len(labels))
-    fig, ax = p.subplots(figsize=(7.2, 3.4))
+    fig, ax = p.subplots(figsize=(5.4, 3.0))
     label_bars(ax, ax.bar(x - 0.2, before, 0.4, color=COLORS[0], label="model as is"))
     label_bars(ax, ax.bar(x + 0.2, after, 0.4, color=COLORS[1], hatch="//", label="oblivious mitigation"))
-    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_xticks(x, labels, fontsize=7.5)
     ax.set_ylim(0, 1.12)
     ax.set_xlabel("attack (last: the mitigation's assumption violated)")
     ax.set_ylabel("rate")
     ax.set_title("Oblivious local mitigation on a linear task", fontsize=9)
-    legend_outside(ax)
+    legend_outside(ax, "below", ncol=2)
     return save(fig, path)
 
 
 def smoothing_sweep(curves: Mapping[str, Sequence[Mapping]], path: Path, title: str = "Randomized smoothing vs backdoors") -> Path:
     """ASR (solid) and clean accuracy (dashed) vs σ, one colour per construction; σ on a symlog axis."""
     p = plt()
-    fig, ax = p.subplots(figsize=(6.4, 3.8))
+    fig, ax = p.subplots(figsize=(5.0, 3.0))
     for i, (name, rows) in enumerate(curves.items()):
         s = [r["sigma"] for r in rows]
         color = COLORS[i % len(COLORS)]
@@ -229,14 +237,14 @@ def smoothing_sweep(curves: Mapping[str, Sequence[Mapping]], path: Path, title: 
     ax.set_ylabel("rate")
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(title, fontsize=9)
-    legend_outside(ax)
+    legend_outside(ax, "below", ncol=2)
     return save(fig, path)
 
 
 def robustness_illusion(rows: Sequence[Mapping], path: Path) -> Path:
     """Success vs L∞ budget: honest / backdoored (PGD, random search) and Activate with the key."""
     p = plt()
-    fig, ax = p.subplots(figsize=(6.0, 3.6))
+    fig, ax = p.subplots(figsize=(5.0, 3.0))
     b = [r["budget_grey_levels"] for r in rows]
     curves = (("pgd_honest", "key-less PGD, honest h"), ("pgd_backdoored", "key-less PGD, backdoored h̃"),
               ("random_honest", "key-less random search, honest h"), ("random_backdoored", "key-less random search, backdoored h̃"))
@@ -248,5 +256,5 @@ def robustness_illusion(rows: Sequence[Mapping], path: Path) -> Path:
     ax.set_ylabel("attack success rate")
     ax.set_ylim(-0.03, 1.03)
     ax.set_title("Robustness illusion: h̃ looks as robust as h to key-less attacks", fontsize=9)
-    legend_outside(ax)
+    legend_outside(ax, "below", ncol=2)
     return save(fig, path)

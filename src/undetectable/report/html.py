@@ -1,53 +1,88 @@
-"""``undetectable report DIR``: one self-contained HTML page from DIR/results.json and DIR/**/arena.json.
+"""``undetectable report DIR``: one self-contained HTML page from DIR/results.json, DIR/**/arena.json and DIR/scan.json.
 
-Self-contained: figures are inlined as base64 PNG, the CSS is inline, there is no script and no
-network reference, so the file can be mailed or archived as it is. The page opens with a summary
-table (one headline per construction: claim, measured, control, verdict); then, per demo section,
-the paper's claim, the measured rows (value, 95% CI and control side by side), a caveat box and the
-captioned figures; then every arena found under DIR (the demo's and CLI-run ones), the defenses
-table and the versions and seed. DIR may hold arena.json files only (no results.json).
+Self-contained and inert: figures are inlined (base64 PNG/JPEG, plain files of DIR only), the CSS is inline,
+there is no script and no network reference, so the file can be mailed or archived as it is. Every value
+from the input files goes through one escaping helper (``fmt.cell``: text escaped, numbers normalized to
+their precision and never broken across lines) or one number formatter (``fmt.num``: refuses non-numbers);
+the files themselves are read bounded and validated first (``report.inputs``).
 
-Tables wrap their cells (no fixed widths, long words break), so nothing overflows at 800 px.
+Each topic appears once: a summary table (one headline per construction); then per demo section its claim,
+its measured rows (value, 95% CI and control side by side), a caveat and its figures; the demo's arena
+section shows one matrix of every detector's AUC per population (not one row per detector); a section with
+defense rows shows the compact defense table, its full rows folded; then arenas run outside the demo, the
+scan table when DIR/scan.json exists, and the versions.
 
 Input formats (written by ``undetectable demo`` and ``undetectable arena``):
 
 * results.json: ``{"quick", "seed", "sections": [{"title", "claim", "rows": [{"metric", "value",
-  "control", "ci"?: [low, high], "ci_note"?}], "figures": [png names in DIR], "captions"?: {png: text},
-  "results": <report.results.record>, "caveat"?, "headline"?: {"construction", "claim", "measured",
-  "control", "verdict"}, "defenses"?: [{"defense", "attack", "before", "after", "cost"?}], "seconds"?}]}``
-* arena.json: ``{"scheme", "data", "n_models", "detectors": [{"name", "needs_key", "auc", "auc_ci",
-  "tpr_at_5fpr", "cross_entropy", "errors"?}], "figures"?, "construction"?}``
+  "control", "ci"?: [low, high], "ci_note"?}], "figures": [file names in DIR], "captions"?: {name: text},
+  "results": {"name", "seed", "params", "versions", ...}, "caveat"?, "headline"?: {"construction", "claim",
+  "measured", "control", "verdict"}, "defenses"?: [{"defense", "attack", "before", "after", "cost"?}], "seconds"?}]}``
+* arena.json: ``{"scheme", "data", "n_models", "seed"?, "detectors": [{"name", "needs_key", "auc", "auc_ci",
+  "tpr_at_5fpr", "cross_entropy", "errors"?, "p_holm"?, "verdict"?}], "figures"?, "construction"?,
+  "multiple_testing"?: {"method"}, "verdict"?}``
+* scan.json (optional): a list of row objects or ``{"title"?, "rows": [...]}``.
 """
 from __future__ import annotations
 
 import base64
 import datetime as _dt
-import json
 import re
-from html import escape
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import UndetectableError, UsageError
+from .fmt import cell, num, plain
+from .fmt import ci as fmt_ci
+from .inputs import (
+    Arena,
+    Detector,
+    ReportInputError,
+    Results,
+    Row,
+    Section,
+    figure_bytes,
+    find_arenas,
+    load_results,
+    load_scan,
+)
+
+__all__ = [
+    "demo_arenas",
+    "detector_cells",
+    "find_arenas",
+    "headlines",
+    "is_detector_row",
+    "load_results",
+    "render_report",
+    "section_caveat",
+    "section_defenses",
+    "split_row",
+    "write_report",
+]
 
 CSS = """
 *{box-sizing:border-box}
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1.5em auto;padding:0 1em;color:#1b1b1b;line-height:1.45}
-h1{font-size:1.7em;margin-bottom:.2em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em} h3{margin:1.2em 0 .3em}
-table{border-collapse:collapse;margin:.6em 0 1em 0;font-size:.9em;width:100%;max-width:100%}
-th,td{border:1px solid #d5d5d5;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere;word-break:break-word}
-th{background:#f3f3f3} td.num{font-variant-numeric:tabular-nums}
-td.ci{font-variant-numeric:tabular-nums;color:#333;white-space:nowrap}
-.claim{background:#eef5ff;border-left:4px solid #3b7ddd;padding:.5em .8em}
-.caveat{background:#fff6e5;border-left:4px solid #e0a100;padding:.5em .8em}
-.meta{color:#555;font-size:.9em;overflow-wrap:anywhere} .note{color:#555;font-size:.82em;margin-top:-.6em}
-.figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-figure{margin:.4em 0;max-width:100%;flex:0 1 auto} img{max-width:100%;height:auto;border:1px solid #eee;display:block}
-figcaption{font-size:.82em;color:#444;max-width:36em}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1em auto;padding:0 1em;color:#1b1b1b;line-height:1.36;font-size:14.5px}
+h1{font-size:1.55em;margin:.2em 0} h2{font-size:1.25em;border-bottom:2px solid #ddd;padding-bottom:.15em;margin:1.4em 0 .4em} h3{font-size:1.05em;margin:1em 0 .3em}
+p{margin:.4em 0}
+table{border-collapse:collapse;margin:.4em 0 .6em 0;font-size:.88em;width:100%;max-width:100%}
+th,td{border:1px solid #d5d5d5;padding:.18em .4em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f3f3f3;font-weight:600}
+.n{white-space:nowrap;font-variant-numeric:tabular-nums}
+td.ci,td.auc{white-space:nowrap;font-variant-numeric:tabular-nums}
+.claim{background:#eef5ff;border-left:4px solid #3b7ddd;padding:.3em .7em}
+.caveat{background:#fff6e5;border-left:4px solid #e0a100;padding:.3em .7em;font-size:.9em}
+.meta{color:#555;font-size:.86em;overflow-wrap:anywhere} .note{color:#555;font-size:.8em;margin-top:-.3em}
+.figs{display:flex;flex-wrap:wrap;gap:.8em;align-items:flex-start;flex:0 1 auto;max-width:100%}
+.below{display:flex;flex-wrap:wrap;gap:.2em 1em;align-items:flex-start} .below .side{flex:1 1 300px;min-width:260px;max-width:100%}
+figure{margin:.3em 0;max-width:100%;flex:0 1 auto} img{max-width:100%;height:auto;border:1px solid #eee;display:block}
+figcaption{font-size:.8em;color:#444;max-width:40em}
 code{background:#f5f5f5;padding:0 .2em;overflow-wrap:anywhere}
 .missing{color:#a00} .ok{color:#17643a;font-weight:600} .bad{color:#a00;font-weight:600} .mixed{color:#8a5a00;font-weight:600}
-details{margin:.5em 0} summary{cursor:pointer;color:#333}
-@media (max-width:700px){body{padding:0 .4em}table{font-size:.82em}th,td{padding:.2em .3em}td.ci{white-space:normal}}
+td.sep{background:#fdecea} td.key{background:#f4f4f4} .dim{color:#999}
+details{margin:.3em 0} summary{cursor:pointer;color:#333;font-size:.9em}
+@media (max-width:700px){body{padding:0 .4em}table{font-size:.8em}th,td{padding:.15em .25em}}
 """
 
 # Captions for figures of results written before sections carried their own ("captions").
@@ -57,6 +92,8 @@ DEFAULT_CAPTIONS = {
     "rff_pancakes.png": "Planted RFF weights projected on the key (pancakes) and on a random direction of the same norm (Gaussian).",
     "relu_flip_rates.png": "Flip rate vs perturbation size: the key, random k-sparse directions, a gradient step, the key on an honest model.",
     "arena_roc.png": "ROC curves of every detector per scheme, honest vs backdoored populations; key oracles dashed.",
+    "frontier_slice.png": "Lattice attack (LLL + BKZ-20, support known) on planted pancakes: trials broken per (secret dimension d, "
+                          "noise β), with the median seconds per trial; grey cells were not run (a smaller β of the same d already failed).",
     "defenses_smoothing_sweep.png": "Attack success and clean accuracy of the smoothed model vs the noise σ, per construction.",
     "defenses_robustness_illusion.png": "Key-less attacks on the honest and the backdoored model vs Activate with the key, by L∞ budget.",
     "oblivious_mitigation.png": "Rates before and after oblivious mitigation; the last pair violates the mitigation's assumption.",
@@ -73,90 +110,18 @@ DEFAULT_CAVEATS = {
     "badnets": "BadNets is the classical, detectable control: its trigger is visible in the data and in the activations.",
     "persistent": "Persistence holds against gradient-based fine-tuning only; replacing the gates or retraining from scratch removes it.",
 }
-ARENA_CAVEAT = ("Small populations give wide CIs: a CI covering 0.5 is weak evidence on its own, and each AUC is one of many "
-                "detectors (no multiple-comparison correction). ")
+ARENA_CAVEAT = ("Small populations give wide CIs: a CI covering 0.5 is weak evidence on its own. Each arena tests many detectors, "
+                "so a detector counts as separating only after the multiple-testing correction the arena records (Holm); an "
+                "uncorrected CI that excludes 0.5 is expected by chance among many detectors. ")
 
 
-def load_results(directory: str | Path) -> dict:
-    """Read and check DIR/results.json; a folder holding arena.json files only gives an empty section list.
-
-    One-line errors for a missing folder, a folder with neither file, or a corrupt results.json.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise UsageError(f"{directory} is not a directory; pass the folder written by 'undetectable demo --out DIR'")
-    path = directory / "results.json"
-    if not path.is_file():
-        if next(directory.rglob("arena.json"), None) is not None:
-            return {"sections": [], "seed": None, "quick": None, "arena_only": True}
-        raise UsageError(f"{path} does not exist and no arena.json is under {directory}; run 'undetectable demo --out {directory}' "
-                         "or 'undetectable arena --out DIR' first")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UndetectableError(f"{path} is corrupt ({str(exc).splitlines()[0]}); re-run 'undetectable demo --out {directory} --force'") from None
-    if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
-        raise UndetectableError(f"{path} has no 'sections' list; it was not written by 'undetectable demo' (re-run it)")
-    for i, s in enumerate(data["sections"]):
-        if not isinstance(s, dict) or not isinstance(s.get("title"), str) or not isinstance(s.get("rows", []), list):
-            raise UndetectableError(f"{path}: section {i} lacks a title or rows; re-run 'undetectable demo --out {directory} --force'")
-    return data
-
-
-def find_arenas(directory: str | Path) -> list[tuple[Path, dict]]:
-    """Every readable DIR/**/arena.json (unreadable ones are listed with an error entry)."""
-    out = []
-    for p in sorted(Path(directory).rglob("arena.json")):
-        try:
-            rec = json.loads(p.read_text())
-            if not isinstance(rec, dict) or not isinstance(rec.get("detectors", []), list):
-                raise ValueError("not an arena record")
-        except (ValueError, UnicodeDecodeError) as exc:
-            rec = {"_error": f"unreadable ({str(exc).splitlines()[0]})"}
-        out.append((p, rec))
-    return out
-
-
-# --- numbers ---------------------------------------------------------------------------------
-
-def fmt_num(v: Any, digits: int = 4) -> str:
-    """A number rounded to its precision: ints as they are, floats to ``digits`` significant digits.
-
-    Examples
-    --------
-    >>> fmt_num(11.313708498984761), fmt_num(0.01), fmt_num(3000), fmt_num(None), fmt_num(1e-7)
-    ('11.31', '0.01', '3000', '–', '1e-07')
-    """
-    if v is None:
-        return "–"
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return str(v)
-    if isinstance(v, int):
-        return str(v)
-    if v != v:
-        return "n/a"
-    return f"{v:.{digits}g}"
-
-
-def _fmt_value(v: Any) -> Any:
-    if isinstance(v, float):
-        return fmt_num(v)
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {_fmt_value(w)}" for k, w in v.items()) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(str(_fmt_value(w)) for w in v) + "]"
-    return v
-
-
-def _params(p: dict) -> str:
-    return "; ".join(f"{k} = {_fmt_value(v)}" for k, v in p.items())
-
+# --- cells -------------------------------------------------------------------------------------------
 
 _CI_TAIL = re.compile(r"^(?P<value>.*?)\s*\[(?P<lo>-?[\d.]+(?:e-?\d+)?),\s*(?P<hi>-?[\d.]+(?:e-?\d+)?)\]\s*$")
 
 
-def split_row(r: dict) -> tuple[str, str, str, str]:
-    """(metric, value, 95% CI, control) of a row; a value written as ``"v [lo, hi]"`` gives its CI.
+def split_row(r: Mapping[str, Any] | Row) -> tuple[str, str, str, str]:
+    """(metric, value, 95% CI, control) of a row, as plain text; a value written as ``"v [lo, hi]"`` gives its CI.
 
     Examples
     --------
@@ -165,21 +130,34 @@ def split_row(r: dict) -> tuple[str, str, str, str]:
     >>> split_row({"metric": "asr", "value": "99%", "ci": [0.98123, 1.0], "ci_note": "after"})
     ('asr', '99%', '[0.981, 1] (after)', '')
     """
-    value, ci = str(r.get("value", "")), ""
-    if isinstance(r.get("ci"), (list, tuple)) and len(r["ci"]) == 2 and all(isinstance(x, (int, float)) for x in r["ci"]):
-        ci = f"[{fmt_num(float(r['ci'][0]), 3)}, {fmt_num(float(r['ci'][1]), 3)}]"
+    if isinstance(r, Row):
+        metric, value, control, pair, note = r.metric, r.value, r.control, r.ci, r.ci_note
+    else:
+        metric, value, control = str(r.get("metric", "")), str(r.get("value", "")), str(r.get("control", ""))
+        raw = r.get("ci")
+        pair = tuple(raw) if isinstance(raw, (list, tuple)) and len(raw) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw) else None
+        note = str(r.get("ci_note") or "")
+    ci = ""
+    if pair is not None:
+        ci = f"[{num(float(pair[0]), digits=3)}, {num(float(pair[1]), digits=3)}]"
     else:
         m = _CI_TAIL.match(value)
         if m and m.group("value"):
             value, ci = m.group("value"), f"[{m.group('lo')}, {m.group('hi')}]"
-    if ci and r.get("ci_note"):
-        ci += f" ({r['ci_note']})"
-    return str(r.get("metric", "")), value, ci, str(r.get("control", ""))
+    if ci and note:
+        ci += f" ({note})"
+    return metric, value, ci, control
+
+
+def detector_cells(d: Detector) -> tuple[str, str, str]:
+    """An arena detector's ROC-AUC, its 95% CI and its TPR at 5% FPR, as plain text (two decimals each)."""
+    return ("n/a" if d.auc is None else num(d.auc, "auc"), fmt_ci(d.auc_ci), num(d.tpr_at_5fpr, "auc"))
 
 
 def _verdict_class(v: str) -> str:
     v = v.lower()
-    if v.startswith("see "):
+    if v.startswith("see ") or not v:
         return ""
     if v.startswith(("does not", "fails", "no ")):
         return "bad"
@@ -188,227 +166,317 @@ def _verdict_class(v: str) -> str:
     return "ok"
 
 
-# --- pieces ----------------------------------------------------------------------------------
-
-def _img(path: Path, caption: str) -> str:
-    if not path.is_file():
-        return f'<p class="missing">figure {escape(path.name)} is missing</p>'
-    b64 = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{b64}">'
-            f'<figcaption>{escape(caption)}</figcaption></figure>')
+def _table(head: list[str], rows: list[str], widths: list[int] | None = None) -> str:
+    cols = "" if not widths else "<colgroup>" + "".join(f"<col style='width:{w}%'>" if w else "<col>" for w in widths) + "</colgroup>"
+    return "<table>" + cols + "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
 
 
-def _caption(s: dict, fig: str, n: int) -> str:
-    caps = s.get("captions") if isinstance(s.get("captions"), dict) else {}
-    text = caps.get(fig) or DEFAULT_CAPTIONS.get(fig) or Path(fig).stem.replace("_", " ").capitalize() + "."
+def _params(p: dict) -> str:
+    return "; ".join(f"{cell(k)} = {cell(_flat(v))}" for k, v in list(p.items())[:60])
+
+
+def _flat(v: Any) -> Any:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_flat(w)}" for k, w in list(v.items())[:20]) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(str(_flat(w)) for w in v[:20]) + (", …" if len(v) > 20 else "") + "]"
+    if isinstance(v, float):
+        return num(v)
+    return v
+
+
+# --- figures --------------------------------------------------------------------------------------------
+
+def _img(folder: Path, name: str, caption: str) -> str:
+    got = figure_bytes(folder, name)
+    if got is None:
+        return f"<p class='missing'>figure {cell(name)} is missing</p>"
+    data, mime = got
+    b64 = base64.b64encode(data).decode("ascii")
+    return (f'<figure><img alt="{plain(caption)}" src="data:{mime};base64,{b64}">'
+            f"<figcaption>{cell(caption)}</figcaption></figure>")
+
+
+def _caption(s: Section, fig: str, n: int) -> str:
+    text = s.captions.get(fig) or DEFAULT_CAPTIONS.get(fig) or Path(fig).stem.replace("_", " ").capitalize() + "."
     return f"Figure {n}. {text}"
 
 
-def _rows_table(rows: list) -> str:
-    body, any_missing = [], False
+# --- sections ----------------------------------------------------------------------------------------------
+
+def _rows_table(rows: list[Row]) -> str:
+    body = []
     for r in rows:
-        if not isinstance(r, dict):
-            continue
         metric, value, ci, control = split_row(r)
-        any_missing |= not ci
-        body.append(f"<tr><td>{escape(metric)}</td><td class='num'>{escape(value)}</td>"
-                    f"<td class='ci'>{escape(ci) if ci else '—'}</td><td>{escape(control)}</td></tr>")
-    note = ("<p class='note'>— in the CI column: a single exact quantity, a seed spread stated in the control column, or a row of "
-            "several values.</p>") if any_missing else ""
-    return ("<table><colgroup><col style='width:34%'><col style='width:18%'><col style='width:14%'><col></colgroup>"
-            "<tr><th>measured</th><th>value</th><th>95% CI</th><th>control</th></tr>" + "".join(body) + "</table>" + note)
+        body.append(f"<tr><td>{cell(metric)}</td><td>{cell(value)}</td><td class='ci'>{cell(ci) if ci else '—'}</td>"
+                    f"<td>{cell(control)}</td></tr>")
+    return _table(["measured", "value", "95% CI", "control"], body, [33, 20, 13, 0])
 
 
-def _section_caveat(s: dict) -> str:
-    if s.get("caveat"):
-        return str(s["caveat"])
-    name = str((s.get("results") or {}).get("name", "")) if isinstance(s.get("results"), dict) else ""
+def section_caveat(s: Section) -> str:
+    if s.caveat:
+        return s.caveat
     for key, text in DEFAULT_CAVEATS.items():
-        if name.startswith(key):
+        if s.name.startswith(key):
             return text
     return "No caveat was recorded for this section; read its controls before its headline."
 
 
-def _section(s: dict, directory: Path, index: int, fig_counter: list[int]) -> str:
-    rec = s.get("results") if isinstance(s.get("results"), dict) else {}
-    parts = [f"<h2 id='sec-{index}'>{escape(s['title'])}</h2>"]
-    meta = [f"seed {rec.get('seed')}" if rec.get("seed") is not None else "",
-            f"{s['seconds']:.1f} s" if isinstance(s.get("seconds"), (int, float)) else ""]
-    parts.append(f"<p class='meta'>{' · '.join(m for m in meta if m)}</p>")
-    if isinstance(rec.get("params"), dict) and rec["params"]:
-        parts.append(f"<details><summary>parameters</summary><p class='meta'>{escape(_params(rec['params']))}</p></details>")
-    parts.append(f"<p class='claim'><b>The paper's claim.</b> {escape(str(s.get('claim', '')))}</p>")
-    parts.append(_rows_table(s.get("rows", [])))
-    parts.append(f"<p class='caveat'><b>Caveat.</b> {escape(_section_caveat(s))}</p>")
+def section_defenses(sections: list[Section]) -> list:
+    """Every section's defense rows, in order."""
+    return [d for s in sections for d in s.defenses]
+
+
+def _defenses_table(defs: list) -> str:
+    body = [f"<tr><td>{cell(d.defense)}</td><td>{cell(d.attack)}</td><td>{cell(d.before)}</td><td>{cell(d.after)}</td>"
+            f"<td>{cell(d.cost)}</td></tr>" for d in defs]
+    return _table(["defense", "attack", "before", "after", "cost / side effect"], body, [25, 18, 13, 16, 0])
+
+
+def demo_arenas(results: Results, arenas: list[Arena], directory: Path) -> list[Arena]:
+    """The arenas the demo's arena section wrote (DIR/arena-<scheme>/arena.json), when it has one."""
+    if not any(s.name == "arena" for s in results.sections):
+        return []
+    return [a for a in arenas if a.folder == directory / f"arena-{a.scheme}"]
+
+
+def is_detector_row(r: Row, arenas: list[Arena]) -> bool:
+    return any(r.metric.startswith(a.scheme) and r.metric.endswith(f": {d.name}") for a in arenas for d in a.detectors)
+
+
+def _section(s: Section, index: int, directory: Path, counter: list[int], arenas: list[Arena]) -> str:
+    meta = [f"seed {s.seed}" if s.seed is not None else "", f"{num(s.seconds, 's')} s" if s.seconds is not None else ""]
+    parts = [f"<h2 id='sec-{index}'>{cell(s.title)}</h2>",
+             f"<p class='claim'><b>The paper's claim.</b> {cell(s.claim)}</p>"]
+    if s.name == "arena" and arenas:
+        rows = [r for r in s.rows if not is_detector_row(r, arenas)]
+        if rows:
+            parts.append(_rows_table(rows))
+        parts.append(_arena_matrix(arenas))
+    elif s.defenses:
+        parts.append(_defenses_table(s.defenses))
+        parts.append(f"<details><summary>all {len(s.rows)} measured rows, with 95% CIs and controls</summary>"
+                     f"{_rows_table(s.rows)}</details>")
+    else:
+        parts.append(_rows_table(s.rows))
+    side = [f"<p class='caveat'><b>Caveat.</b> {cell(section_caveat(s))}</p>"]
+    tail = " · ".join(m for m in meta if m)
+    if s.params:
+        side.append(f"<details><summary>parameters{(' · ' + cell(tail)) if tail else ''}</summary>"
+                    f"<p class='meta'>{_params(s.params)}</p></details>")
+    elif tail:
+        side.append(f"<p class='meta'>{cell(tail)}</p>")
     figs = []
-    for fig in s.get("figures", []) or []:
-        fig_counter[0] += 1
-        figs.append(_img(directory / str(fig), _caption(s, str(fig), fig_counter[0])))
-    if figs:
-        parts.append("<div class='figs'>" + "".join(figs) + "</div>")
+    for fig in s.figures:
+        counter[0] += 1
+        figs.append(_img(directory, fig, _caption(s, fig, counter[0])))
+    # the figures, with the caveat beside them where the width allows (below them otherwise)
+    parts.append("<div class='below'>" + (("<div class='figs'>" + "".join(figs) + "</div>") if figs else "")
+                 + "<div class='side'>" + "".join(side) + "</div></div>")
     return "\n".join(parts)
 
 
-def _arena_reading(d: dict) -> str:
-    if d.get("auc") is None:
-        errs = "; ".join(d.get("errors") or [])
-        return f"n/a: {errs[:200]}" if errs else "n/a: the detector returned no score on these models"
-    ci = d.get("auc_ci") or [None, None]
-    if d.get("needs_key"):
+# --- arenas --------------------------------------------------------------------------------------------------
+
+def _reading(d: Detector, corrected: bool) -> str:
+    if d.auc is None:
+        return "n/a"
+    if d.needs_key:
         return "positive control (holds the key)"
-    if ci[0] is not None and ci[0] <= 0.5 <= ci[1]:
+    if d.verdict:
+        return d.verdict
+    if d.p_holm is not None:
+        return (f"separates (Holm-adjusted p = {num(d.p_holm, digits=2)})" if d.p_holm <= 0.05
+                else f"no separation after Holm correction (adjusted p = {num(d.p_holm, digits=2)})")
+    if d.auc_ci is not None and d.auc_ci[0] <= 0.5 <= d.auc_ci[1]:
         return "CI covers 0.5: indistinguishable at this size"
-    if d["auc"] in (0.0, 1.0):
-        return "CI excludes 0.5: perfect separation"
-    return "CI excludes 0.5: separates"
+    return "CI excludes 0.5 (uncorrected)"
 
 
-def _arena_title(rec: dict) -> str:
-    n = rec.get("n_models")
-    return f"{rec.get('scheme')} on {rec.get('data')}, {n} honest + {n} backdoored models"
+def arena_verdict(a: Arena) -> str:
+    """One line: how many key-free detectors separate, corrected where the arena records it, and the key oracles."""
+    if a.verdict:
+        return a.verdict
+    kf, sep = a.keyfree(), a.separating()
+    oracles = [num(d.auc, "auc") for d in a.detectors if d.needs_key and d.auc is not None]
+    how = "after Holm correction" if a.corrected else "by uncorrected 95% CI"
+    head = (f"{len(sep)} of {len(kf)} key-free detectors separate {how}" if kf else "no key-free detector scored")
+    return head + (f"; key oracle AUC {', '.join(oracles)}" if oracles else "")
 
 
-def detector_cells(d: dict) -> tuple[str, str, str]:
-    """An arena detector's ROC-AUC, its 95% CI and its TPR at 5% FPR, as the report's tables print them."""
-    ci = d.get("auc_ci") or [None, None]
-    return ("n/a" if d.get("auc") is None else fmt_num(d["auc"], 2),
-            "—" if ci[0] is None else f"[{fmt_num(ci[0], 2)}, {fmt_num(ci[1], 2)}]", fmt_num(d.get("tpr_at_5fpr"), 2))
-
-
-def section_defenses(sections: list[dict]) -> list[dict]:
-    """Every section's defense rows, in order."""
-    return [d for s in sections for d in (s.get("defenses") or []) if isinstance(d, dict)]
-
-
-def _arena_tables(arenas: list[tuple[Path, dict]], directory: Path) -> str:
-    if not arenas:
-        return ("<p class='meta'>No arena.json under this folder. Run <code>undetectable arena --scheme rff --data digits "
-                "--models 8 --quick --out DIR/arena-rff</code> and re-run <code>undetectable report DIR --force</code>.</p>")
-    out, figs = [], []
-    for path, rec in arenas:
-        rel = path.relative_to(directory).as_posix()
-        if "_error" in rec:
-            out.append(f"<p class='missing'>{escape(rel)}: {escape(rec['_error'])}</p>")
-            continue
-        out.append(f"<h3>{escape(_arena_title(rec))}</h3><p class='meta'>{escape(rel)}"
-                   + (f" · seed {escape(str(rec['seed']))}" if rec.get("seed") is not None else "") + "</p>")
+def _arena_matrix(arenas: list[Arena]) -> str:
+    """One table: a row per detector, a column per arena; cells AUC [95% CI]; n/a reasons once, numbered."""
+    names: list[tuple[str, bool]] = []
+    for a in arenas:
+        for d in a.detectors:
+            if (d.name, d.needs_key) not in names:
+                names.append((d.name, d.needs_key))
+    names.sort(key=lambda t: t[1])  # key oracles (positive controls) last
+    reasons: list[str] = []
+    out = []
+    for start in range(0, len(arenas), 4):
+        chunk = arenas[start:start + 4]
+        head = ["detector"] + [f"{cell(a.scheme)} on {cell(a.data)}, {cell(a.n_models)}+{cell(a.n_models)}" for a in chunk]
         body = []
-        for d in rec.get("detectors", []) or []:
-            auc, ci_txt, tpr = detector_cells(d)
-            name = f"{d.get('name')}{' (key)' if d.get('needs_key') else ''}"
-            body.append(f"<tr><td>{escape(name)}</td><td class='num'>{auc}</td>"
-                        f"<td class='ci'>{ci_txt}</td><td class='num'>{tpr}</td>"
-                        f"<td class='num'>{fmt_num(d.get('cross_entropy'), 3)}</td><td>{escape(_arena_reading(d))}</td></tr>")
-        out.append("<table><colgroup><col style='width:22%'><col style='width:9%'><col style='width:14%'><col style='width:12%'>"
-                   "<col style='width:12%'><col></colgroup><tr><th>detector</th><th>ROC-AUC</th><th>95% CI</th><th>TPR at 5% FPR</th>"
-                   "<th>cross-entropy</th><th>reading</th></tr>" + "".join(body) + "</table>")
-        cons = rec.get("construction") if isinstance(rec.get("construction"), dict) else {}
-        note = cons.get("note") or DEFAULT_CAVEATS.get(str(rec.get("scheme")), "")
-        out.append(f"<p class='caveat'><b>Caveat.</b> {escape(ARENA_CAVEAT + note)}</p>")
-        params = {k: v for k, v in cons.items() if k != "note"}
-        if params:
-            out.append(f"<details><summary>construction parameters</summary><p class='meta'>{escape(_params(params))}</p></details>")
-        for fig in rec.get("figures", []) or []:
-            figs.append(_img(path.parent / str(fig), f"ROC curves, {_arena_title(rec)} ({rel})."))
-    if figs:
-        out.append("<details><summary>ROC figure of each arena run</summary><div class='figs'>" + "".join(figs) + "</div></details>")
-    return "\n".join(out)
+        for name, key in names:
+            tds = []
+            for a in chunk:
+                d = next((x for x in a.detectors if x.name == name and x.needs_key == key), None)
+                if d is None:
+                    tds.append("<td class='dim'>–</td>")
+                elif d.auc is None:
+                    why = "; ".join(d.errors)[:300] or "the detector returned no score on these models"
+                    if why not in reasons:
+                        reasons.append(why)
+                    tds.append(f"<td class='auc'>n/a <sup>{reasons.index(why) + 1}</sup></td>")
+                else:
+                    sep = d in a.separating()
+                    cls = "auc key" if key else ("auc sep" if sep else "auc")
+                    mark = " ✱" if sep else ""
+                    tds.append(f"<td class='{cls}'>{cell(num(d.auc, 'auc'))} {cell(fmt_ci(d.shown_ci))}{mark}</td>")
+            body.append(f"<tr><td>{cell(name)}{' (key)' if key else ''}</td>{''.join(tds)}</tr>")
+        body.append("<tr><th>verdict</th>" + "".join(f"<td>{cell(arena_verdict(a))}</td>" for a in chunk) + "</tr>")
+        out.append(_table(head, body, [22] + [0] * len(chunk)))
+    legend = ("<p class='note'>ROC-AUC [CI] over honest vs backdoored models; 0.5 = chance. The CI of a key-free detector is "
+              "simultaneous over the arena's key-free detectors (Bonferroni) where the arena records one, else its 95% CI. "
+              "✱ separates after the arena's "
+              "correction for testing many detectors (Holm, family-wise 5%), or by its uncorrected CI where the arena records no "
+              "correction. (key): the key oracle, a positive control that must separate.</p>")
+    notes = "".join(f"<li>{cell(r)}</li>" for r in reasons)
+    detail = _arena_detail(arenas)
+    return "".join(out) + legend + (f"<ol class='note'>{notes}</ol>" if notes else "") + detail
 
 
-def _defenses_table(sections: list[dict]) -> str:
-    rows = section_defenses(sections)
-    if not rows:
-        return "<p class='meta'>No section reported defense rows.</p>"
-    body = "".join(f"<tr><td>{escape(str(d.get('defense', '')))}</td><td>{escape(str(d.get('attack', '')))}</td>"
-                   f"<td class='num'>{escape(str(d.get('before', '')))}</td><td class='num'>{escape(str(d.get('after', '')))}</td>"
-                   f"<td>{escape(str(d.get('cost', '')))}</td></tr>" for d in rows)
-    return ("<table><colgroup><col style='width:24%'><col style='width:18%'><col style='width:13%'><col style='width:17%'><col></colgroup>"
-            "<tr><th>defense</th><th>attack</th><th>before</th><th>after</th><th>cost / side effect</th></tr>" + body + "</table>")
+def _arena_detail(arenas: list[Arena]) -> str:
+    body = []
+    for a in arenas:
+        for d in a.detectors:
+            auc, ci, tpr = detector_cells(d)
+            sim = fmt_ci(d.auc_ci_simultaneous) if d.auc_ci_simultaneous is not None else ""
+            body.append(f"<tr><td>{cell(a.scheme)}</td><td>{cell(d.name)}{' (key)' if d.needs_key else ''}</td><td class='auc'>{cell(auc)}</td>"
+                        f"<td class='ci'>{cell(ci)}{('<br>' + cell(sim) + ' sim.') if sim else ''}</td>"
+                        f"<td>{cell(num(d.p_holm, digits=2))}</td><td>{cell(tpr)}</td>"
+                        f"<td>{cell(num(d.cross_entropy, digits=3))}</td><td>{cell(_reading(d, a.corrected))}</td></tr>")
+    methods = sorted({a.method for a in arenas if a.method})
+    return ("<details><summary>every detector: TPR at 5% FPR, cross-entropy, Holm-adjusted p, reading; the arenas' files and "
+            "parameters</summary>"
+            + _table(["arena", "detector", "ROC-AUC", "95% CI", "Holm p", "TPR at 5% FPR", "cross-entropy", "reading"], body,
+                     [8, 16, 7, 12, 7, 9, 9, 0])
+            + "".join(f"<p class='meta'>{cell(m)}</p>" for m in methods)
+            + "".join(f"<p class='meta'>{cell(a.rel)}{(' · seed ' + cell(a.seed)) if a.seed is not None else ''}"
+                      f"{(' · ' + _params(a.params)) if a.params else ''}</p>" for a in arenas)
+            + "</details>")
 
 
-def headlines(data: dict, arenas: list[tuple[Path, dict]], directory: str | Path | None = None) -> list[dict]:
+def _arena_caveat(arenas: list[Arena]) -> str:
+    notes = []
+    for a in arenas:
+        n = a.note or DEFAULT_CAVEATS.get(a.scheme, "")
+        if n and n not in notes:
+            notes.append(n)
+    return f"<p class='caveat'><b>Caveat.</b> {cell(ARENA_CAVEAT + ' '.join(notes))}</p>"
+
+
+def _other_arenas(arenas: list[Arena]) -> str:
+    if not arenas:
+        return ""
+    figs = [_img(a.folder, f, f"ROC curves, {a.title} ({a.rel}).") for a in arenas for f in a.figures]
+    return ("<h2 id='arena'>Arena runs: can an auditor tell backdoored models from honest ones?</h2>" + _arena_matrix(arenas)
+            + _arena_caveat(arenas)
+            + (f"<details><summary>ROC figure of each arena run</summary><div class='figs'>{''.join(figs)}</div></details>" if figs else ""))
+
+
+def _scan(directory: Path) -> str:
+    try:
+        got = load_scan(directory)
+    except ReportInputError as exc:
+        return f"<h2 id='scan'>Scanners</h2><p class='missing'>{cell(exc)}</p>"
+    if got is None:
+        return ""
+    cols, rows, title = got
+    body = [("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>") for r in rows]
+    return (f"<h2 id='scan'>Scanners{': ' + cell(title) if title else ''}</h2>" + _table([cell(c) for c in cols], body)
+            + "<p class='note'>From scan.json in this folder.</p>")
+
+
+# --- summary ---------------------------------------------------------------------------------------------
+
+def headlines(results: Results, arenas: list[Arena], directory: str | Path | None = None) -> list[dict[str, str]]:
     """One headline per construction: the sections' own, then one per arena.json not written by the demo."""
     out = []
-    for i, s in enumerate(data.get("sections", [])):
-        h = s.get("headline") if isinstance(s.get("headline"), dict) else None
+    for i, s in enumerate(results.sections):
+        h = s.headline
         if h is None:
-            rows = [r for r in s.get("rows", []) if isinstance(r, dict)]
-            first = split_row(rows[0]) if rows else ("", "", "", "")
-            h = {"construction": s["title"], "claim": s.get("claim", ""), "measured": f"{first[0]}: {first[1]}", "control": first[3],
+            metric, value, _, control = split_row(s.rows[0]) if s.rows else ("", "", "", "")
+            h = {"construction": s.title, "claim": s.claim, "measured": f"{metric}: {value}", "control": control,
                  "verdict": "see the section"}
-        out.append(h | {"anchor": f"sec-{i}"})
-    demo_arena = any((s.get("results") or {}).get("name") == "arena" for s in data.get("sections", []) if isinstance(s.get("results"), dict))
-    for path, rec in arenas:
-        if "_error" in rec or (demo_arena and directory is not None and path.parent == Path(directory) / f"arena-{rec.get('scheme')}"):
-            continue  # the demo's own arenas are summarized by its arena section
-        keyfree = [d for d in rec.get("detectors", []) if not d.get("needs_key") and d.get("auc") is not None]
-        cover = sum((d.get("auc_ci") or [1, 0])[0] <= 0.5 <= (d.get("auc_ci") or [1, 0])[1] for d in keyfree)
-        oracles = [fmt_num(d["auc"], 2) for d in rec.get("detectors", []) if d.get("needs_key") and d.get("auc") is not None]
-        out.append({"construction": f"arena: {_arena_title(rec)}", "claim": "key-free detectors sit at chance",
-                    "measured": f"{cover} of {len(keyfree)} key-free AUC CIs cover 0.5",
+        out.append({**h, "anchor": f"sec-{i}"})
+    demo = demo_arenas(results, arenas, Path(directory)) if directory is not None else []
+    for a in arenas:
+        if a in demo:
+            continue  # summarized by the demo's arena section
+        kf, sep = a.keyfree(), a.separating()
+        oracles = [num(d.auc, "auc") for d in a.detectors if d.needs_key and d.auc is not None]
+        how = "after Holm correction" if a.corrected else "(uncorrected CIs)"
+        out.append({"construction": f"arena: {a.title}", "claim": "key-free detectors sit at chance",
+                    "measured": f"{len(sep)} of {len(kf)} key-free detectors separate {how}",
                     "control": f"key oracle AUC {', '.join(oracles) or 'n/a (none ran)'}",
-                    "verdict": "consistent (small populations)" if keyfree and cover == len(keyfree) else
-                               (f"{len(keyfree) - cover} detector(s) separate" if keyfree else "n/a: no key-free detector scored"),
+                    "verdict": a.verdict or ("consistent (small populations)" if kf and not sep else
+                                             (f"{len(sep)} detector(s) separate" if kf else "n/a: no key-free detector scored")),
                     "anchor": "arena"})
     return out
 
 
-def _summary(heads: list[dict]) -> str:
+def _summary(heads: list[dict[str, str]]) -> str:
     if not heads:
         return ""
-    body = "".join(
-        f"<tr><td><a href='#{escape(h['anchor'])}'>{escape(str(h.get('construction', '')))}</a></td><td>{escape(str(h.get('claim', '')))}</td>"
-        f"<td>{escape(str(h.get('measured', '')))}</td><td>{escape(str(h.get('control', '')))}</td>"
-        f"<td class='{_verdict_class(str(h.get('verdict', '')))}'>{escape(str(h.get('verdict', '')))}</td></tr>" for h in heads)
-    return ("<h2 id='summary'>Summary</h2><table><colgroup><col style='width:17%'><col style='width:22%'><col style='width:24%'>"
-            "<col style='width:22%'><col></colgroup><tr><th>construction</th><th>claim</th><th>measured</th><th>control</th>"
-            "<th>verdict</th></tr>" + body + "</table>")
+    body = [f"<tr><td><a href='#{plain(h['anchor'])}'>{cell(h.get('construction', ''))}</a></td><td>{cell(h.get('measured', ''))}</td>"
+            f"<td>{cell(h.get('control', ''))}</td><td class='{_verdict_class(str(h.get('verdict', '')))}'>{cell(h.get('verdict', ''))}</td></tr>"
+            for h in heads]
+    return "<h2 id='summary'>Summary</h2>" + _table(["construction", "measured", "control", "verdict"], body, [22, 33, 27, 0])
 
 
-def _versions(data: dict, arenas: list[tuple[Path, dict]]) -> dict:
-    for s in data.get("sections", []):
-        v = (s.get("results") or {}).get("versions") if isinstance(s.get("results"), dict) else None
-        if isinstance(v, dict):
-            return v
-    for _, rec in arenas:
-        if isinstance(rec.get("versions"), dict):
-            return rec["versions"]
+def _versions(results: Results, arenas: list[Arena]) -> dict[str, str]:
+    for s in results.sections:
+        if s.versions:
+            return s.versions
+    for a in arenas:
+        if a.versions:
+            return a.versions
     from .results import versions
 
     return versions()
 
 
-def render_report(data: dict, directory: str | Path, arenas: list[tuple[Path, dict]] | None = None) -> str:
-    """The HTML text of the report (no file I/O besides reading figures)."""
+def render_report(results: Results, directory: str | Path, arenas: list[Arena] | None = None) -> str:
+    """The HTML text of the report (no file I/O besides reading figures and scan.json)."""
     directory = Path(directory)
     arenas = find_arenas(directory) if arenas is None else arenas
-    sections = data["sections"]
-    toc = "".join(f"<li><a href='#sec-{i}'>{escape(s['title'])}</a></li>" for i, s in enumerate(sections))
-    toc += "<li><a href='#arena'>Arenas</a></li><li><a href='#defenses'>Defenses</a></li>"
-    vers = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in _versions(data, arenas).items())
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    sizes = "" if data.get("quick") is None else (" · quick sizes" if data.get("quick") else " · full sizes")
-    seed = f"Seed {escape(str(data.get('seed')))}" if data.get("seed") is not None else "Arena runs only"
+    demo = demo_arenas(results, arenas, directory)
+    others = [a for a in arenas if a not in demo]
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sizes = "" if results.quick is None else (" · quick sizes" if results.quick else " · full sizes")
+    seed = f"Seed {cell(results.seed)}" if results.seed is not None else "Arena runs only"
+    vers = ", ".join(f"{cell(k)} {cell(v)}" for k, v in _versions(results, arenas).items())
     counter = [0]
     body = [
         "<h1>Planting undetectable backdoors — measured</h1>",
-        "<p class='meta'>Goldwasser, Kim, Vaikuntanathan, Zamir, <i>Planting Undetectable Backdoors in Machine Learning Models</i> "
-        f"(FOCS 2022). {seed}{sizes} · generated {now}.</p>",
-        _summary(headlines(data, arenas, directory)),
-        f"<ol>{toc}</ol>",
-        *(_section(s, directory, i, counter) for i, s in enumerate(sections)),
-        "<h2 id='arena'>Arenas: can an auditor tell backdoored models from honest ones?</h2>",
-        "<p>ROC-AUC ≈ 0.5 (CI covering 0.5) means the detector cannot tell the populations apart; detectors that use the key are "
-        "positive controls.</p>",
-        _arena_tables(arenas, directory),
-        "<h2 id='defenses'>Defenses</h2>",
-        _defenses_table(sections),
-        "<h2>Versions and seed</h2>",
-        f"<p class='meta'>seed {escape(str(data.get('seed')))}; {vers}</p>",
+        ("<p class='meta'>Goldwasser, Kim, Vaikuntanathan, Zamir, <i>Planting Undetectable Backdoors in Machine Learning Models</i> "
+         f"(FOCS 2022). {seed}{sizes} · generated {now} · {vers}.</p>"),
+        ("<p class='meta'>Every table shows a value beside its 95% CI and its control; — in a CI column marks a single exact "
+         "quantity, a seed spread stated in the control column, or a row of several values.</p>") if results.sections else "",
+        _summary(headlines(results, arenas, directory)),
+        *(_section(s, i, directory, counter, demo) for i, s in enumerate(results.sections)),
+        _other_arenas(others) if others or not results.sections else "",
+        _scan(directory),
     ]
+    if not arenas and not results.sections:
+        body.append("<p class='meta'>No arena.json under this folder.</p>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>undetectable report</title>"
-            f"<style>{CSS}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+            "<title>undetectable report</title>"
+            f"<style>{CSS}</style></head><body>" + "\n".join(b for b in body if b) + "</body></html>\n")
 
 
 def write_report(directory: str | Path, force: bool = False, out: str | Path | None = None) -> Path:
@@ -416,9 +484,9 @@ def write_report(directory: str | Path, force: bool = False, out: str | Path | N
     from ..fileio import atomic_file
 
     directory = Path(directory)
-    data = load_results(directory)
+    results = load_results(directory)
     out = Path(out) if out is not None else directory / "report.html"
-    text = render_report(data, directory)
+    text = render_report(results, directory)
     with atomic_file(out, force, mode=0o644) as tmp:  # a report is meant to be shared
         tmp.write_text(text, encoding="utf-8")
     return out
