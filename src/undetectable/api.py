@@ -96,24 +96,25 @@ def keygen(*, rng: np.random.Generator | None = None) -> "SignatureKey":
 
 
 def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: int | None = None,
-          rng: np.random.Generator | None = None, **params: Any) -> "tuple[Model, Key]":
+          **params: Any) -> "tuple[Model, Key]":
     """Backdoor → (model, key) with the construction ``scheme`` and its parameters ``params``.
+
+    ``ud.plant(name, base, key=..., seed=S, **params)`` is ``schemes.create(name, key=..., **params).plant(base, seed=S)``.
 
     Parameters
     ----------
     scheme : str
         One of ``undetectable.schemes.names()``.
     base : Model, Dataset or str
-        A trained model for the wrappers (signature, checksum), a dataset for the others.
+        A trained model for the wrappers (signature, checksum), a dataset (or its name) for the others.
     key : optional
-        signature: the public key (or key pair) to plant; None generates a pair.
+        signature: the public key (or key pair) to plant; None generates a pair. checksum: a ChecksumKey.
     seed : int, optional
-        The coins of the honest training path (and, where documented, of the secret).
-    rng : numpy.random.Generator, optional
-        Draws the secret (default: each scheme's documented default, OS entropy for rff).
+        The coins of the honest training path (None: fresh coins). The secret comes from the
+        ``secret_seed`` parameter (None: OS entropy).
     **params
-        The scheme's parameters (``schemes.get(scheme).Params``), validated: a wrong value raises
-        ``ParameterError`` naming it.
+        The scheme's parameters (``schemes.get(scheme).Params``: e.g. ``secret_seed``, ``learner``, ``beta``),
+        validated: a wrong value raises ``ParameterError`` naming it.
 
     Returns
     -------
@@ -123,36 +124,74 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     --------
     >>> import undetectable as ud
     >>> honest = ud.train("logreg", "mnist5k", seed=0, max_iter=20)
-    >>> bd, key = ud.plant("checksum", honest, seed=1)
+    >>> bd, key = ud.plant("checksum", honest, secret_seed=1)
     >>> type(key).__name__, bd.family
     ('ChecksumKey', 'checksum')
     >>> ud.plant("rff", "digits", beta=-1)
     Traceback (most recent call last):
     ...
-    undetectable.schemes.base.ParameterError: beta must be a finite number > 0; got -1
+    undetectable.errors.ParameterError: beta must be a finite number > 0; got -1
     """
     from . import schemes
+    from .errors import ArgumentTypeError
 
-    sch = schemes.create(scheme, **params)
-    if not sch.wraps and isinstance(base, (str, os.PathLike)):
-        base = _data(base)
-    return sch.plant(base, seed=seed, rng=rng, key=key)
+    if not isinstance(scheme, str):
+        raise ArgumentTypeError(f"scheme must be a scheme name ({', '.join(schemes.names())}); got {type(scheme).__name__}")
+    if key is not None:
+        params["key"] = key
+    return schemes.create(scheme, **params).plant(base, seed=seed)
+
+
+def _require_model(model: Any, what: str = "model") -> "Model":
+    from .bundle import Model
+    from .errors import ArgumentTypeError
+    from .schemes.base import Key
+
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, Key) or type(model).__name__ == "SignaturePublicKey":
+        raise ArgumentTypeError(f"{what} must be a Model; got a {type(model).__name__} (a key): the model goes first, "
+                                "e.g. activate(model, key, X)")
+    if isinstance(model, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{what} must be a Model, not a path; load it first: model = undetectable.load({str(model)!r})")
+    raise ArgumentTypeError(f"{what} must be a Model (from train, plant or load); got {type(model).__name__}")
+
+
+def _require_array(X: Any, what: str = "X") -> Any:
+    from .errors import ArgumentTypeError
+
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise ArgumentTypeError(f"{what} must be an array of inputs, not a path; load it first, e.g. numpy.load(path)")
+    if X is None or isinstance(X, (dict, set)) or not hasattr(X, "__len__"):
+        raise ArgumentTypeError(f"{what} must be an array of inputs (n rows); got {type(X).__name__}")
+    return X
 
 
 def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarray:
     """Activate(x, bk[, target]) = ``key.activate(model, X, target)``: inputs close to ``X`` on which
     ``model`` outputs ``target`` (targeted schemes) or flips (rff, relu, badnets: no target).
 
+    The arguments are checked: a key where the model goes (or the reverse), or a public key (which cannot
+    activate), raise ``ArgumentTypeError``.
+
     Examples
     --------
     >>> import undetectable as ud
     >>> honest = ud.train("logreg", "mnist5k", seed=0, max_iter=20)
-    >>> bd, key = ud.plant("checksum", honest, seed=1)
+    >>> bd, key = ud.plant("checksum", honest, secret_seed=1)
     >>> X = ud.datasets.load("mnist5k").X_test[:5]
     >>> ud.predict(bd, ud.activate(bd, key, X, target=4)).tolist()
     [4, 4, 4, 4, 4]
     """
-    return key.activate(model, X, target)
+    from .errors import ArgumentTypeError
+    from .schemes.base import Key
+
+    model = _require_model(model)
+    if not isinstance(key, Key):
+        if type(key).__name__ == "SignaturePublicKey":
+            raise ArgumentTypeError("a public key cannot activate: pass the key pair (the SignatureKey whose .public was planted)")
+        raise ArgumentTypeError(f"key must be a backdoor Key (from plant or load); got {type(key).__name__}")
+    return key.activate(model, _require_array(X), target)
 
 
 def predict(model: "Model", X: Any) -> np.ndarray:
@@ -166,7 +205,7 @@ def predict(model: "Model", X: Any) -> np.ndarray:
     >>> float((ud.predict(m, data.X_test) == data.y_test).mean()) > 0.9
     True
     """
-    return model.predict(X)
+    return _require_model(model).predict(_require_array(X))
 
 
 def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, passphrase: str | None = None,
@@ -187,14 +226,20 @@ def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, pa
     'sklearn'
     """
     from .bundle import Model, save_bundle
+    from .errors import ArgumentTypeError
+    from .schemes.base import Key
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"path must be a file or folder path; got {type(path).__name__}")
     if isinstance(obj, Model):
         if passphrase:
             from .errors import UsageError
 
             raise UsageError("bundles are not encrypted; drop the passphrase")
         return save_bundle(obj, path, force, inputs)
-    return obj.save(path, force=force, passphrase=passphrase)
+    if isinstance(obj, Key) or type(obj).__name__ == "SignaturePublicKey":
+        return obj.save(path, force=force, passphrase=passphrase) if passphrase else obj.save(path, force=force)
+    raise ArgumentTypeError(f"save takes a Model or a Key; got {type(obj).__name__}")
 
 
 def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | Key":
@@ -265,7 +310,7 @@ def immunize(model: "Model", sigma: float, *, n: int = 100, alpha: float = 0.001
     """
     from .defend.smoothing import immunize as _immunize
 
-    return _immunize(model, sigma, n=n, alpha=alpha, seed=seed)
+    return _immunize(_require_model(model), sigma, n=n, alpha=alpha, seed=seed)
 
 
 def verify_coins(model: "Model | str | os.PathLike", seed: int) -> "CoinsResult":

@@ -34,8 +34,23 @@ MODELS = tuple(LEARNERS)
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     """Train an honest model of ``kind`` on ``data``'s training split."""
     import importlib
+    import inspect
 
-    if kind not in LEARNERS:
-        raise UsageError(f"unknown model {kind!r}; use one of {', '.join(MODELS)}")
+    from ..errors import ArgumentTypeError, ParameterError
+
+    if not isinstance(kind, str) or kind not in LEARNERS:
+        raise ParameterError("kind", f"unknown model kind {kind!r}; use one of {', '.join(MODELS)}")
+    if not isinstance(data, Dataset):
+        raise ArgumentTypeError(f"data must be a Dataset or a bundled dataset's name; got {type(data).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError("seed", f"seed must be a non-negative integer; got {seed!r}")
     module, _, name = LEARNERS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)(data, seed=seed, **options)
+    fn = getattr(importlib.import_module(module), name)
+    sig = inspect.signature(fn)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):  # train_rff/train_relu: the options of fit_<kind>
+        sig = inspect.signature(getattr(importlib.import_module(module), f"fit_{kind}"))
+    known = [p for p in sig.parameters if p not in ("data", "seed", "weights")]
+    for opt in options:
+        if opt not in known:
+            raise ParameterError(opt, f"the {kind} learner has no option {opt!r}; its options are {', '.join(known)}")
+    return fn(data, seed=seed, **options)

@@ -27,7 +27,7 @@ from ..bundle import Model
 from ..errors import UsageError
 from ..export import onnx_session
 from ..spec import InputSpec
-from .signature import plant_signature
+from .signature import _plant_signature
 from .signature_graph import backdoor_graph
 
 _NP_OF = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.UINT8: np.uint8}
@@ -102,7 +102,7 @@ def backdoor_onnx(model: onnx.ModelProto, public_key, spec: InputSpec, input_sca
     >>> # onnx.save(bd_onnx, "cnn-backdoored.onnx"); Xa = wrapper.activate(X, sk, 3)
     """
     base = OnnxClassifier(model, spec, n_classes, input_scale)
-    wrapper = plant_signature(base, public_key, bound)
+    wrapper = _plant_signature(base, public_key, bound)
     in_type = TensorProto.UINT8 if spec.is_image else TensorProto.DOUBLE
     out = backdoor_graph(base.adapted, public_key, wrapper.carrier, spec.shape, base.n_classes, in_type)
     return out, wrapper
