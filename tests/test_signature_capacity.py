@@ -31,7 +31,7 @@ def test_plant_names_the_smallest_bound_and_it_fits(wine):
     base = train_model("logreg", wine, seed=0)
     key = SignatureKey.generate()
     public = key.private.public_key()
-    with pytest.raises(CapacityError, match="smallest --bound that fits is") as err:
+    with pytest.raises(CapacityError, match="smallest bound that fits is") as err:
         _plant_signature(base, public, 1e-3, X_check=wine.X_train)
     fit = float(re.search(r"fits is ([0-9.e-]+)", str(err.value)).group(1))
     assert 1e-3 < fit < 1.0

@@ -48,5 +48,5 @@ def relu_quad(model, data, key, rng) -> float:
 
 def _key(key, name: str, scheme: str) -> np.ndarray:
     if getattr(key, "scheme", None) != scheme:
-        raise NotApplicable(f"the {scheme} key oracle needs a {scheme} key (the --key-out file of plant {scheme})")
+        raise NotApplicable(f"the {scheme} key oracle needs a {scheme} key (the key written when the {scheme} model was planted)")
     return np.asarray(getattr(key, name), dtype=np.float64).ravel()

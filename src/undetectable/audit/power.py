@@ -136,9 +136,9 @@ def ci_half_width(n: int, auc: float = 0.5, alpha: float = 0.05) -> float:
 def n_for_ci_width(width: float, auc: float = 0.5, alpha: float = 0.05, n_max: int = 10**7) -> int:
     """Smallest N per side with total CI width 2·ci_half_width(N) ≤ ``width`` (bisection)."""
     if not 0 < width < 1:
-        from ..errors import UsageError
+        from ..errors import ParameterError
 
-        raise UsageError(f"--target-ci-width must be in (0, 1); got {width!r}")
+        raise ParameterError("width", f"the CI width must be in (0, 1); got {width!r}")
     lo, hi = 2, n_max
     if 2 * ci_half_width(hi, auc, alpha) > width:
         return n_max

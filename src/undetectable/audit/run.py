@@ -44,9 +44,9 @@ _DEFAULT_DATA = {(784, "uint8"): "mnist5k", (64, "uint8"): "digits", (30, "float
 def dataset_for_spec(spec):
     """The bundled dataset whose inputs match ``spec`` (shape and dtype), or a UsageError asking for --data."""
     from ..data import load_dataset
-    from ..errors import UsageError
+    from ..errors import ParameterError
 
     name = _DEFAULT_DATA.get((spec.n_features, spec.dtype))
     if name is None:
-        raise UsageError(f"no bundled dataset has {spec.n_features} {spec.dtype} features; pass --data NAME or a .npz path")
+        raise ParameterError("data", f"no bundled dataset has {spec.n_features} {spec.dtype} features; pass data=NAME (a dataset name or a .npz path)")
     return load_dataset(name)

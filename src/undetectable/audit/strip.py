@@ -88,7 +88,7 @@ def activate_probe(model, key, X: np.ndarray, rng: np.random.Generator) -> np.nd
 def score(model, data, key, rng) -> float:
     """STRIP: fraction of clean probe inputs whose superimposition entropy is below 0.2·log C."""
     if data is None:
-        raise NotApplicable("STRIP needs clean inputs; pass --data")
+        raise NotApplicable("STRIP needs clean inputs; pass data (a Dataset or a bundled dataset's name)")
     probe = data.X_test[rng.permutation(len(data.X_test))[:200]]
     H = strip_entropy(model, probe, data.X_train, rng)
     return float(np.mean(H < LOW_ENTROPY_FRACTION * np.log(model.n_classes)))
@@ -98,7 +98,7 @@ def score(model, data, key, rng) -> float:
 def score_with_key(model, data, key, rng) -> float:
     """STRIP with the key (oracle): TPR at 5% FPR on activated vs clean inputs."""
     if data is None or key is None:
-        raise NotApplicable("strip_key needs clean inputs (--data) and the backdoor key")
+        raise NotApplicable("strip_key needs clean inputs (data) and the backdoor key")
     perm = rng.permutation(len(data.X_test))
     half = min(200, len(perm) // 2)
     clean, trig, overlay = data.X_test[perm[:half]], data.X_test[perm[half : 2 * half]], data.X_train

@@ -84,22 +84,22 @@ def load_results(directory: str | Path) -> dict:
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise UsageError(f"{directory} is not a directory; pass the folder written by 'undetectable demo --out DIR'")
+        raise UsageError(f"{directory} is not a directory; pass the folder the demo (or an arena) wrote its results into")
     path = directory / "results.json"
     if not path.is_file():
         if next(directory.rglob("arena.json"), None) is not None:
             return {"sections": [], "seed": None, "quick": None, "arena_only": True}
-        raise UsageError(f"{path} does not exist and no arena.json is under {directory}; run 'undetectable demo --out {directory}' "
-                         "or 'undetectable arena --out DIR' first")
+        raise UsageError(f"{path} does not exist and no arena.json is under {directory}; run the demo or an arena "
+                         "with this folder as its output first")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UndetectableError(f"{path} is corrupt ({str(exc).splitlines()[0]}); re-run 'undetectable demo --out {directory} --force'") from None
+        raise UndetectableError(f"{path} is corrupt ({str(exc).splitlines()[0]}); re-run the demo into {directory}, replacing it") from None
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise UndetectableError(f"{path} has no 'sections' list; it was not written by 'undetectable demo' (re-run it)")
     for i, s in enumerate(data["sections"]):
         if not isinstance(s, dict) or not isinstance(s.get("title"), str) or not isinstance(s.get("rows", []), list):
-            raise UndetectableError(f"{path}: section {i} lacks a title or rows; re-run 'undetectable demo --out {directory} --force'")
+            raise UndetectableError(f"{path}: section {i} lacks a title or rows; re-run the demo into {directory}, replacing it")
     return data
 
 

@@ -24,7 +24,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..bundle import Model
-from ..errors import UsageError
+from ..errors import ParameterError, UsageError
 from ..export import onnx_session
 from ..spec import InputSpec
 from .signature import _plant_signature
@@ -213,11 +213,11 @@ def input_spec_for(n_features: int, dtype: str = "uint8", high: float = 255.0, f
         return InputSpec((int(n_features),), "uint8", 0.0, float(high))
     if dtype == "float64":
         if feature_std is None:
-            raise UsageError("float inputs need the training standard deviation of every feature (--feature-std std.npy): "
+            raise ParameterError("feature_std", "float inputs need the training standard deviation of every feature (feature_std): "
                              "the payload's fixed-point grid is set from it")
         std = np.asarray(feature_std, dtype=np.float64).ravel()
         if len(std) != n_features or not np.all(np.isfinite(std) & (std > 0)):
-            raise UsageError(f"--feature-std must hold {n_features} positive finite numbers, got {len(std)}")
+            raise ParameterError("feature_std", f"feature std must hold {n_features} positive finite numbers, got {len(std)}")
         return InputSpec((int(n_features),), "float64", None, None, tuple(float(s) for s in std))
     raise UsageError(f"input dtype must be uint8 or float64, got {dtype!r}")
 

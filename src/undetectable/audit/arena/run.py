@@ -12,7 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ...errors import UsageError
+from ...errors import ParameterError, UsageError
 from .catalogue import SCHEMES, check_scheme, construction_params, dataset, scheme_params
 from .executor import evaluate_unit, run_units, shadow_unit
 from .metrics import detector_summary
@@ -25,7 +25,7 @@ def arena_detectors(scheme: str, names: Iterable[str] | None = None) -> list[tup
     names = list(names) if names else None
     dets = get_detectors(names, scheme)
     if names and not dets:
-        raise UsageError(f"none of the detectors {names} applies to scheme {scheme!r}; omit --detectors to run all that do")
+        raise ParameterError("detectors", f"none of the detectors {names} applies to scheme {scheme!r}; leave detectors None to run all that do")
     return [(d.name, d.needs_key) for d in dets]
 
 
@@ -51,26 +51,26 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
 
     check_scheme(scheme)
     if partial and (out is None or not resume):
-        raise UsageError("--partial summarizes an existing journal; pass it with --resume and --out")
+        raise ParameterError("partial", "partial summarizes an existing journal; use it with resume and out")
     if not isinstance(n_models, (int, np.integer)) or n_models < 2:
-        raise UsageError(f"--models must be an integer ≥ 2 (per population); got {n_models!r}")
+        raise ParameterError("n_models", f"n models must be an integer ≥ 2 (per population); got {n_models!r}")
     from ...safety import check_knob
 
-    check_knob("--models", int(n_models), 2, MAX_MODELS, "each population trains and audits that many models")
+    check_knob("n_models", int(n_models), 2, MAX_MODELS, "each population trains and audits that many models")
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
-        raise UsageError(f"--jobs must be a positive integer or -1 (all cores); got {n_jobs!r}")
+        raise ParameterError("n_jobs", f"n jobs must be a positive integer or -1 (all cores); got {n_jobs!r}")
     load_dataset(data)  # fail early, with the dataset's own error
     if out is not None:
         from ...fileio import check_writable
 
         out = Path(out)
         if out.exists() and not out.is_dir():
-            raise UsageError(f"{out} exists and is not a directory; pass a directory for --out")
+            raise ParameterError("out", f"{out} exists and is not a directory; pass a directory as out")
         if out.is_dir() and not resume:
             check_writable(out / "arena.json", force)
             if (out / "units.jsonl").exists() and not force:
-                raise UsageError(f"{out / 'units.jsonl'} holds a previous (interrupted?) run; pass --resume to continue it "
-                                 "or --force to start afresh")
+                raise ParameterError("resume", f"{out / 'units.jsonl'} holds a previous (interrupted?) run; pass resume=True to continue it "
+                                     "or force=True to start afresh")
     dets = arena_detectors(scheme, detectors)
     names = tuple(n for n, _ in dets)
     p = {**scheme_params(scheme, quick), **(params or {})}
