@@ -42,8 +42,8 @@ def train_model(kind: str, data: Dataset, seed: int = 0, **options):
         raise ParameterError("kind", f"unknown model kind {kind!r}; use one of {', '.join(MODELS)}")
     if not isinstance(data, Dataset):
         raise ArgumentTypeError(f"data must be a Dataset or a bundled dataset's name; got {type(data).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError("seed", f"seed must be a non-negative integer; got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ParameterError("seed", f"seed must be an integer in [0, 2^32); got {seed!r}")
     module, _, name = LEARNERS[kind].partition(":")
     fn = getattr(importlib.import_module(module), name)
     sig = inspect.signature(fn)

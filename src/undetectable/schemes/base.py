@@ -50,7 +50,10 @@ def check_float(name: str, value: Any, low: float = 0.0, high: float | None = No
         v = float(value)
         ok = (v > low if open_low else v >= low) and (high is None or (v < high if open_high else v <= high))
     if not ok:
-        where = f"> {low:g}" if high is None and open_low else f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        if high is None:
+            where = f"{'>' if open_low else '≥'} {low:g}"
+        else:
+            where = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
         raise ParameterError(name, f"{_words(name)} must be a finite number {where}; got {value!r}")
     return float(value)
 
