@@ -1,6 +1,7 @@
 """``undetectable arena``: N honest vs N backdoored models, every applicable detector, AUC with 95% CI.
 
-Undetectable (§6, appendix) means every key-free detector's AUC CI covers ½; the key oracles
+Undetectable (§6, appendix) means no key-free detector separates the populations once the k tests are
+corrected for multiplicity (Holm; ``audit.power``); the key oracles
 (``key_oracles``) and a classical BadNets backdoor are the positive controls that must be detected.
 Meta-classifiers are first fitted on held-out shadow models (their own units, with disjoint seeds).
 """
@@ -44,7 +45,8 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     journal (same options; ``n_models`` may grow). ``partial=True`` (with ``resume``) runs nothing: it
     summarizes the units the journal already holds into ``out/arena.partial.json`` (honest and backdoored
     units alternate, so any prefix of a run is a balanced population). The record's ``multiple_testing`` entry holds Holm /
-    Benjamini–Hochberg corrections across the key-free detectors (``audit.power``). Returns the arena record.
+    Benjamini–Hochberg corrections across the key-free detectors (``audit.power``); every detector's ``verdict`` and
+    the record's ``verdict`` come from the Holm-adjusted p-values, never from an uncorrected CI. Returns the arena record.
     """
     from ...data import load_dataset
     from ...report.results import versions
@@ -127,9 +129,10 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         errs = sorted({r["errors"][name] for r in res if name in r["errors"]})
         summaries.append(detector_summary(name, needs_key, h, b, crng) | ({"errors": errs[:3]} if errs else {}))
         scores[name] = {"honest": h, "backdoored": b}
-    from ..power import correct_arena
+    from ..power import arena_verdicts, correct_arena
 
     multiple = correct_arena(summaries, scores, np.random.default_rng([seed, 2025]))
+    verdict = arena_verdicts(summaries, multiple)
     record = {
         "scheme": scheme, "detectors": summaries, "data": data, "seed": seed, "quick": quick, "n_models": int(n_models),
         **({"partial": {"n_honest": sum(r["role"] == "honest" for r in res), "n_backdoored": sum(r["role"] == "backdoored" for r in res),
@@ -137,7 +140,7 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         "n_shadows": n_sh if want else 0, "params": p,
         "model_seeds": {"honest": [r["seed"] for r in res if r["role"] == "honest"],
                         "backdoored": [r["seed"] for r in res if r["role"] == "backdoored"]},
-        "scores": scores, "versions": versions(), "multiple_testing": multiple,
+        "scores": scores, "versions": versions(), "multiple_testing": multiple, "verdict": verdict,
         "timing": {"seconds": elapsed, "shadow_seconds": t_shadow, "n_jobs": n_jobs, "scheduler": scheduler,
                    "model_seconds": [r["seconds"] for r in res],
                    "models_x_detectors_per_minute": 60.0 * len(res) * len(dets) / elapsed if elapsed else None},
