@@ -19,7 +19,7 @@ from .base import ExperimentResult
 # a demo can afford 8+8 models; `undetectable arena --data mnist5k` runs the same at D = 784.
 WB = ["ks_coord", "ad_coord", "ks_proj", "ad_proj", "mp_edge", "kurtosis", "spca_diag", "spca_covthresh"]
 PLAN = [
-    ("rff", "digits", WB + ["rff_frac"], 8, 16),
+    ("rff", "digits", WB + ["rff_frac", "rff_negation"], 8, 16),
     ("relu", "digits", WB + ["relu_quad"], 8, 16),
     ("signature", "mnist5k", ["meta_blackbox"], 4, 6),
 ]
