@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .errors import ParameterError, UsageError
+from .errors import ParameterError
 from .experiments import EXPERIMENTS, get_experiment
 from .report.results import write_json
 from .runtime import limited_threads, thread_budget

@@ -26,7 +26,7 @@ from ..bundle import Model
 from ..crypto.payload import carrier_for
 from ..errors import BundleError, CapacityError, KeyMismatchError, UsageError
 from ..keys import key_id, load_private_key, load_public_key, public_from_pem, public_pem
-from ..errors import ArgumentTypeError, ParameterError
+from ..errors import ParameterError
 from .base import Key, Learner, Params, Scheme, check_float, check_learner, check_seed, planted
 from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...errors import ParameterError, UndetectableError, UsageError
+from ...errors import ParameterError, UndetectableError
 from .catalogue import build_model, dataset, model_seed, null_key
 
 
