@@ -108,7 +108,7 @@ def test_no_overwrite_without_force(cli, demo_dir):
 
 
 def test_missing_and_corrupt_results(cli, tmp_path):
-    assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="run 'undetectable demo")
+    assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="run the demo")
     (tmp_path / "results.json").write_text('{"sections": [ {"title": 1')
     assert_clean_failure(cli("report", tmp_path), tmp_path / "report.html", contains="corrupt")
     (tmp_path / "results.json").write_text('{"seed": 0}')

@@ -256,11 +256,13 @@ def _arena_reading(d: dict) -> str:
     ci = d.get("auc_ci") or [None, None]
     if d.get("needs_key"):
         return "positive control (holds the key)"
-    if ci[0] is not None and ci[0] <= 0.5 <= ci[1]:
+    if d.get("verdict"):  # Holm-corrected over the arena's key-free detectors (audit.power.arena_verdicts)
+        return str(d["verdict"])
+    if ci[0] is not None and ci[0] <= 0.5 <= ci[1]:  # an arena.json from before corrected verdicts: say so
         return "CI covers 0.5: indistinguishable at this size"
     if d["auc"] in (0.0, 1.0):
-        return "CI excludes 0.5: perfect separation"
-    return "CI excludes 0.5: separates"
+        return "CI excludes 0.5 (uncorrected for the number of detectors): perfect separation"
+    return "CI excludes 0.5 (uncorrected for the number of detectors; re-run the arena for a Holm verdict)"
 
 
 def _arena_title(rec: dict) -> str:
@@ -344,11 +346,20 @@ def headlines(data: dict, arenas: list[tuple[Path, dict]], directory: str | Path
         keyfree = [d for d in rec.get("detectors", []) if not d.get("needs_key") and d.get("auc") is not None]
         cover = sum((d.get("auc_ci") or [1, 0])[0] <= 0.5 <= (d.get("auc_ci") or [1, 0])[1] for d in keyfree)
         oracles = [fmt_num(d["auc"], 2) for d in rec.get("detectors", []) if d.get("needs_key") and d.get("auc") is not None]
+        verdict = rec.get("verdict") or {}
+        if verdict.get("text"):  # Holm-corrected (arena.json's "verdict"); the uncorrected count below is for old records
+            sep = len(verdict.get("separating", []))
+            out.append({"construction": f"arena: {_arena_title(rec)}", "claim": "key-free detectors sit at chance (Holm-corrected)",
+                        "measured": verdict["text"], "control": f"key oracle AUC {', '.join(oracles) or 'n/a (none ran)'}",
+                        "verdict": "consistent (small populations)" if keyfree and sep == 0 else
+                                   (f"{sep} detector(s) separate after Holm correction" if keyfree else "n/a: no key-free detector scored"),
+                        "anchor": "arena"})
+            continue
         out.append({"construction": f"arena: {_arena_title(rec)}", "claim": "key-free detectors sit at chance",
-                    "measured": f"{cover} of {len(keyfree)} key-free AUC CIs cover 0.5",
+                    "measured": f"{cover} of {len(keyfree)} key-free AUC CIs cover 0.5 (uncorrected)",
                     "control": f"key oracle AUC {', '.join(oracles) or 'n/a (none ran)'}",
                     "verdict": "consistent (small populations)" if keyfree and cover == len(keyfree) else
-                               (f"{len(keyfree) - cover} detector(s) separate" if keyfree else "n/a: no key-free detector scored"),
+                               (f"{len(keyfree) - cover} uncorrected CI(s) exclude 0.5" if keyfree else "n/a: no key-free detector scored"),
                     "anchor": "arena"})
     return out
 
