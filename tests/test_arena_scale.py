@@ -40,7 +40,7 @@ def test_hanley_mcneil_matches_simulation():
     assert P.n_to_exclude(0.6) == 132 and P.excludable_auc(132) <= 0.6
     from undetectable.errors import UsageError
 
-    with pytest.raises(UsageError, match="target-ci-width"):
+    with pytest.raises(UsageError, match="CI width must be in"):
         P.n_for_ci_width(1.5)
 
 

@@ -253,7 +253,7 @@ class SignatureScheme(Scheme):
     Examples
     --------
     >>> import undetectable as ud
-    >>> honest = ud.train("logreg", "digits", seed=0, max_iter=50)
+    >>> honest = ud.train("logreg", "mnist5k", seed=0, max_iter=20)
     >>> pair = keygen()
     >>> bd, key = SignatureScheme(key=pair.public).plant(honest)
     >>> bd.family, key.key_id == pair.key_id
