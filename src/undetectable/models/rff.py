@@ -261,7 +261,7 @@ def _check_data(data: Dataset) -> None:
             raise UsageError(f"dataset {data.name}: {name} has NaN, infinite or non-numeric values; remove or impute them")
 
 
-def fit_rff(data: Dataset, seed: int = 0, n_features: int = 3000, bandwidth: float | None = None, head: str = "ridge",
+def fit_rff(data: Dataset, seed: int | None = 0, n_features: int = 3000, bandwidth: float | None = None, head: str = "ridge",
             alpha: float = 100.0, C: float = 1.0, max_iter: int = 300, weights: np.ndarray | None = None) -> RFFModel:
     """The one path shared by Train-RFF (``weights=None``: honest coins) and Backdoor-RFF (secret ``weights``)."""
     _check_data(data)

@@ -280,7 +280,7 @@ class Scheme:
         if isinstance(base, (str, os.PathLike)):
             from ..data import load_dataset
 
-            return load_dataset(base)
+            return load_dataset(os.fspath(base))
         if not isinstance(base, Dataset):
             raise ArgumentTypeError(f"the {self.name} scheme trains from data: pass a Dataset or a bundled dataset's name, "
                                     f"not a {type(base).__name__}")
