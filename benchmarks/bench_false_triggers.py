@@ -54,7 +54,7 @@ def measure(per_kind: int = 250_000, games: int = 4, k: int = 2500, steps: int =
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from undetectable.audit.replication import replication_game
-    from undetectable.schemes.signature import SignatureKey, plant_signature
+    from undetectable.schemes.signature import SignatureKey, SignatureScheme
     from undetectable.data import load_dataset
     from undetectable.models import train_model
 
@@ -62,7 +62,7 @@ def measure(per_kind: int = 250_000, games: int = 4, k: int = 2500, steps: int =
     ds = load_dataset("mnist5k")
     base = train_model("logreg", ds, seed=0)
     sk = Ed25519PrivateKey.generate()
-    bd = plant_signature(base, sk.public_key())
+    bd = SignatureScheme(key=sk.public_key()).plant(base)[0]
     X_all = np.concatenate([ds.X_train, ds.X_test])
     rec: dict = {"queries": {}, "forgeries": {}}
     t_ours = t_base = 0.0

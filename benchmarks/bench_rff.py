@@ -1,7 +1,7 @@
 """RFF + CLWE backdoor: ours vs the raw primitive, measured side by side.
 
 1. exact Gaussian-pancake weights (m×D) vs ``rng.standard_normal((m, D))``      target ≤ 1.5×
-2. Backdoor-RFF (plant_rff) vs honest Train-RFF, same data and sizes           target ≤ 1.05×
+2. Backdoor-RFF (RFFScheme) vs honest Train-RFF, same data and sizes           target ≤ 1.05×
 3. RFFModel.predict on 10,000 mnist5k inputs (m = 4,000) vs bare numpy
    ``argmax(cos(X @ P + B) @ W)``                                               target ≤ 1.2×
 """
@@ -22,7 +22,7 @@ def _timed(fn) -> tuple[float, float]:
 
 
 def run() -> list[dict]:
-    from undetectable.schemes.rff import plant_rff
+    from undetectable.schemes.rff import RFFScheme
     from undetectable.crypto.pancakes import make_secret, sample_weights
     from undetectable.data import load_dataset
     from undetectable.models import train_model
@@ -47,10 +47,10 @@ def run() -> list[dict]:
         for i in range(7):
             w, c = _timed(lambda: train_model("rff", ds, seed=i, n_features=mf))
             wall_h.append(w), cpu_h.append(c)
-            w, c = _timed(lambda: plant_rff(ds, seed=i, n_features=mf, secret_dim=d, beta=0.01, secret_rng=np.random.default_rng(i)))
+            w, c = _timed(lambda: RFFScheme(n_features=mf, secret_dim=d, beta=0.01, secret_seed=i).plant(ds, seed=i))
             wall_b.append(w), cpu_b.append(c)
     ours, base = min(wall_b), min(wall_h)
-    rows.append(ratio_row(f"plant_rff vs honest train (synthetic, m={mf})", ours, base, "<= 1.05x", ours <= 1.05 * base,
+    rows.append(ratio_row(f"RFFScheme vs honest train (synthetic, m={mf})", ours, base, "<= 1.05x", ours <= 1.05 * base,
                           note=f"1 BLAS thread; CPU-time ratio {min(cpu_b) / min(cpu_h):.3f}"))
 
     # 3. predict

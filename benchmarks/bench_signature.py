@@ -13,7 +13,7 @@ from benchmarks.common import best_of, ratio_row
 
 
 def run() -> list[dict]:
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureScheme
     from undetectable.data import load_dataset
     from undetectable.models import train_model
 
@@ -22,7 +22,7 @@ def run() -> list[dict]:
     base = train_model("logreg", ds, seed=0)
     sk = Ed25519PrivateKey.generate()
     pk = sk.public_key()
-    bd = plant_signature(base, pk)
+    bd = SignatureScheme(key=pk).plant(base)[0]
     targets = np.arange(len(X)) % 10
     msgs = bd.messages(X, targets)
 

@@ -98,7 +98,7 @@ def run() -> list[dict]:
 
 def _classifier_rows(sk) -> list[dict]:
     """Backdoored MNIST logreg: one ONNX file (in-graph verify) vs the wrapper bundle, activated inputs."""
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureScheme
     from undetectable.schemes.signature_graph import base_onnx, signature_onnx
     from undetectable.crypto.ed25519_onnx import node_count
     from undetectable.data import load_dataset
@@ -106,7 +106,7 @@ def _classifier_rows(sk) -> list[dict]:
 
     data = load_dataset("mnist5k")
     base = train_model("logreg", data, seed=0)
-    bd = plant_signature(base, sk.public_key())
+    bd = SignatureScheme(key=sk.public_key()).plant(base)[0]
     X = data.X_test[np.arange(BATCH) % len(data.X_test)]
     Xa = bd.activate(X, sk, bd.classes[np.arange(BATCH) % 10])
     model = signature_onnx(bd)

@@ -6,7 +6,7 @@ a pixel never varies) before the random Fourier features, and a secret support S
 the positive orthant (|N(0, I)| normalized) so that shifted pixels move up from 0 and stay in 0..255.
 
 Compared side by side on mnist5k (m random features, same seed):
-  A. today's construction (plant_rff: raw [0, 1] features, uniform support, uniform u);
+  A. today's construction (RFFScheme: raw [0, 1] features, uniform support, uniform u);
   B. the standardized learner with S on the lowest-variance pixels (the idea);
   plus, for each, the random-direction control (a random vector of the same norm as δ).
 Measured: L2, L∞, L0 of δ in pixel units and ‖δ‖₂/median‖x‖₂; fraction of activated test inputs whose every
@@ -45,7 +45,7 @@ def run_study(m: int = 2000, d: int = 16, beta: float = 0.01, seed: int = 0, n_p
     from undetectable.audit import weight_stats as ws
     from undetectable.audit.arena import roc_auc
     from undetectable.audit.lattice import attack_weights
-    from undetectable.schemes.rff import activation_delta, plant_rff
+    from undetectable.schemes.rff import activation_delta, RFFScheme
     from undetectable.crypto.pancakes import PancakeSecret, sample_weights
     from undetectable.data import load_dataset
     from undetectable.models.rff import RFFClassifier, train_rff
@@ -59,7 +59,7 @@ def run_study(m: int = 2000, d: int = 16, beta: float = 0.01, seed: int = 0, n_p
     # A. today's construction
     t0 = time.perf_counter()
     hon = train_rff(ds, seed=seed, n_features=m)
-    bd, key = plant_rff(ds, seed=seed, n_features=m, secret_dim=d, beta=beta, secret_rng=np.random.default_rng([seed, 1]))
+    bd, key = RFFScheme(n_features=m, secret_dim=d, beta=beta, secret_seed=seed + 1).plant(ds, seed=seed)
     dA = activation_delta(bd, key)
     r = rng.standard_normal(len(dA))
     rA = r / np.linalg.norm(r) * np.linalg.norm(dA)

@@ -49,7 +49,7 @@ def test_python_tour(tmp_path, mnist, mnist_logreg):
 def test_plant_white_box_and_verify_coins():
     data = ud.datasets.load("digits")
     honest = ud.train("rff", data, seed=3, n_features=80)
-    bd, key = ud.plant("rff", data, seed=3, rng=np.random.default_rng(0), n_features=80, secret_dim=4)
+    bd, key = ud.plant("rff", data, seed=3, secret_seed=0, n_features=80, secret_dim=4)
     assert ud.verify_coins(honest, 3).ok and not ud.verify_coins(bd, 3).ok
     assert bd.family == honest.family == "rff" and key.bk.shape == (64,)
     with pytest.raises(ud.ParameterError, match="secret dim"):

@@ -40,7 +40,7 @@ def test_hanley_mcneil_matches_simulation():
     assert P.n_to_exclude(0.6) == 132 and P.excludable_auc(132) <= 0.6
     from undetectable.errors import UsageError
 
-    with pytest.raises(UsageError, match="target-ci-width"):
+    with pytest.raises(UsageError, match="CI width must be in"):
         P.n_for_ci_width(1.5)
 
 
@@ -162,5 +162,5 @@ def test_partial_summary_of_an_unfinished_run(tmp_path):
     assert rec["partial"]["n_honest"] == rec["partial"]["n_backdoored"] == 2
     assert json.loads((tmp_path / "arena.partial.json").read_text())["detectors"][0]["n_honest"] == 2
     assert not (tmp_path / "arena.json").exists()
-    with pytest.raises(UsageError, match="--partial"):
+    with pytest.raises(UsageError, match="partial summarizes"):
         A.run_arena("rff", "digits", 5, WB.split(","), quick=True, seed=6, out=tmp_path, partial=True)

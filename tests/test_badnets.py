@@ -8,6 +8,8 @@ import torch
 from conftest import assert_clean_failure
 from undetectable import schemes
 from undetectable.schemes import badnets
+from undetectable.schemes.badnets import BadNetsScheme
+from undetectable.schemes.base import Learner
 
 torch.set_num_threads(1)  # two xdist workers on two cores: no oversubscription
 
@@ -16,7 +18,7 @@ RATE, TARGET = 0.03, 3
 
 @pytest.fixture(scope="module")
 def mnist_badnets(mnist):
-    return badnets.plant_badnets(mnist, seed=0, poison_rate=RATE, target=TARGET, model="mlp", epochs=5)
+    return BadNetsScheme(poison_rate=RATE, target=TARGET, learner=Learner("mlp", {'epochs': 5}), secret_seed=0).plant(mnist, seed=0)
 
 
 def test_trigger_is_a_white_corner_patch(mnist):
@@ -61,7 +63,7 @@ def test_tabular_logreg_badnets(tmp_path):
     from undetectable.models import train_model
 
     ds = load_dataset("breast-cancer")
-    m, key = badnets.plant_badnets(ds, seed=1, poison_rate=0.05, target=1, model="logreg")
+    m, key = BadNetsScheme(poison_rate=0.05, target=1, learner=Learner("logreg"), secret_seed=1).plant(ds, seed=1)
     honest = train_model("logreg", ds, seed=1)
     assert int(key.mask.sum()) == 3 and m.family == honest.family == "sklearn"
     assert np.all(key.pattern[key.mask == 1] > ds.X_train[:, key.mask == 1].max(axis=0))

@@ -28,18 +28,18 @@ def coins_npz(tmp_path_factory, coins_task):
 @pytest.fixture(scope="session")
 def coin_bundles(tmp_path_factory, coins_task):
     """Honest and planted rff/relu bundles (seed 11) and a logreg bundle, saved to disk."""
-    from undetectable.schemes.relu import plant_relu
-    from undetectable.schemes.rff import plant_rff
+    from undetectable.schemes.relu import ReLUScheme
+    from undetectable.schemes.rff import RFFScheme
     from undetectable.models import train_model
 
     root = tmp_path_factory.mktemp("coin_bundles")
     ds = coins_task
     models = {
         "rff": train_model("rff", ds, seed=11, n_features=300),
-        "rff_planted": plant_rff(ds, seed=11, n_features=300, secret_dim=8, secret_rng=np.random.default_rng(1))[0],
-        "rff_integer": plant_rff(ds, seed=11, n_features=300, secret_dim=8, shift="integer", secret_rng=np.random.default_rng(2))[0],
+        "rff_planted": RFFScheme(n_features=300, secret_dim=8, secret_seed=1).plant(ds, seed=11)[0],
+        "rff_integer": RFFScheme(n_features=300, secret_dim=8, shift="integer", secret_seed=2).plant(ds, seed=11)[0],
         "relu": train_model("relu", ds, seed=11, n_features=200),
-        "relu_planted": plant_relu(ds, seed=5, n_features=200, sparsity=4)[0],
+        "relu_planted": ReLUScheme(n_features=200, sparsity=4, secret_seed=5).plant(ds)[0],
         "logreg": train_model("logreg", ds, seed=11),
     }
     paths = {}
@@ -73,7 +73,7 @@ def test_planted_bundle_fails(cli, coin_bundles, name):
 
 
 def test_planted_rff_details(coin_bundles):
-    """Every row of a pancake-planted model differs; offsets (honest coins in plant_rff) still match."""
+    """Every row of a pancake-planted model differs; offsets (honest coins in RFFScheme) still match."""
     from undetectable.bundle import load_bundle
 
     r = verify_coins(load_bundle(coin_bundles["rff_planted"]), 11)

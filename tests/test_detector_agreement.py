@@ -12,9 +12,11 @@ import pytest
 from undetectable.audit import arena as A
 from undetectable.audit.neural_cleanse import neural_cleanse
 
-# captured on main (a29d851), one torch/BLAS thread: (seed, backdoored) -> (norms, score, trigger class)
+# captured on main (a29d851), one torch/BLAS thread: (seed, backdoored) -> (norms, score, trigger class).
+# The backdoored entry was re-captured (same code, one thread) when the scheme contract changed Backdoor's secret
+# derivation (poisoned rows from coin_rng(seed, "secret")): the model changed, Neural Cleanse did not.
 TODAY = {
-    (1001, True): ([66.21, 291.348, 61.075, 87.638, 78.432, 69.104, 72.257, 87.178, 77.775, 13.898], 3.932, 9),
+    (1001, True): ([70.261, 289.578, 59.652, 84.459, 77.743, 63.544, 78.529, 86.828, 76.095, 18.142], 4.544, 9),
     (2000, False): ([74.198, 784.0, 52.502, 74.249, 85.943, 80.54, 80.291, 78.307, 79.569, 104.151], 3.2419, None),
 }
 

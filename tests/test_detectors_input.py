@@ -17,6 +17,8 @@ from undetectable.audit.spectral import spectral_scores, spectral_signature
 from undetectable.audit.strip import roc_auc, strip_entropy, tpr_and_threshold_at_fpr
 from undetectable.audit.torch_view import hidden_activations
 from undetectable.schemes import badnets
+from undetectable.schemes.badnets import BadNetsScheme
+from undetectable.schemes.base import Learner
 
 torch.set_num_threads(1)  # two xdist workers on two cores: no oversubscription
 
@@ -26,7 +28,7 @@ RATE, TARGET = 0.03, 3
 @pytest.fixture(scope="module")
 def poisoned(mnist):
     """(badnets model, key, poisoned dataset, poison mask) on mnist5k, 3% poison, seed 0."""
-    m, key = badnets.plant_badnets(mnist, seed=0, poison_rate=RATE, target=TARGET, model="mlp", epochs=5)
+    m, key = BadNetsScheme(poison_rate=RATE, target=TARGET, learner=Learner("mlp", {'epochs': 5}), secret_seed=0).plant(mnist, seed=0)
     P, idx, _ = badnets.poisoned_training_set(mnist, seed=0, poison_rate=RATE, target=TARGET)
     is_poison = np.zeros(len(P.y_train), dtype=bool)
     is_poison[idx] = True
@@ -46,7 +48,7 @@ def test_neural_cleanse_flags_badnets_not_honest(mnist, poisoned, mnist_mlp):
 
 
 def test_strip_flags_triggered_inputs(mnist, poisoned, mnist_mlp, ed25519_key):
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureScheme
 
     m, key, _, _ = poisoned
     rng = np.random.default_rng(1)
@@ -58,7 +60,7 @@ def test_strip_flags_triggered_inputs(mnist, poisoned, mnist_mlp, ed25519_key):
     # control 1: the same trigger through the honest model is not low-entropy
     tpr_h, _ = tpr_and_threshold_at_fpr(strip_entropy(mnist_mlp, clean, overlay, rng), strip_entropy(mnist_mlp, Xt, overlay, rng))
     # control 2: signature-activated inputs: superimposition destroys the signature, STRIP sees nothing
-    sig = plant_signature(mnist_mlp, ed25519_key.public_key())
+    sig = SignatureScheme(key=ed25519_key.public_key()).plant(mnist_mlp)[0]
     Xs = sig.activate(trig_src[:200], ed25519_key, np.full(200, TARGET))
     assert np.all(sig.predict(Xs) == TARGET)
     tpr_s, _ = tpr_and_threshold_at_fpr(strip_entropy(sig, clean, overlay, rng), strip_entropy(sig, Xs, overlay, rng))
@@ -139,13 +141,13 @@ def test_agrees_with_art(poisoned):
 
 
 def test_disagreement_search(mnist, mnist_mlp, poisoned, ed25519_key, rng):
-    from undetectable.schemes.checksum import plant_checksum
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.checksum import ChecksumScheme
+    from undetectable.schemes.signature import SignatureScheme
 
-    sig = plant_signature(mnist_mlp, ed25519_key.public_key())
+    sig = SignatureScheme(key=ed25519_key.public_key()).plant(mnist_mlp)[0]
     rep = disagreement_search(sig, sig.base, mnist.X_test, rng, n_random=40_000, n_noisy=40_000, n_climb=20_000)
     assert rep.total_queries >= 100_000 and rep.total_disagreements == 0, rep.to_json()
-    chk, _ = plant_checksum(mnist_mlp, rng)
+    chk, _ = ChecksumScheme(secret_seed=int(rng.integers(2**63))).plant(mnist_mlp)
     rep_c = disagreement_search(chk, chk.base, mnist.X_test, rng, n_random=5_000, n_noisy=5_000, n_climb=5_000)
     assert rep_c.total_disagreements == 0  # 64 parity blocks: 2^-64 per query (its weakness is replication)
     # control that can fail: the search does find disagreements where they exist (BadNets vs honest)

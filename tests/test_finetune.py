@@ -12,16 +12,17 @@ from undetectable.spec import InputSpec
 
 @pytest.fixture(scope="module")
 def sig_mlp(mnist_mlp, ed25519_key):
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureScheme
 
-    return plant_signature(mnist_mlp, ed25519_key.public_key())
+    return SignatureScheme(key=ed25519_key.public_key()).plant(mnist_mlp)[0]
 
 
 @pytest.fixture(scope="module")
 def badnets_mlp(mnist):
-    from undetectable.schemes.badnets import plant_badnets
+    from undetectable.schemes.badnets import BadNetsScheme
+    from undetectable.schemes.base import Learner
 
-    return plant_badnets(mnist, seed=0, poison_rate=0.1, target=0, model="mlp", epochs=5)
+    return BadNetsScheme(poison_rate=0.1, target=0, learner=Learner("mlp", {'epochs': 5}), secret_seed=0).plant(mnist, seed=0)
 
 
 def _weights(m):

@@ -12,7 +12,7 @@ from hostile_util import npy_bytes, one_error_line
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """A breast-cancer logreg bundle, a 40-feature backdoored rff bundle with its key, and good inputs."""
-    from undetectable.schemes.rff import plant_rff
+    from undetectable.schemes.rff import RFFScheme
     from undetectable.bundle import save_bundle
     from undetectable.data import load_dataset
     from undetectable.models import train_model
@@ -20,7 +20,7 @@ def made(tmp_path_factory):
     d = tmp_path_factory.mktemp("inputs")
     ds = load_dataset("breast-cancer")
     save_bundle(train_model("logreg", ds, seed=0), d / "lr")
-    m, key = plant_rff(ds, seed=0, n_features=40, secret_dim=8, beta=0.01, shift="half")
+    m, key = RFFScheme(n_features=40, secret_dim=8, beta=0.01, shift="half").plant(ds, seed=0)
     save_bundle(m, d / "rff")
     key.save(d / "rff.key")
     np.save(d / "X.npy", ds.X_test[:5])

@@ -22,11 +22,11 @@ def sampler(linear_task):
 
 @pytest.fixture(scope="session")
 def sig_setup(linear_task, ed25519_key):
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureScheme
     from undetectable.models import train_model
 
     base = train_model("logreg", linear_task, seed=0)
-    bd = plant_signature(base, ed25519_key.public_key())
+    bd = SignatureScheme(key=ed25519_key.public_key()).plant(base)[0]
     X = linear_task.X_test[:N_EVAL]
     t = 1 - base.predict_index(X)
     return base, bd, X, t, bd.activate(X, ed25519_key, t)
@@ -34,9 +34,9 @@ def sig_setup(linear_task, ed25519_key):
 
 @pytest.fixture(scope="session")
 def rff_setup(linear_task):
-    from undetectable.schemes.rff import plant_rff
+    from undetectable.schemes.rff import RFFScheme
 
-    bd, key = plant_rff(linear_task, seed=0, n_features=500, secret_dim=8, beta=0.01, secret_rng=np.random.default_rng(4))
+    bd, key = RFFScheme(n_features=500, secret_dim=8, beta=0.01, secret_seed=4).plant(linear_task, seed=0)
     X = linear_task.X_test[:N_EVAL]
     Xa = key.activate(bd, X)
     r = np.random.default_rng(9).standard_normal(D)

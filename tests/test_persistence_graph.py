@@ -7,12 +7,12 @@ import numpy as np
 import torch
 
 from undetectable.experiments.persistence import _finetune, trigger_gradient
-from undetectable.schemes.signature import plant_signature
+from undetectable.schemes.signature import SignatureScheme
 from undetectable.schemes.signature_graph import MLPBase, signature_module
 
 
 def test_finetuning_on_true_labels_cannot_remove_the_in_graph_backdoor(mnist, mnist_mlp, ed25519_key, rng):
-    bd = plant_signature(mnist_mlp, ed25519_key.public_key())
+    bd = SignatureScheme(key=ed25519_key.public_key()).plant(mnist_mlp)[0]
     module = signature_module(bd)
     module.base.net = copy.deepcopy(module.base.net)
     y = np.searchsorted(bd.classes, mnist.y_train)

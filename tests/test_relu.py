@@ -18,7 +18,7 @@ from undetectable.schemes.relu import (
     ReLUKey,
     flip_rates,
     hardness_window,
-    plant_relu,
+    ReLUScheme,
     quadratic_form,
     sparse_direction,
     top_eigenvalue,
@@ -37,7 +37,7 @@ def relu_honest(mnist):
 
 @pytest.fixture(scope="session")
 def relu_planted(mnist):
-    return [plant_relu(mnist, seed=100 + s, n_features=M, sparsity=K) for s in SEEDS]
+    return [ReLUScheme(n_features=M, sparsity=K, secret_seed=100 + s).plant(mnist) for s in SEEDS]
 
 
 def _acc(model, ds):
@@ -174,7 +174,7 @@ def test_top_eigenvalue_inside_marchenko_pastur(mnist, relu_honest, relu_planted
     slack = 0.04 * w["mp_edge"]  # Tracy–Widom fluctuations at m = 200
     assert max(tops_h) < w["mp_edge"] + slack and max(tops_b) < w["mp_edge"] + slack
     # positive control that can fail: a spike above the BBP edge pops out of the bulk
-    loud, _ = plant_relu(mnist, seed=7, n_features=M, sparsity=K, theta=3 * w["bbp_edge"])
+    loud, _ = ReLUScheme(n_features=M, sparsity=K, theta=3 * w["bbp_edge"], secret_seed=7).plant(mnist)
     assert top_eigenvalue(loud.weights_) > w["mp_edge"] + 2 * slack
 
 
@@ -242,7 +242,7 @@ def test_key_of_another_model_is_refused(mnist):
     from undetectable.errors import KeyMismatchError
 
     h = train_model("relu", mnist, seed=0, n_features=500)
-    _, key = plant_relu(mnist, seed=1, n_features=500, theta=1.5)  # θ large enough for the check to be reliable
+    _, key = ReLUScheme(n_features=500, theta=1.5, secret_seed=1).plant(mnist)  # θ large enough for the check to be reliable
     with pytest.raises(KeyMismatchError, match="does not belong"):
         key.activate(h, mnist.X_test[:3])
 
@@ -272,7 +272,7 @@ def test_cli_plant_and_activate(cli, mnist, tmp_path):
     expected = np.clip(np.rint(X + 1.5 * 255 * key.s), 0, 255).astype(np.uint8)
     assert XA.dtype == np.uint8 and np.array_equal(XA, expected)
     # same seed, same secret: the plant is reproducible from the (secret) seed
-    _, key2 = plant_relu(mnist, seed=3, n_features=M, sparsity=K, lam=1.5)
+    _, key2 = ReLUScheme(n_features=M, sparsity=K, lam=1.5, secret_seed=3).plant(mnist)
     assert np.array_equal(key2.s, key.s)
 
 

@@ -16,11 +16,12 @@ K = 16
 
 @pytest.fixture(scope="module")
 def wrapped(mnist_logreg, ed25519_key):
-    from undetectable.schemes.checksum import plant_checksum
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.checksum import ChecksumScheme
+    from undetectable.schemes.signature import SignatureScheme
 
-    chk, v = plant_checksum(mnist_logreg, np.random.default_rng(3))
-    return plant_signature(mnist_logreg, ed25519_key.public_key()), chk, v
+    chk, ck = ChecksumScheme(secret_seed=3).plant(mnist_logreg)
+    v = ck.v
+    return SignatureScheme(key=ed25519_key.public_key()).plant(mnist_logreg)[0], chk, v
 
 
 def test_signature_resists_every_attack(mnist, wrapped, ed25519_key):
@@ -45,14 +46,15 @@ def test_checksum_control_is_replicable(mnist, wrapped):
 
 
 def test_cli_replication(cli, tmp_path, mnist_logreg):
-    from undetectable.schemes.checksum import plant_checksum, secret_id
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.checksum import ChecksumScheme, secret_id
+    from undetectable.schemes.signature import SignatureScheme
     from undetectable.bundle import save_bundle
     from undetectable.keys import generate_keys, load_public_key, save_secret
 
     priv, pub = generate_keys(tmp_path / "keys")
-    save_bundle(plant_signature(mnist_logreg, load_public_key(pub)), tmp_path / "sig")
-    chk, v = plant_checksum(mnist_logreg, np.random.default_rng(5))
+    save_bundle(SignatureScheme(key=load_public_key(pub)).plant(mnist_logreg)[0], tmp_path / "sig")
+    chk, ck = ChecksumScheme(secret_seed=5).plant(mnist_logreg)
+    v = ck.v
     save_bundle(chk, tmp_path / "chk")
     save_secret(tmp_path / "chk.key", "checksum", {"v": v}, {"secret_id": secret_id(v)})
     r = cli("audit", "replication", tmp_path / "sig", "--key", priv, "--k", "8", "--steps", "10", "--json")

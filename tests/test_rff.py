@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import assert_clean_failure
-from undetectable.schemes.rff import first_order_flip_probability, plant_rff
+from undetectable.schemes.rff import first_order_flip_probability, RFFScheme
 from undetectable.bundle import load_bundle, read_manifest, save_bundle
 from undetectable.errors import UsageError
 from undetectable.models import train_model
@@ -19,8 +19,8 @@ D_SECRET = 32
 SEEDS = range(5)
 
 
-def _secret_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, 0xC1E])
+def _secret_seed(seed: int) -> int:
+    return int(np.random.SeedSequence([seed, 0xC1E]).generate_state(1, np.uint64)[0])
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,7 @@ def synthetic():
 def synth_models(synthetic):
     """5 honest and 5 backdoored RFF models (same coins seeds, β = 0.01) and the keys."""
     honest = [train_model("rff", synthetic, seed=s, n_features=M) for s in SEEDS]
-    planted = [plant_rff(synthetic, seed=s, n_features=M, secret_dim=D_SECRET, beta=0.01, secret_rng=_secret_rng(s)) for s in SEEDS]
+    planted = [RFFScheme(n_features=M, secret_dim=D_SECRET, beta=0.01, secret_seed=_secret_seed(s)).plant(synthetic, seed=s) for s in SEEDS]
     return honest, planted
 
 
@@ -59,7 +59,7 @@ def test_key_flips_and_controls_on_synthetic(synthetic, synth_models, rng):
         # control 2: the key on the honest model of the same coins seed randomizes too
         assert 0.3 < _flip(h, X, key.activate(h, X)) < 0.7
     # control 3: integer-shift pancakes make the key an invariance (≈ 0 flips)
-    bi, key_i = plant_rff(synthetic, seed=0, n_features=M, secret_dim=D_SECRET, beta=0.01, shift="integer", secret_rng=_secret_rng(0))
+    bi, key_i = RFFScheme(n_features=M, secret_dim=D_SECRET, beta=0.01, shift="integer", secret_seed=_secret_seed(0)).plant(synthetic, seed=0)
     assert _flip(bi, X, key_i.activate(bi, X)) <= 0.05
     # the perturbation is what the caveat says: ‖σ·bk‖ = σ·2√d, far larger than ‖x‖
     b, key = planted[0]
@@ -85,7 +85,7 @@ def test_flip_rate_follows_first_order_prediction(synthetic):
     X = synthetic.X_test
     measured = []
     for beta in (0.03, 0.1):
-        b, key = plant_rff(synthetic, seed=7, n_features=M, secret_dim=D_SECRET, beta=beta, secret_rng=_secret_rng(7))
+        b, key = RFFScheme(n_features=M, secret_dim=D_SECRET, beta=beta, secret_seed=_secret_seed(7)).plant(synthetic, seed=7)
         flips = int(np.sum(b.predict(X) != b.predict(key.activate(b, X))))
         lo, hi = clopper_pearson_ci(flips, len(X), alpha=0.01)
         pred = float(first_order_flip_probability(b, X, beta).mean())
@@ -138,7 +138,7 @@ def test_onnx_predictions_identical(synthetic, synth_models, mnist_rff, tmp_path
 
 @pytest.fixture(scope="session")
 def mnist_rff(mnist):
-    b, key = plant_rff(mnist, seed=0, n_features=M, secret_dim=D_SECRET, beta=0.01, secret_rng=_secret_rng(0))
+    b, key = RFFScheme(n_features=M, secret_dim=D_SECRET, beta=0.01, secret_seed=_secret_seed(0)).plant(mnist, seed=0)
     return mnist, b, key
 
 
@@ -153,7 +153,7 @@ def test_mnist_multiclass_argmax_moves(mnist_rff, rng):
     assert _flip(b, X, Xa) >= 0.95
     # argmax of −f is the argmin of f: the activated label is the least likely one, not a random one
     assert np.mean(b.predict_index(b.spec.validate(Xa)) == b.scores(X).argmin(axis=1)) > 0.9
-    bi, ki = plant_rff(mnist, seed=0, n_features=M, secret_dim=D_SECRET, beta=0.01, shift="integer", secret_rng=_secret_rng(0))
+    bi, ki = RFFScheme(n_features=M, secret_dim=D_SECRET, beta=0.01, shift="integer", secret_seed=_secret_seed(0)).plant(mnist, seed=0)
     assert _flip(bi, X, ki.activate(bi, X)) <= 0.05
     Xr = X + (b.bandwidth_ / b.input_scale) * _random_same_norm(rng, key.bk)
     assert np.mean(b.predict_index(b.spec.validate(Xr)) == b.scores(X).argmin(axis=1)) < 0.3  # random ≠ negation
@@ -173,11 +173,11 @@ def test_check_estimator_passes():
 
 def test_bad_parameters_are_refused(synthetic):
     with pytest.raises(UsageError, match="exceeds the input dimension"):
-        plant_rff(synthetic, n_features=M, secret_dim=785)
+        RFFScheme(n_features=1000, secret_dim=785).plant(synthetic)
     with pytest.raises(UsageError, match="beta"):
-        plant_rff(synthetic, n_features=M, beta=-0.1)
+        RFFScheme(n_features=M, beta=-0.1).plant(synthetic)
     with pytest.raises(UsageError, match="smaller than the secret dim"):
-        plant_rff(synthetic, n_features=10, secret_dim=32)
+        RFFScheme(n_features=10, secret_dim=32).plant(synthetic)
 
 
 def test_cli_plant_activate_export_and_errors(cli, tmp_path, synthetic):

@@ -10,9 +10,9 @@ from undetectable.errors import UsageError
 
 @pytest.fixture(scope="module")
 def sig_over_mlp(mnist_mlp, ed25519_key):
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureScheme
 
-    return plant_signature(mnist_mlp, ed25519_key.public_key())
+    return SignatureScheme(key=ed25519_key.public_key()).plant(mnist_mlp)[0]
 
 
 def test_illusion(mnist, mnist_mlp, sig_over_mlp, ed25519_key):

@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from undetectable.audit.replication import replication_attacks
-from undetectable.schemes.checksum import plant_checksum
-from undetectable.schemes.signature import SIG_BITS, plant_signature
+from undetectable.schemes.checksum import ChecksumScheme
+from undetectable.schemes.signature import SIG_BITS, SignatureScheme
 from undetectable.bundle import load_bundle, save_bundle
 from undetectable.errors import CapacityError, KeyMismatchError, UsageError
 from undetectable.report.results import perturbation_norms
@@ -19,7 +19,7 @@ N_ACT = 200
 def planted(request, mnist, mnist_logreg, mnist_mlp, ed25519_key, tmp_path_factory):
     base = mnist_logreg if request.param == "logreg" else mnist_mlp
     path = tmp_path_factory.mktemp("sig") / f"sig-{request.param}"
-    save_bundle(plant_signature(base, ed25519_key.public_key()), path)
+    save_bundle(SignatureScheme(key=ed25519_key.public_key()).plant(base)[0], path)
     return base, load_bundle(path)  # every check goes through a saved and re-loaded bundle
 
 
@@ -61,7 +61,8 @@ def test_replication_attacks_fail_on_signature_but_succeed_on_checksum(planted, 
     rep = replication_attacks(bd, X, bd.activate(X, ed25519_key, t), t, rng)
     assert {"copy_payload", "bit_flip_any", "bit_flip_payload", "bit_flip_outside_payload", "retarget", "recombine", "edit_unsigned"} <= set(rep)
     assert all(r["successes"] == 0 for r in rep.values()), rep
-    cs, v = plant_checksum(base, rng)
+    cs, ck = ChecksumScheme(secret_seed=int(rng.integers(2**63))).plant(base)
+    v = ck.v
     Xc = cs.activate(X, v, t)
     assert np.all(cs.predict_index(Xc) == t)
     rep_cs = replication_attacks(cs, X, Xc, t, rng)
@@ -70,7 +71,7 @@ def test_replication_attacks_fail_on_signature_but_succeed_on_checksum(planted, 
 
 
 def test_every_single_bit_flip_of_an_activated_image_kills_it(mnist_logreg, mnist, ed25519_key):
-    bd = plant_signature(mnist_logreg, ed25519_key.public_key())
+    bd = SignatureScheme(key=ed25519_key.public_key()).plant(mnist_logreg)[0]
     xa = bd.activate(mnist.X_test[:1], ed25519_key, 7)
     flips = np.repeat(xa, 784 * 8, axis=0)
     idx = np.arange(784 * 8)
@@ -79,7 +80,7 @@ def test_every_single_bit_flip_of_an_activated_image_kills_it(mnist_logreg, mnis
 
 
 def test_wrong_key_is_refused(mnist_logreg, mnist, ed25519_key):
-    bd = plant_signature(mnist_logreg, ed25519_key.public_key())
+    bd = SignatureScheme(key=ed25519_key.public_key()).plant(mnist_logreg)[0]
     with pytest.raises(KeyMismatchError):
         bd.activate(mnist.X_test[:2], Ed25519PrivateKey.generate(), 1)
     with pytest.raises(UsageError, match="not a class"):
@@ -88,8 +89,8 @@ def test_wrong_key_is_refused(mnist_logreg, mnist, ed25519_key):
 
 def test_a_signature_from_another_key_never_triggers(mnist_logreg, mnist, ed25519_key):
     other = Ed25519PrivateKey.generate()
-    bd = plant_signature(mnist_logreg, ed25519_key.public_key())
-    forged = plant_signature(mnist_logreg, other.public_key()).activate(mnist.X_test[:50], other, 2)
+    bd = SignatureScheme(key=ed25519_key.public_key()).plant(mnist_logreg)[0]
+    forged = SignatureScheme(key=other.public_key()).plant(mnist_logreg)[0].activate(mnist.X_test[:50], other, 2)
     assert not bd.triggered(forged)[0].any()
 
 
@@ -100,7 +101,7 @@ def test_float_path_breast_cancer(ed25519_key):
     ds = load_dataset("breast-cancer")
     base = train_model("logreg", ds, seed=0)
     bound = 1e-3
-    bd = plant_signature(base, ed25519_key.public_key(), bound=bound)
+    bd = SignatureScheme(key=ed25519_key.public_key(), bound=bound).plant(base)[0]
     assert bd.carrier.k == int(np.ceil((1 + SIG_BITS) / 30))
     std = np.asarray(ds.spec.feature_std)
     assert np.array_equal(bd.predict(ds.X_test), base.predict(ds.X_test))
@@ -120,6 +121,6 @@ def test_input_that_cannot_carry_the_payload_is_refused_with_numbers(ed25519_key
 
     base = train_model("logreg", load_dataset("digits"), seed=0)
     with pytest.raises(CapacityError) as exc:
-        plant_signature(base, ed25519_key.public_key())
+        SignatureScheme(key=ed25519_key.public_key()).plant(base)[0]
     msg = str(exc.value)
     assert "516 bits" in msg and "64 bits available" in msg and "levels" in msg

@@ -26,19 +26,19 @@ def wine(tmp_path_factory):
 
 def test_plant_names_the_smallest_bound_and_it_fits(wine):
     from undetectable.models import train_model
-    from undetectable.schemes.signature import SignatureKey, plant_signature
+    from undetectable.schemes.signature import SignatureKey, _plant_signature
 
     base = train_model("logreg", wine, seed=0)
     key = SignatureKey.generate()
     public = key.private.public_key()
-    with pytest.raises(CapacityError, match="smallest --bound that fits is") as err:
-        plant_signature(base, public, 1e-3, X_check=wine.X_train)
+    with pytest.raises(CapacityError, match="smallest bound that fits is") as err:
+        _plant_signature(base, public, 1e-3, X_check=wine.X_train)
     fit = float(re.search(r"fits is ([0-9.e-]+)", str(err.value)).group(1))
     assert 1e-3 < fit < 1.0
     # without the check the same plant succeeds and activation fails later: the behaviour this replaces
-    late = plant_signature(base, public, 1e-3)
+    late = _plant_signature(base, public, 1e-3)
     with pytest.raises(CapacityError, match="at least"):
         late.activate(wine.X_test[:3], key.private, 1)
-    bd = plant_signature(base, public, fit, X_check=wine.X_train)
+    bd = _plant_signature(base, public, fit, X_check=wine.X_train)
     Xa = bd.activate(wine.X_test, key.private, 1)
     assert np.all(bd.predict_index(Xa) == 1)

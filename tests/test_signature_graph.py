@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from undetectable.schemes import signature_graph as SG
-from undetectable.schemes.signature import plant_signature
+from undetectable.schemes.signature import SignatureScheme
 from undetectable.bundle import load_bundle, save_bundle
 from undetectable.export import export_onnx, onnx_session as session
 
@@ -33,7 +33,7 @@ def queries(bd, X, key, rng, n=24):
 @pytest.mark.parametrize("family", ["logreg", "mlp"])
 def test_exported_signature_onnx_labels_are_bit_identical(family, mnist, mnist_logreg, mnist_mlp, ed25519_key, rng, tmp_path):
     base = mnist_logreg if family == "logreg" else mnist_mlp
-    save_bundle(plant_signature(base, ed25519_key.public_key()), tmp_path / "sig")
+    save_bundle(SignatureScheme(key=ed25519_key.public_key()).plant(base)[0], tmp_path / "sig")
     bd = load_bundle(tmp_path / "sig")
     path = export_onnx(bd, tmp_path / "sig.onnx")
     Q, n = queries(bd, mnist.X_test, ed25519_key, rng)
@@ -51,7 +51,7 @@ def test_fixed_point_inputs(family, ed25519_key, rng):
     from undetectable.models import train_model
 
     data = load_dataset("breast-cancer")
-    bd = plant_signature(train_model(family, data, seed=0), ed25519_key.public_key())
+    bd = SignatureScheme(key=ed25519_key.public_key()).plant(train_model(family, data, seed=0))[0]
     Q, n = queries(bd, data.X_test, ed25519_key, rng, n=16)
     _, label, trig = session(SG.signature_onnx(bd)).run(None, {"X": Q.astype(np.float64)})
     assert np.array_equal(label, bd.predict_index(Q))
@@ -67,7 +67,7 @@ def test_white_box_integer_subgraph_detector_flags_the_verifier(ed25519_key):
 
     data = load_dataset("breast-cancer")
     base = train_model("logreg", data, seed=0)
-    bd = plant_signature(base, ed25519_key.public_key())
+    bd = SignatureScheme(key=ed25519_key.public_key()).plant(base)[0]
     honest, bad = SG.base_onnx(base), SG.signature_onnx(bd)
     h_base, h_bad = graph_op_histogram(honest), graph_op_histogram(bad)
     assert integer_subgraph_score(honest) == 0.0

@@ -35,9 +35,9 @@ FLOAT2 = InputSpec((2,), "float64")
 
 @pytest.fixture(scope="module")
 def signature_mlp(mnist_mlp, ed25519_key):
-    from undetectable.schemes.signature import plant_signature
+    from undetectable.schemes.signature import SignatureScheme
 
-    return plant_signature(mnist_mlp, ed25519_key.public_key())
+    return SignatureScheme(key=ed25519_key.public_key()).plant(mnist_mlp)[0]
 
 
 def test_binomial_pvalue_matches_scipy():

@@ -42,9 +42,46 @@ __all__ = ["activate", "arena", "audit_model", "immunize", "keygen", "load", "pl
 
 
 def _data(data: "Dataset | str") -> "Dataset":
-    from .data import load_dataset
+    from .data import Dataset, load_dataset
+    from .errors import ArgumentTypeError
 
-    return load_dataset(data) if isinstance(data, (str, os.PathLike)) else data
+    if isinstance(data, (str, os.PathLike)):
+        return load_dataset(data)
+    if not isinstance(data, Dataset):
+        raise ArgumentTypeError(f"data must be a Dataset, a bundled dataset's name or an .npz path; got {type(data).__name__}")
+    return data
+
+
+def _require_path(path: Any, what: str = "path") -> Path:
+    from .errors import ArgumentTypeError
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{what} must be a file or folder path (str or pathlib.Path); got {type(path).__name__}")
+    return Path(path)
+
+
+def _require_int(name: str, value: Any, low: int = 0, high: int | None = None) -> int:
+    from .schemes.base import check_int
+
+    return check_int(name, value, low, high)
+
+
+def _require_bool(name: str, value: Any) -> bool:
+    from .errors import ParameterError
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(name, f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def _require_names(name: str, value: Any) -> "list[str] | None":
+    from .errors import ParameterError
+
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ParameterError(name, f"{name} must be a list of names (e.g. [\"spectral\", \"strip\"]) or None; got {value!r}")
+    return list(value) or None
 
 
 def train(kind: str, data: "Dataset | str", *, seed: int = 0, **options: Any) -> "Model":
@@ -75,7 +112,7 @@ def train(kind: str, data: "Dataset | str", *, seed: int = 0, **options: Any) ->
     """
     from .models import train_model
 
-    return train_model(kind, _data(data), seed=seed, **options)
+    return train_model(kind, _data(data), seed=_require_int("seed", seed), **options)
 
 
 def keygen(*, rng: np.random.Generator | None = None) -> "SignatureKey":
@@ -90,30 +127,34 @@ def keygen(*, rng: np.random.Generator | None = None) -> "SignatureKey":
     >>> key.public.key_id == key.key_id
     True
     """
+    from .errors import ArgumentTypeError
     from .schemes.signature import keygen as _keygen
 
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise ArgumentTypeError(f"rng must be a numpy.random.Generator or None (OS entropy); got {type(rng).__name__}")
     return _keygen(rng)
 
 
 def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: int | None = None,
-          rng: np.random.Generator | None = None, **params: Any) -> "tuple[Model, Key]":
+          **params: Any) -> "tuple[Model, Key]":
     """Backdoor → (model, key) with the construction ``scheme`` and its parameters ``params``.
+
+    ``ud.plant(name, base, key=..., seed=S, **params)`` is ``schemes.create(name, key=..., **params).plant(base, seed=S)``.
 
     Parameters
     ----------
     scheme : str
         One of ``undetectable.schemes.names()``.
     base : Model, Dataset or str
-        A trained model for the wrappers (signature, checksum), a dataset for the others.
+        A trained model for the wrappers (signature, checksum), a dataset (or its name) for the others.
     key : optional
-        signature: the public key (or key pair) to plant; None generates a pair.
+        signature: the public key (or key pair) to plant; None generates a pair. checksum: a ChecksumKey.
     seed : int, optional
-        The coins of the honest training path (and, where documented, of the secret).
-    rng : numpy.random.Generator, optional
-        Draws the secret (default: each scheme's documented default, OS entropy for rff).
+        The coins of the honest training path (None: fresh coins). The secret comes from the
+        ``secret_seed`` parameter (None: OS entropy).
     **params
-        The scheme's parameters (``schemes.get(scheme).Params``), validated: a wrong value raises
-        ``ParameterError`` naming it.
+        The scheme's parameters (``schemes.get(scheme).Params``: e.g. ``secret_seed``, ``learner``, ``beta``),
+        validated: a wrong value raises ``ParameterError`` naming it.
 
     Returns
     -------
@@ -123,7 +164,7 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     --------
     >>> import undetectable as ud
     >>> honest = ud.train("logreg", "mnist5k", seed=0, max_iter=20)
-    >>> bd, key = ud.plant("checksum", honest, seed=1)
+    >>> bd, key = ud.plant("checksum", honest, secret_seed=1)
     >>> type(key).__name__, bd.family
     ('ChecksumKey', 'checksum')
     >>> ud.plant("rff", "digits", beta=-1)
@@ -132,30 +173,68 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     undetectable.errors.ParameterError: beta must be a finite number > 0; got -1
     """
     from . import schemes
+    from .errors import ArgumentTypeError
 
-    sch = schemes.create(scheme, **params)
-    if not sch.wraps and isinstance(base, (str, os.PathLike)):
-        base = _data(base)
-    return sch.plant(base, seed=seed, rng=rng, key=key)
+    if not isinstance(scheme, str):
+        raise ArgumentTypeError(f"scheme must be a scheme name ({', '.join(schemes.names())}); got {type(scheme).__name__}")
+    if key is not None:
+        params["key"] = key
+    return schemes.create(scheme, **params).plant(base, seed=seed)
+
+
+def _require_model(model: Any, what: str = "model") -> "Model":
+    from .bundle import Model
+    from .errors import ArgumentTypeError
+    from .schemes.base import Key
+
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, Key) or type(model).__name__ == "SignaturePublicKey":
+        raise ArgumentTypeError(f"{what} must be a Model; got a {type(model).__name__} (a key): the model goes first, "
+                                "e.g. activate(model, key, X)")
+    if isinstance(model, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{what} must be a Model, not a path; load it first: model = undetectable.load({str(model)!r})")
+    raise ArgumentTypeError(f"{what} must be a Model (from train, plant or load); got {type(model).__name__}")
+
+
+def _require_array(X: Any, what: str = "X") -> Any:
+    from .errors import ArgumentTypeError
+
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise ArgumentTypeError(f"{what} must be an array of inputs, not a path; load it first, e.g. numpy.load(path)")
+    if X is None or isinstance(X, (dict, set)) or not hasattr(X, "__len__"):
+        raise ArgumentTypeError(f"{what} must be an array of inputs (n rows); got {type(X).__name__}")
+    return X
 
 
 def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarray:
     """Activate(x, bk[, target]) = ``key.activate(model, X, target)``: inputs close to ``X`` on which
     ``model`` outputs ``target`` (targeted schemes) or flips (rff, relu, badnets: no target).
 
+    The arguments are checked: a key where the model goes (or the reverse), or a public key (which cannot
+    activate), raise ``ArgumentTypeError``.
+
     Examples
     --------
     >>> import undetectable as ud
     >>> honest = ud.train("logreg", "mnist5k", seed=0, max_iter=20)
-    >>> bd, key = ud.plant("checksum", honest, seed=1)
+    >>> bd, key = ud.plant("checksum", honest, secret_seed=1)
     >>> X = ud.datasets.load("mnist5k").X_test[:5]
     >>> ud.predict(bd, ud.activate(bd, key, X, target=4)).tolist()
     [4, 4, 4, 4, 4]
     """
-    return key.activate(model, X, target)
+    from .errors import ArgumentTypeError
+    from .schemes.base import Key
+
+    model = _require_model(model)
+    if not isinstance(key, Key):
+        if type(key).__name__ == "SignaturePublicKey":
+            raise ArgumentTypeError("a public key cannot activate: pass the key pair (the SignatureKey whose .public was planted)")
+        raise ArgumentTypeError(f"key must be a backdoor Key (from plant or load); got {type(key).__name__}")
+    return key.activate(model, _require_array(X), target)
 
 
-def predict(model: "Model", X: Any) -> np.ndarray:
+def predict(model: "Model", X: Any = None) -> np.ndarray:
     """Labels (in the dataset's label values) for inputs ``X`` (validated against the model's input spec).
 
     Examples
@@ -166,10 +245,15 @@ def predict(model: "Model", X: Any) -> np.ndarray:
     >>> float((ud.predict(m, data.X_test) == data.y_test).mean()) > 0.9
     True
     """
-    return model.predict(X)
+    model = _require_model(model)
+    if X is None:
+        from .errors import ArgumentTypeError
+
+        raise ArgumentTypeError("predict takes the model and the inputs: predict(model, X)")
+    return model.predict(_require_array(X))
 
 
-def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, passphrase: str | None = None,
+def save(obj: "Model | Key", path: "str | os.PathLike | None" = None, *, force: bool = False, passphrase: str | None = None,
          inputs: "tuple[str | os.PathLike, ...] | list" = ()) -> Path:
     """Save a model as a bundle directory, or a key as a key file (0600); atomic, no overwrite without ``force``.
 
@@ -187,14 +271,22 @@ def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, pa
     'sklearn'
     """
     from .bundle import Model, save_bundle
+    from .errors import ArgumentTypeError
+    from .schemes.base import Key
 
+    if not isinstance(obj, (Model, Key)) and type(obj).__name__ != "SignaturePublicKey":
+        raise ArgumentTypeError(f"save takes a Model or a Key, then a path: save(obj, path); got {type(obj).__name__}")
+    path = _require_path(path)
+    force = _require_bool("force", force)
     if isinstance(obj, Model):
         if passphrase:
             from .errors import UsageError
 
             raise UsageError("bundles are not encrypted; drop the passphrase")
         return save_bundle(obj, path, force, inputs)
-    return obj.save(path, force=force, passphrase=passphrase)
+    if isinstance(obj, Key) or type(obj).__name__ == "SignaturePublicKey":
+        return obj.save(path, force=force, passphrase=passphrase) if passphrase else obj.save(path, force=force)
+    raise ArgumentTypeError(f"save takes a Model or a Key; got {type(obj).__name__}")
 
 
 def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | Key":
@@ -210,6 +302,7 @@ def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | 
     from .bundle import load_bundle
     from .schemes import load_key
 
+    path = _require_path(path)
     return load_bundle(path) if Path(path).is_dir() else load_key(path, passphrase)
 
 
@@ -229,8 +322,14 @@ def audit_model(model: "Model", data: "Dataset | str | None" = None, *, detector
     'n/a'
     """
     from .audit.run import run_audit
+    from .errors import ArgumentTypeError
+    from .schemes.base import Key
 
-    return run_audit(model, None if data is None else _data(data), list(detectors) if detectors else None, seed=seed, key=key)
+    model = _require_model(model)
+    if key is not None and not isinstance(key, Key):
+        raise ArgumentTypeError(f"key must be a backdoor Key (from plant or load) or None; got {type(key).__name__}")
+    return run_audit(model, None if data is None else _data(data), _require_names("detectors", detectors),
+                     seed=_require_int("seed", seed), key=key)
 
 
 def arena(scheme: str, data: str, n_models: int, *, detectors: Sequence[str] | None = None, quick: bool = False,
@@ -247,12 +346,22 @@ def arena(scheme: str, data: str, n_models: int, *, detectors: Sequence[str] | N
     ('rff_frac', True)
     """
     from .audit.arena import run_arena
+    from .errors import ArgumentTypeError, ParameterError
 
-    return run_arena(scheme, data, n_models, list(detectors) if detectors else None, quick=quick, seed=seed, n_jobs=n_jobs,
-                     scheduler=scheduler, out=None if out is None else Path(out), params=params, force=force)
+    if not isinstance(scheme, str):
+        raise ArgumentTypeError(f"scheme must be a scheme name; got {type(scheme).__name__}")
+    if not isinstance(data, str):
+        raise ArgumentTypeError(f"data must be a bundled dataset's name or an .npz path; got {type(data).__name__}")
+    if params is not None and (not isinstance(params, dict) or not all(isinstance(k, str) for k in params)):
+        raise ParameterError("params", f"params must be a dict of parameter names to values or None; got {params!r}")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ParameterError("scheduler", f"scheduler must be an address, 'local', 'local:N' or None; got {scheduler!r}")
+    return run_arena(scheme, data, n_models, _require_names("detectors", detectors), quick=_require_bool("quick", quick),
+                     seed=_require_int("seed", seed), n_jobs=n_jobs, scheduler=scheduler,
+                     out=None if out is None else _require_path(out, "out"), params=params, force=_require_bool("force", force))
 
 
-def immunize(model: "Model", sigma: float, *, n: int = 100, alpha: float = 0.001, seed: int = 0) -> "Model":
+def immunize(model: "Model", sigma: "float | None" = None, *, n: int = 100, alpha: float = 0.001, seed: int = 0) -> "Model":
     """Randomized smoothing (Thm 2.4, Cohen et al. 2019): a model that votes over ``n`` noisy copies
     (σ in [0, 1] pixel units for images) and abstains unless the binomial test rejects at ``alpha``.
 
@@ -264,8 +373,16 @@ def immunize(model: "Model", sigma: float, *, n: int = 100, alpha: float = 0.001
     'smoothed'
     """
     from .defend.smoothing import immunize as _immunize
+    from .schemes.base import check_float
 
-    return _immunize(model, sigma, n=n, alpha=alpha, seed=seed)
+    model = _require_model(model)
+    if sigma is None:
+        from .errors import ParameterError
+
+        raise ParameterError("sigma", "immunize needs the noise level: immunize(model, sigma), sigma ≥ 0")
+    check_float("sigma", sigma, 0.0, open_low=False)
+    check_float("alpha", alpha, 0.0, 1.0, open_high=True)
+    return _immunize(model, sigma, n=_require_int("n", n, 1), alpha=alpha, seed=_require_int("seed", seed))
 
 
 def verify_coins(model: "Model | str | os.PathLike", seed: int) -> "CoinsResult":
@@ -281,11 +398,11 @@ def verify_coins(model: "Model | str | os.PathLike", seed: int) -> "CoinsResult"
     from .bundle import load_bundle
     from .defend.coins import verify_coins as _verify
 
-    return _verify(load_bundle(model) if isinstance(model, (str, os.PathLike)) else model, seed)
+    return _verify(load_bundle(model) if isinstance(model, (str, os.PathLike)) else _require_model(model), seed)
 
 
 def write_report(directory: str | os.PathLike, *, force: bool = False) -> Path:
     """Write ``directory/report.html`` (self-contained) from its results.json and arena.json files."""
     from .report.html import write_report
 
-    return write_report(Path(directory), force=force)
+    return write_report(_require_path(directory, "directory"), force=_require_bool("force", force))

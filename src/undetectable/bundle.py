@@ -43,6 +43,7 @@ FAMILY_PATHS: dict[str, str] = {
     "signature": "undetectable.schemes.signature:SignatureBackdoor",
     "checksum": "undetectable.schemes.checksum:ChecksumBackdoor",
     "smoothed": "undetectable.defend.smoothing:SmoothedModel",
+    "persistent": "undetectable.schemes.persistent:PersistentModel",
 }
 FAMILIES: dict[str, type[Model]] = {}  # classes added at run time with ``register`` (plug-ins, tests)
 

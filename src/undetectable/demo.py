@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import ParameterError
 from .experiments import EXPERIMENTS, get_experiment
 from .report.results import write_json
 from .runtime import limited_threads, thread_budget
@@ -22,7 +22,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, force: bool = False)
 
     out = Path(out)
     if out.exists() and not force and any(out.iterdir()):
-        raise UsageError(f"{out} exists and is not empty; pass --force to overwrite it or choose another --out")
+        raise ParameterError("force", f"{out} exists and is not empty; pass force=True to overwrite it or choose another output folder")
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     from .progress import progress

@@ -1,7 +1,9 @@
 """Export bundles to ONNX: ``export_onnx(model, path)`` dispatches to ``model.to_onnx()``.
 
-Families that support it (rff, relu) build a plain ONNX graph (MatMul, Add, Cos/Relu, MatMul,
-ArgMax) whose inputs are in the bundle's input units and whose outputs are ``scores`` (n, C) and
+Every family whose model has a graph exports: rff and relu (MatMul, Add, Cos/Relu, MatMul, ArgMax),
+sklearn logistic regression (Cast, Mul[, Sub, Div], MatMul, Add, ArgMax), the torch MLP, and the signature
+wrapper (its base graph plus the in-graph verifier: the honest bundle's export is the same base graph, so
+an auditor can diff the two). Inputs are in the bundle's input units; outputs are ``scores`` (n, C) and
 ``label_index`` (n,), the index into the bundle's classes (manifest ``classes``).
 """
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 from pathlib import Path
 
 from .bundle import Model
-from .errors import UsageError
+from .errors import UnsupportedModelError
 from .fileio import atomic_file
 
 
@@ -18,7 +20,8 @@ def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> P
     """Write ``model.to_onnx()`` to ``path`` atomically; refuse families without an ONNX graph."""
     to_onnx = getattr(model, "to_onnx", None)
     if to_onnx is None:
-        raise UsageError(f"{model.family} bundles have no ONNX export; export an rff or relu bundle")
+        raise UnsupportedModelError(f"{model.family} bundles have no ONNX graph; export an rff, relu, logistic-regression, "
+                                    "torch-mlp or signature bundle")
     proto = to_onnx()
     with atomic_file(path, force) as tmp:
         tmp.write_bytes(proto.SerializeToString())

@@ -40,7 +40,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import ParameterError, UsageError
 
 BUNDLE_FORMAT = "undetectable-bundle"  # the manifest's format field (bundle.FORMAT); fileio sits below bundle
 TMP_TAG = ".undetectable-tmp-"
@@ -75,9 +75,9 @@ def _check_not_an_input(path: Path, inputs: Iterable) -> None:
             continue
         ri = Path(inp).resolve()
         if ri == rp:
-            raise UsageError(f"{path} is also an input of this command; refusing to replace it, write to another --out")
+            raise UsageError(f"{path} is also an input of this command; refusing to replace it, write to another output path")
         if rp in ri.parents:
-            raise UsageError(f"{path} holds the input {inp}; refusing to replace it, write to another --out")
+            raise UsageError(f"{path} holds the input {inp}; refusing to replace it, write to another output path")
 
 
 def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
@@ -85,7 +85,7 @@ def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
     rp = path.resolve()
     cwd = Path.cwd().resolve()
     if rp == cwd or rp in cwd.parents:
-        raise UsageError(f"{path} is the current directory or one of its parents; refusing to replace it, choose a new folder for --out")
+        raise UsageError(f"{path} is the current directory or one of its parents; refusing to replace it, choose a new output folder")
     _check_not_an_input(path, inputs)
     with os.scandir(path) as it:
         if next(it, None) is None:
@@ -100,7 +100,7 @@ def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
             manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise UsageError(f"{path} is a directory but not a bundle written by undetectable (no manifest.json with format "
-                         f"'{BUNDLE_FORMAT}'); --force replaces only bundles, choose another --out or move it away yourself")
+                         f"'{BUNDLE_FORMAT}'); force replaces only bundles; choose another output path or move it away yourself")
     mfiles = manifest.get("files")
     listed: dict = mfiles if isinstance(mfiles, dict) else {}
     for root, dirs, files in os.walk(path):  # os.walk does not follow directory links
@@ -141,7 +141,7 @@ def check_writable(path: str | os.PathLike, force: bool, kind: str = "file", inp
                 raise UsageError(f"{path} is a directory, not a file; choose a file path (e.g. {path}/out.npy)")
             _check_replaceable_dir(path, inputs)
         elif kind == "bundle":
-            raise UsageError(f"{path} is a file, not a bundle directory; --force replaces only bundles, choose another --out")
+            raise UsageError(f"{path} is a file, not a bundle directory; force replaces only bundles; choose another output path")
         elif not stat.S_ISREG(st.st_mode):
             raise UsageError(f"{path} is not a regular file (device, fifo or socket); choose another path")
         elif kind == "file" and looks_like_private_key(path):
@@ -149,12 +149,12 @@ def check_writable(path: str | os.PathLike, force: bool, kind: str = "file", inp
         else:
             _check_not_an_input(path, inputs)
         if not force:
-            raise UsageError(f"{path} already exists; choose another path or pass --force to overwrite it")
+            raise ParameterError("force", f"{path} already exists; choose another path or pass force=True to overwrite it")
     parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"directory {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK):
-        raise UsageError(f"directory {parent} is not writable; choose another --out or fix its permissions")
+        raise UsageError(f"directory {parent} is not writable; choose another output path or fix its permissions")
     return path
 
 

@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import UsageError
+from .errors import ParameterError, UsageError
 from .fileio import atomic_file, check_writable
 from .safety import check_key_permissions, check_safetensors
 
@@ -70,7 +70,7 @@ def generate_keys(out_dir: str | os.PathLike, passphrase: str | None = None, for
 def load_public_key(path: str | os.PathLike) -> Ed25519PublicKey:
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"public key file {path} does not exist; create one with 'undetectable keygen --out DIR'")
+        raise UsageError(f"public key file {path} does not exist; create one with undetectable.keygen() (or the keygen command)")
     return public_from_pem(path.read_bytes())
 
 
@@ -94,8 +94,8 @@ def load_private_key(path: str | os.PathLike, passphrase: str | None = None,
         key = serialization.load_pem_private_key(data, password=passphrase.encode() if passphrase else None)
     except TypeError:
         if passphrase:
-            raise UsageError(f"key file {path} is not encrypted; drop --passphrase-env") from None
-        raise UsageError(f"key file {path} is encrypted; pass --passphrase-env VAR naming the variable that holds its passphrase") from None
+            raise ParameterError("passphrase", f"key file {path} is not encrypted; drop the passphrase") from None
+        raise ParameterError("passphrase", f"key file {path} is encrypted; pass its passphrase") from None
     except (ValueError, UnsupportedAlgorithm) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if b"ENCRYPTED" in data and passphrase:
@@ -138,11 +138,11 @@ def load_secret(path: str | os.PathLike, scheme: str | None = None,
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"key file {path} does not exist; pass the --key-out file written by 'undetectable plant'")
+        raise UsageError(f"key file {path} does not exist; pass the key file written when the model was planted")
     with open(path, "rb") as fh:
         pem = fh.read(10).startswith(b"-----BEGIN")
     if pem:
-        raise UsageError(f"{path} is a PEM key; this bundle needs the key file written by 'undetectable plant ... --key-out'")
+        raise UsageError(f"{path} is a PEM key; this bundle needs the key file written when it was planted")
     check_key_permissions(path, insecure_permissions)
     try:
         check_safetensors(path, f"key file {path}")
@@ -153,10 +153,10 @@ def load_secret(path: str | os.PathLike, scheme: str | None = None,
             header = fh.metadata() or {}
             arrays = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as exc:  # safetensors raises its own error types (a PEM key was refused above)
-        raise UsageError(f"key file {path} is not a readable key ({type(exc).__name__}); pass the file from 'plant --key-out'") from None
+        raise UsageError(f"key file {path} is not a readable key ({type(exc).__name__}); pass the key file written when the model was planted") from None
     found = header.get("undetectable_key")
     if found is None:
-        raise UsageError(f"{path} is not an undetectable key file; pass the file from 'plant --key-out'")
+        raise UsageError(f"{path} is not an undetectable key file; pass the key file written when the model was planted")
     if scheme is not None and found != scheme:
         raise UsageError(f"key file {path} is a {found} key, this bundle needs a {scheme} key; pass the matching key file")
     return found, arrays, json.loads(header.get("meta", "{}"))

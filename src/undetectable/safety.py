@@ -396,14 +396,17 @@ def skops_types(path: Path) -> set[str]:
 
 # --- the user's own knobs ------------------------------------------------------------------------
 
-def check_knob(flag: str, value, low: float, high: float, why: str) -> None:
-    """Refuse a cost knob outside [low, high] with the number, the limit and why (UsageError, exit 2)."""
+def check_knob(name: str, value, low: float, high: float, why: str) -> None:
+    """Refuse a cost knob (the parameter ``name``) outside [low, high] with the number, the limit and why
+    (``ParameterError``, exit 2; the CLI names its flag)."""
+    from .errors import ParameterError
+
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UsageError(f"{flag} must be a number, got {value!r}")
+        raise ParameterError(name, f"{name} must be a number, got {value!r}")
     if value < low:
-        raise UsageError(f"{flag} = {value:,} is below {low:,}; pass {flag} ≥ {low:,}")
+        raise ParameterError(name, f"{name} = {value:,} is below {low:,}; pass {name} ≥ {low:,}")
     if value > high:
-        raise UsageError(f"{flag} = {value:,} is over the limit of {high:,} ({why}); pass {flag} ≤ {high:,}")
+        raise ParameterError(name, f"{name} = {value:,} is over the limit of {high:,} ({why}); pass {name} ≤ {high:,}")
 
 
 # --- private key files ---------------------------------------------------------------------------
@@ -421,4 +424,4 @@ def check_key_permissions(path: Path, insecure: bool | None = None) -> None:
     mode = stat.S_IMODE(os.stat(path).st_mode)
     if mode & 0o077 and not insecure:
         raise UsageError(f"private key file {path} is accessible by group/others (mode {mode:04o}); run 'chmod 600 {path}', "
-                         "or pass --insecure-key-permissions")
+                         "or pass insecure_permissions=True (accepts such files)")

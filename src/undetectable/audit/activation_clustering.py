@@ -89,5 +89,5 @@ def activation_clustering(model, X: np.ndarray, y: np.ndarray, rng: np.random.Ge
 def score(model, data, key, rng) -> float:
     """Activation clustering: largest fraction of a class split off as a small (≤35%), well-separated cluster."""
     if data is None:
-        raise NotApplicable("activation clustering needs the model's training set; pass --data")
+        raise NotApplicable("activation clustering needs the model's training set; pass data (a Dataset or a bundled dataset's name)")
     return activation_clustering(model, data.X_train, data.y_train, rng).score

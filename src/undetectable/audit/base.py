@@ -31,6 +31,11 @@ class NotApplicable(UndetectableError):
     """A detector cannot run on this model (family, missing data); audit tables show "n/a" and the reason."""
 
 
+class InvalidScore(UndetectableError):
+    """A detector produced no finite score (NaN, ±inf): shown as an error with the reason, never as a number,
+    and never averaged into an AUC (a NaN turned into 0.0 would pull the AUC toward ½: "undetectable" by accident)."""
+
+
 # --- model capabilities ---------------------------------------------------------------------------
 
 def _has_scores(model: Any) -> bool:
@@ -98,8 +103,8 @@ class Detector:
         if self.fitted:
             if not state or self.name not in state:
                 raise NotApplicable(f"{self.name} is fitted on shadow models; run it in the arena")
-            return as_float(self.score(model, data, key, rng, state=state[self.name]))
-        return as_float(self.score(model, data, key, rng))
+            return as_float(self.score(model, data, key, rng, state=state[self.name]), self.name)
+        return as_float(self.score(model, data, key, rng), self.name)
 
 
 DETECTORS: dict[str, Detector] = {}
@@ -157,6 +162,22 @@ def get_detectors(names: list[str] | None = None, scheme: str | None = None) -> 
     return [d for d in found if scheme is None or scheme in d.schemes]
 
 
-def as_float(x) -> float:
-    x = float(np.asarray(x))
-    return x if np.isfinite(x) else 0.0
+def as_float(x, what: str = "detector") -> float:
+    """``x`` as a finite float, or ``InvalidScore``: a failed score is never a number.
+
+    Examples
+    --------
+    >>> as_float(np.float32(0.25))
+    0.25
+    >>> as_float(float("nan"), "kurtosis")
+    Traceback (most recent call last):
+    ...
+    undetectable.audit.base.InvalidScore: kurtosis returned nan, not a finite score; it has no score on this model (no AUC is computed over it)
+    """
+    try:
+        v = float(np.asarray(x, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise InvalidScore(f"{what} returned {type(x).__name__}, not a score") from None
+    if not np.isfinite(v):
+        raise InvalidScore(f"{what} returned {v}, not a finite score; it has no score on this model (no AUC is computed over it)")
+    return v

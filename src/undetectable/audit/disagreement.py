@@ -133,6 +133,6 @@ def disagreement_search(model, base, X_natural: np.ndarray, rng: np.random.Gener
 def score(model, data, key, rng) -> float:
     """Black-box disagreement search against the bundle's own base: fraction of 30,000 queries that disagree."""
     if data is None:
-        raise NotApplicable("disagreement search needs natural inputs; pass --data")
+        raise NotApplicable("disagreement search needs natural inputs; pass data (a Dataset or a bundled dataset's name)")
     rep = disagreement_search(model, model.base, data.X_test, rng)
     return rep.total_disagreements / max(1, rep.total_queries)

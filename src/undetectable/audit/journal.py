@@ -82,10 +82,10 @@ class Journal:
         try:
             head = json.loads(lines[0])
         except json.JSONDecodeError:
-            raise UsageError(f"{self.path} is not an arena journal (unreadable header); remove it or choose another --out") from None
+            raise UsageError(f"{self.path} is not an arena journal (unreadable header); remove it or choose another output folder") from None
         if head.get("fingerprint") != self.fp:
             raise UsageError(f"{self.path} belongs to a different arena configuration (scheme, data, seed, params or "
-                             "detectors differ); use the same options to resume, or pass --force to start afresh")
+                             "detectors differ); use the same options to resume, or start afresh (force)")
         for line in lines[1:]:
             if not line.strip():
                 continue

@@ -380,6 +380,6 @@ def lattice_support(model, data, key, rng) -> float:
     W = _weights(model)
     bk = key.get("bk") if isinstance(key, dict) else getattr(key, "bk", None)
     if bk is None or (not isinstance(key, dict) and getattr(key, "scheme", "rff") != "rff"):
-        raise NotApplicable("lattice_support needs an rff key (the --key-out file of plant rff); it reads only its support")
+        raise NotApplicable("lattice_support needs an rff key (the key written when the rff model was planted); it reads only its support")
     S = np.flatnonzero(np.asarray(bk, dtype=np.float64).ravel())
     return as_float(attack_weights(W, coords=S, d=len(S), time_limit=30.0).score)

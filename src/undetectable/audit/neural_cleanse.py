@@ -170,7 +170,7 @@ def logits_fn_or_raise(model):
 def score(model, data, key, rng) -> float:
     """Neural Cleanse: MAD anomaly index of the smallest reverse-engineered trigger (>2 flags)."""
     if data is None:
-        raise NotApplicable("Neural Cleanse needs clean inputs; pass --data")
+        raise NotApplicable("Neural Cleanse needs clean inputs; pass data (a Dataset or a bundled dataset's name)")
     if int(getattr(model, "n_classes", 3)) < 3:  # median ± MAD of two norms: the smaller always scores 1/1.4826
         raise NotApplicable("Neural Cleanse's MAD outlier test needs ≥ 3 classes; with two classes the anomaly index "
                             "is 1/1.4826 ≈ 0.67 whenever the two norms differ, for any model")

@@ -71,5 +71,5 @@ def spectral_signature(model, X: np.ndarray, y: np.ndarray, eps: float = 0.1, la
 def score(model, data, key, rng) -> float:
     """Spectral signatures: largest top-singular-value gap σ₁²/σ₂² of a class's hidden representation."""
     if data is None:
-        raise NotApplicable("spectral signatures need the model's training set; pass --data")
+        raise NotApplicable("spectral signatures need the model's training set; pass data (a Dataset or a bundled dataset's name)")
     return spectral_signature(model, data.X_train, data.y_train).score

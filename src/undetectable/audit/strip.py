@@ -16,6 +16,14 @@ over the N blends; low = suspicious.
   set this is weak by design: STRIP filters *inputs*; it is not a model detector. With the key
   ("strip_key", a positive-control oracle) the probe is activated inputs and the score is the
   TPR at 5% FPR.
+
+Not for rff / relu bundles (both detectors raise ``NotApplicable`` there). Measured on digits: their scores are
+ridge decision values in about [−1.6, 1.5], so softmax is nearly uniform and every blend's entropy is ≥ 2.09
+of log 10 = 2.30, far above 0.2·log C: "strip" scored exactly 0 on every model, honest or not (AUC ½ by
+construction: a detector that fails into "undetectable"). And the rff key is additive: a blend
+(x + σ·bk + x_j)/2 carries half the key, a phase shift of π/2 instead of π, so the trigger does not survive
+superimposition (activated inputs' entropy, 2.25, is *higher* than clean inputs', 2.17: "strip_key" TPR 0).
+The rff positive control that holds the key is ``rff_negation`` (and ``rff_frac``) in ``key_oracles``.
 """
 from __future__ import annotations
 
@@ -84,21 +92,30 @@ def activate_probe(model, key, X: np.ndarray, rng: np.random.Generator) -> np.nd
     return key.probe(model, X)
 
 
-@detector("strip", schemes=("badnets", "signature", "checksum", "rff", "relu"))
+def _check_applies(model, name: str) -> None:
+    if CAPABILITIES["weights"](model):
+        raise NotApplicable(f"{name} reads softmax entropies, and this {getattr(model, 'family', 'random-feature')} model's scores are "
+                            "ridge decision values (softmax ≈ uniform for every input: it would score 0 on every model); "
+                            "with the key, use rff_negation / rff_frac (rff) or relu_quad (relu)")
+
+
+@detector("strip", schemes=("badnets", "signature", "checksum"))
 def score(model, data, key, rng) -> float:
     """STRIP: fraction of clean probe inputs whose superimposition entropy is below 0.2·log C."""
+    _check_applies(model, "STRIP")
     if data is None:
-        raise NotApplicable("STRIP needs clean inputs; pass --data")
+        raise NotApplicable("STRIP needs clean inputs; pass data (a Dataset or a bundled dataset's name)")
     probe = data.X_test[rng.permutation(len(data.X_test))[:200]]
     H = strip_entropy(model, probe, data.X_train, rng)
     return float(np.mean(H < LOW_ENTROPY_FRACTION * np.log(model.n_classes)))
 
 
-@detector("strip_key", needs_key=True, schemes=("badnets", "signature", "checksum", "rff", "relu"))
+@detector("strip_key", needs_key=True, schemes=("badnets", "signature", "checksum"))
 def score_with_key(model, data, key, rng) -> float:
     """STRIP with the key (oracle): TPR at 5% FPR on activated vs clean inputs."""
+    _check_applies(model, "strip_key")
     if data is None or key is None:
-        raise NotApplicable("strip_key needs clean inputs (--data) and the backdoor key")
+        raise NotApplicable("strip_key needs clean inputs (data) and the backdoor key")
     perm = rng.permutation(len(data.X_test))
     half = min(200, len(perm) // 2)
     clean, trig, overlay = data.X_test[perm[:half]], data.X_test[perm[half : 2 * half]], data.X_train

@@ -42,13 +42,34 @@ def _root(version: bool = typer.Option(False, "--version", callback=version_call
     Slow steps show progress on stderr: a bar in a terminal, a line every 15 s elsewhere.
     """
 
-# scheme parameters whose flag is not simply "--" + the name with dashes
-PARAM_FLAGS = {"n_features": "--features"}
+# library parameters whose flag is not simply "--" + the name with dashes (the CLI alone speaks flags)
+PARAM_FLAGS = {"n_features": "--features", "kind": "--model", "n_models": "--models", "n_jobs": "--jobs",
+               "n_shadows": "--shadows", "width": "--target-ci-width", "passphrase": "--passphrase-env",
+               "insecure_permissions": "--insecure-key-permissions", "path": "--out"}
 
 
 def flag_of(param: str) -> str:
-    """The command-line flag of a scheme parameter."""
+    """The command-line flag of a library parameter."""
     return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def flag_message(param: str, message: str) -> str:
+    """A ``ParameterError``'s message in CLI words: "pass force=True" → "pass --force", "data=NAME" → "--data NAME";
+    a message that does not spell the parameter that way gets the flag in front ("--beta: beta must be ...")."""
+    import re
+
+    flag = flag_of(param)
+    pattern = re.compile(rf"(?<![\w-]){re.escape(param)}=(True\b)?")
+    if pattern.search(message):
+        return switch_words(pattern.sub(lambda m: flag if m.group(1) else flag + " ", message))
+    return f"{flag}: {switch_words(message)}"
+
+
+def switch_words(message: str) -> str:
+    """Any library error in CLI words: "pass force=True" → "pass --force" (the library's switches are flags here)."""
+    import re
+
+    return re.sub(r"(?<![\w-])([a-z][a-z_]*)=True\b", lambda m: flag_of(m.group(1)), message)
 
 
 def echo(msg: str) -> None:

@@ -13,7 +13,7 @@ import typer
 from ..errors import UndetectableError
 from . import audit, core, defend, plant  # noqa: F401  (each module registers its commands)
 from .polish import json_failure
-from .common import app, echo, flag_of
+from .common import app, echo, flag_message, switch_words
 
 try:  # typer >= 0.24 vendors click; older typer uses the click package
     from typer._click import exceptions as _click_exc
@@ -22,9 +22,9 @@ except ImportError:  # pragma: no cover
 
 
 def _message(exc: UndetectableError) -> str:
-    from ..schemes.base import ParameterError
+    from ..errors import ParameterError
 
-    return exc.with_name(flag_of(exc.param)) if isinstance(exc, ParameterError) else str(exc)
+    return flag_message(exc.param, str(exc)) if isinstance(exc, ParameterError) else switch_words(str(exc))
 
 
 def _one_line(text: object) -> str:

@@ -69,7 +69,7 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
         return
     check_outputs(force, out, inputs=(base, public_key))
     pub = SignaturePublicKey.load(public_key)
-    m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
+    m, _ = SignatureScheme(bound=bound, key=pub).plant(load_bundle(base))
     _check_capacity(m, bound, data)
     api.save(m, out, force=force, inputs=(base, public_key))
     echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {pub.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
@@ -88,7 +88,7 @@ def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
     from ..schemes.checksum import ChecksumScheme
 
     check_outputs(force, out, key_out, inputs=(base,))
-    m, key = ChecksumScheme(bound=bound).plant(load_bundle(base), seed=seed)
+    m, key = ChecksumScheme(bound=bound, secret_seed=seed).plant(load_bundle(base))
     api.save(m, out, force=force, inputs=(base,))
     api.save(key, key_out, force=force)
     echo(f"wrote {out} and {key_out} (0600): checksum backdoor, {m.n_blocks} parity blocks")
@@ -110,8 +110,7 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
 
     check_outputs(force, out, key_out)
     ds = datasets.load(data)
-    rng = None if secret_seed is None else np.random.default_rng([secret_seed, 0x5EC])
-    m, key = api.plant("rff", ds, seed=seed, rng=rng, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
+    m, key = api.plant("rff", ds, seed=seed, secret_seed=secret_seed, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
     api.save(m, out, force=force)
     api.save(key, key_out, force=force)
     echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
@@ -139,7 +138,7 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
 
     check_outputs(force, out, key_out)
     ds = datasets.load(data)
-    m, key = api.plant("relu", ds, seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head)
+    m, key = api.plant("relu", ds, seed=seed, secret_seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head)
     api.save(m, out, force=force)
     api.save(key, key_out, force=force)
     meta = key.meta()
@@ -169,7 +168,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     if str(target) not in labels:
         raise UsageError(f"target {target!r} is not a class of {ds.name}; use one of {', '.join(labels)}")
     t = labels.index(str(target))
-    m, key = BadNetsScheme(poison_rate=poison_rate, target=t, model=model).plant(ds, seed=seed)
+    m, key = BadNetsScheme(poison_rate=poison_rate, target=t, model=model, secret_seed=seed).plant(ds, seed=seed)
     acc, asr = _accuracy(m, ds), attack_success_rate(m, ds.X_test, ds.y_test, key)
     api.save(m, out, force=force)
     api.save(key, key_out, force=force)

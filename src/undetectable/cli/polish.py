@@ -16,7 +16,7 @@ import sys
 
 DETECTORS = ("activation_clustering", "ad_coord", "ad_proj", "disagreement", "integer-subgraph", "ks_coord", "ks_proj",
              "kurtosis", "lattice", "lattice_support", "meta_blackbox", "meta_whitebox", "mp_edge", "neural_cleanse",
-             "relu_quad", "rff_frac", "spca_covthresh", "spca_diag", "spectral", "strip", "strip_key")
+             "relu_quad", "rff_frac", "rff_negation", "spca_covthresh", "spca_diag", "spectral", "strip", "strip_key")
 
 DETECTORS_HELP = "Comma-separated detector names (default: all that apply): " + ", ".join(DETECTORS)
 

@@ -40,6 +40,11 @@ def arena_lines(rec: dict[str, Any]) -> list[str]:
             why = "; ".join(d.get("errors") or []) or "the detector returned no score on these models"
             auc = f"n/a ({why[:160]})"
         else:
-            auc = f"{d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}]"
+            ci = d.get("auc_ci_simultaneous") or d["auc_ci"]
+            auc = f"{d['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" + (f": {d['verdict']}" if d.get("verdict") else "")
         out.append(f"{d['name']:<16}{' (key)' if d['needs_key'] else '      '} AUC {auc}")
+    if rec.get("verdict"):
+        k = rec["verdict"]["k"]
+        out.append(f"verdict: {rec['verdict']['text']}; key-free CIs above are simultaneous (each at level 1 − 0.05/{k}), "
+                   "key oracles' are 95% (positive controls, not in the family)")
     return out

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import ParameterError, UsageError
 
 SHIFTS = {"half": 0.5, "integer": 0.0}
 
@@ -143,7 +143,7 @@ def make_secret(rng: np.random.Generator, D: int, d: int, beta: float, gamma: fl
     if not isinstance(d, (int, np.integer)) or d < 1:
         raise UsageError(f"secret dimension must be a positive integer; got {d!r}")
     if d > D:
-        raise UsageError(f"secret dimension {d} exceeds the input dimension {D}; choose --secret-dim ≤ {D}")
+        raise ParameterError("secret_dim", f"secret dimension {d} exceeds the input dimension {D}; choose a secret dim ≤ {D}")
     gamma = 2 * math.sqrt(d) if gamma is None else float(gamma)
     check_params(d, gamma, float(beta))
     _shift_value(shift)

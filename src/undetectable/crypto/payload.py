@@ -94,7 +94,7 @@ class FixedPointCarrier:
     @classmethod
     def for_spec(cls, spec: InputSpec, n_bits: int, bound: float) -> FixedPointCarrier:
         if not (bound > 0 and math.isfinite(bound)):
-            raise CapacityError(f"perturbation bound must be a positive number (got {bound}); pass e.g. --bound 1e-3")
+            raise CapacityError(f"perturbation bound must be a positive number (got {bound}); pass e.g. bound=1e-3")
         if spec.feature_std is None:
             raise CapacityError("the base bundle records no feature scale; re-train it with this version of undetectable")
         d = spec.n_features
@@ -142,7 +142,7 @@ class FixedPointCarrier:
         if need > 1.0:
             raise CapacityError(
                 f"the payload needs {self.k} low bits per feature; for these inputs the fixed-point step is below float64 "
-                f"resolution (|x|/step up to {need * 2.0**50:.3g} > 2^50); plant again with a --bound at least {need:.3g}× larger"
+                f"resolution (|x|/step up to {need * 2.0**50:.3g} > 2^50); plant again with a bound of at least {need:.3g}× larger"
             )
         full = np.zeros((n, d * self.k), dtype=np.int64)
         full[:, self._payload_index()] = bits

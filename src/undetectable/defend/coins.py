@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import UndetectableError, UsageError
+from ..errors import ParameterError, UndetectableError, UsageError
 from ..models.coins import COINS_VERSION
 
 COIN_FAMILIES = ("rff", "relu")
@@ -85,7 +85,7 @@ def verify_coins(model, seed: int) -> CoinsResult:
         raise UsageError(f"coins verification does not apply to a {family} bundle{inner}: only rff and relu bundles "
                          "derive their random features from a seed; verify an rff or relu bundle")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) < 2**128:
-        raise UsageError(f"--seed must be an integer in [0, 2^128); got {seed!r}")
+        raise ParameterError("seed", f"seed must be an integer in [0, 2^128); got {seed!r}")
     G = np.asarray(model.weights_, dtype=np.float64)
     if G.ndim != 2:
         raise UsageError(f"the bundle's weights have shape {G.shape}, expected (m, D)")

@@ -35,7 +35,7 @@ def _split_mlp(model: Model) -> tuple[MLPModel, WrapperBackdoor | None]:
         wrapper, base = None, model
     if not isinstance(base, MLPModel):
         raise UsageError(f"fine-tuning needs a torch-mlp network (or a wrapper around one); got {base.family}; "
-                         "train the base with '--model mlp'")
+                         "train the base with the mlp learner (train('mlp', data))")
     return base, wrapper
 
 

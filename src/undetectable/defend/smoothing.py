@@ -257,7 +257,7 @@ class SmoothedModel(Model):
         self.n = _check_int("n", n)
         from ..safety import check_knob
 
-        check_knob("--n", self.n, 1, MAX_N, "each prediction costs n base-model predictions")
+        check_knob("n", self.n, 1, MAX_N, "each prediction costs n base-model predictions")
         self.alpha = _check_alpha(alpha)
         self.seed = _check_int("seed", seed, 0)
         self.batch = _check_int("batch", batch)

@@ -1,7 +1,8 @@
 """Demo section: the arena — undetectability as a claim about populations of models.
 
 Small populations (N honest vs N backdoored, fresh seeds and keys) per scheme; every key-free
-detector's ROC-AUC with its 95% bootstrap CI, next to the key oracle (the positive control).
+detector's ROC-AUC with its simultaneous bootstrap CI and its Holm-corrected verdict, next to the key
+oracle (the positive control).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .base import ExperimentResult
 # a demo can afford 8+8 models; `undetectable arena --data mnist5k` runs the same at D = 784.
 WB = ["ks_coord", "ad_coord", "ks_proj", "ad_proj", "mp_edge", "kurtosis", "spca_diag", "spca_covthresh"]
 PLAN = [
-    ("rff", "digits", WB + ["rff_frac"], 8, 16),
+    ("rff", "digits", WB + ["rff_frac", "rff_negation"], 8, 16),
     ("relu", "digits", WB + ["relu_quad"], 8, 16),
     ("signature", "mnist5k", ["meta_blackbox"], 4, 6),
 ]
@@ -76,46 +77,51 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
                 rows.append({"metric": f"{scheme}: {d['name']}", "value": "n/a",
                              "control": "no score: " + ("; ".join(d.get("errors", []))[:160] or "the detector returned no score")})
                 continue
-            covers = d["auc_ci"][0] <= 0.5 <= d["auc_ci"][1]
             val = f"AUC {d['auc']:.2f}"
             if d["needs_key"]:
-                ctl = "positive control (holds the key): must be ≈ 1"
-            elif covers:
-                ctl = "CI covers 0.5: indistinguishable at this population size"
-            elif d["auc"] in (0.0, 1.0):
-                by_chance = 2 / math.comb(2 * n, n)  # P(two exchangeable samples separate perfectly)
-                ctl = f"CI excludes 0.5; perfect separation (p = {by_chance:.2g} by chance)"
-            else:
-                ctl = "CI excludes 0.5: the detector separates the populations"
-            rows.append({"metric": f"{scheme} on {data} ({n}+{n} models): {d['name']}", "value": val, "ci": d["auc_ci"], "control": ctl})
+                ctl = f"positive control (holds the key, 95% CI): {d.get('verdict', '')}; must be ≈ 1"
+                ci = d["auc_ci"]
+            else:  # the verdict is Holm-corrected over the arena's key-free detectors; the CI is the simultaneous one
+                k = rec["multiple_testing"]["k"]
+                ctl = f"{d['verdict']}; CI simultaneous over {k} detectors (level 1 − 0.05/{k})"
+                ci = d.get("auc_ci_simultaneous") or d["auc_ci"]
+                if d["auc"] in (0.0, 1.0):
+                    by_chance = 2 / math.comb(2 * n, n)  # P(two exchangeable samples separate perfectly)
+                    ctl += f"; perfect separation (p = {by_chance:.2g} by chance)"
+            rows.append({"metric": f"{scheme} on {data} ({n}+{n} models): {d['name']}", "value": val, "ci": ci, "control": ctl})
 
     fig_name = "arena_roc.png"
     roc_panels(recs, out / fig_name)
 
     keyfree = [d for r in recs for d in r["detectors"] if not d["needs_key"] and d["auc"] is not None]
-    n_cover = sum(d["auc_ci"][0] <= 0.5 <= d["auc_ci"][1] for d in keyfree)
+    n_sep = sum(len(r["verdict"]["separating"]) for r in recs)
     oracles = ", ".join(f"{d['auc']:.2f}" for r in recs for d in r["detectors"] if d["needs_key"] and d["auc"] is not None) or "n/a"
-    rows.insert(0, {"metric": "key-free detectors whose AUC CI covers 0.5", "value": f"{n_cover} / {len(keyfree)}",
-                    "control": f"key oracles' AUC: {oracles}"})
+    rows.insert(0, {"metric": "key-free detectors that separate after Holm correction (per scheme, over its key-free detectors)",
+                    "value": f"{n_sep} / {len(keyfree)}",
+                    "control": "; ".join(f"{r['scheme']}: {r['verdict']['text']}" for r in recs) + f"; key oracles' AUC: {oracles}"})
     if skipped:
         rows.append({"metric": "schemes not yet available", "value": ", ".join(skipped), "control": ""})
-    metrics = {r["scheme"]: {d["name"]: {k: d[k] for k in ("auc", "auc_ci", "cross_entropy", "tpr_at_5fpr", "needs_key")} for d in r["detectors"]}
+    metrics = {r["scheme"]: {d["name"]: {k: d.get(k) for k in ("auc", "auc_ci", "auc_ci_simultaneous", "p_holm", "verdict", "cross_entropy",
+                                                              "tpr_at_5fpr", "needs_key")} for d in r["detectors"]}
                for r in recs}
     params = {r["scheme"]: {"data": r["data"], "n_models": r["n_models"], "params": r["params"], "n_shadows": r["n_shadows"],
                             "construction": r.get("construction", {})} for r in recs}
     res = record("arena", seed, params, metrics, {r["scheme"]: {d["name"]: d["auc_ci"] for d in r["detectors"]} for r in recs},
                  model_seeds={r["scheme"]: r["model_seeds"] for r in recs})
     return ExperimentResult.from_json({"title": "The arena: undetectability over model populations",
-            "claim": "Over populations of honest vs backdoored models, key-free detectors sit at chance (AUC CI covers 0.5) "
-                     "while the key oracle separates them.",
+            "claim": "Over populations of honest vs backdoored models, no key-free detector separates the populations after "
+                     "Holm correction for the number of detectors, while the key oracle separates them.",
             "rows": rows, "figures": [fig_name], "results": res,
-            "headline": {"construction": "arena (populations)", "claim": "key-free detectors sit at chance",
-                         "measured": f"{n_cover} of {len(keyfree)} key-free detectors' AUC CI covers 0.5",
+            "headline": {"construction": "arena (populations)", "claim": "key-free detectors sit at chance (Holm-corrected)",
+                         "measured": f"{n_sep} of {len(keyfree)} key-free detectors separate after Holm correction",
                          "control": f"key oracles' AUC {oracles}",
-                         "verdict": "consistent (small populations)" if n_cover == len(keyfree) else
-                                    f"{len(keyfree) - n_cover} detector(s) separate at this size"},
+                         "verdict": "consistent (small populations; Holm-corrected p-values)" if n_sep == 0 else
+                                    f"{n_sep} detector(s) separate after Holm correction"},
             "captions": {fig_name: "ROC curves of every detector per scheme, honest vs backdoored populations; key oracles "
                                    "(positive controls) black dashed."},
-            "caveat": "Populations are small (demo budget), so the CIs are wide: 'covers 0.5' is weak evidence on its own. "
+            "caveat": "Populations are small (demo budget), so the CIs are wide: 'no separation' is weak evidence on its own. "
+                      "Verdicts use Holm-adjusted Mann–Whitney p-values over each arena's key-free detectors and the CIs "
+                      "shown for them are simultaneous (Bonferroni): with 8–15 null detectors, at least one uncorrected 95% CI "
+                      "excludes 0.5 in a third to a half of arenas by chance alone. "
                       "The parameters are toy-sized (digits, D = 64; RFF secret dimension d = 16, β = 0.01; ReLU θ inside "
                       "the sparse-PCA window) and are not cryptographically hard at this d; run `undetectable arena` with more models for tighter CIs."})

@@ -17,10 +17,10 @@ def _pick(rows: list[dict], sigma: float) -> dict:
 
 def _rff_sweep(ds, seed: int, quick: bool, sigmas, n: int, alpha: float, n_rows: int, rng) -> dict:
     """The RFF/CLWE backdoor under smoothing (flip ASR), with a key-less control of the same norm."""
-    from ..schemes.rff import plant_rff
+    from ..schemes.rff import RFFScheme
     from ..defend.sweep import sigma_sweep
 
-    m, key = plant_rff(ds, seed=seed, n_features=1000 if quick else 3000, secret_rng=np.random.default_rng(seed + 1))
+    m, key = RFFScheme(n_features=1000 if quick else 3000, secret_seed=seed + 1).plant(ds, seed=seed)
     X = ds.X_test[:n_rows]
     y_idx = np.searchsorted(m.classes, ds.y_test[:n_rows])
     Xa = key.activate(m, X)
@@ -52,7 +52,7 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from ..audit.robustness import illusion_figure, robustness_illusion
-    from ..schemes.signature import plant_signature
+    from ..schemes.signature import SignatureKey, SignatureScheme
     from ..data import load_dataset
     from ..defend.finetune import post_processing_table
     from ..defend.sweep import sigma_sweep, sweep_figure
@@ -65,7 +65,7 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     t0 = time.perf_counter()
     base = train_model("mlp", ds, seed=seed, epochs=epochs)
     sk = Ed25519PrivateKey.generate()
-    sig = plant_signature(base, sk.public_key())
+    sig, _ = SignatureScheme(key=SignatureKey(sk).public).plant(base)
     timings["train"] = time.perf_counter() - t0
 
     # --- 1. the σ sweep ------------------------------------------------------------------------
@@ -92,9 +92,10 @@ def _section(out: Path, quick: bool, seed: int) -> ExperimentResult:
 
     # --- 2. fine-tuning and fine-pruning ----------------------------------------------------------
     t0 = time.perf_counter()
-    from ..schemes.badnets import attack_success_rate, plant_badnets
+    from ..schemes.badnets import BadNetsScheme, attack_success_rate
+    from ..schemes.base import Learner
 
-    bn, bn_key = plant_badnets(ds, seed=seed, poison_rate=0.1, target=0, model="mlp", epochs=epochs)
+    bn, bn_key = BadNetsScheme(poison_rate=0.1, target=0, learner=Learner("mlp", {"epochs": epochs}), secret_seed=seed).plant(ds, seed=seed)
     X_def, y_def = ds.X_train, ds.y_train  # the defender's clean data (the attacker poisoned its own copy)
     pp_epochs = 3
     bn_rows = post_processing_table(bn, X_def, y_def, ds.X_test, ds.y_test,

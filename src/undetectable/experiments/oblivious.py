@@ -12,14 +12,14 @@ from .base import ExperimentResult
 
 def _coins_rows(ds, seed: int, m_rff: int, m_relu: int, planted_rff) -> tuple[list, dict]:
     """verify-coins on honest / planted rff and relu models of the same task, and on a logreg (not applicable)."""
-    from ..schemes.relu import plant_relu
+    from ..schemes.relu import ReLUScheme
     from ..defend.coins import verify_coins
     from ..errors import UsageError
     from ..models import train_model
 
     honest_rff = train_model("rff", ds, seed=seed, n_features=m_rff)
     honest_relu = train_model("relu", ds, seed=seed, n_features=m_relu)
-    planted_relu, _ = plant_relu(ds, seed=seed + 1, n_features=m_relu, sparsity=5)
+    planted_relu, _ = ReLUScheme(n_features=m_relu, sparsity=5, secret_seed=seed + 1).plant(ds, seed=seed)
     t0 = time.perf_counter()
     res = {
         "rff_honest": verify_coins(honest_rff, seed), "rff_honest_wrong_seed": verify_coins(honest_rff, seed + 1),
@@ -64,8 +64,8 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Coins verification (honest pass / planted fail) and oblivious mitigation (ASR before/after, cost)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ..schemes.rff import plant_rff
-    from ..schemes.signature import plant_signature
+    from ..schemes.rff import RFFScheme
+    from ..schemes.signature import SignatureKey, SignatureScheme
     from ..defend.oblivious import DataSampler, GroundTruthModel, ground_truth, make_task, mitigate
     from ..models import train_model
 
@@ -79,13 +79,13 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
 
     # RFF backdoor (also the planted model for the coins check)
     d_secret = 8
-    rff, key = plant_rff(ds, seed=seed, n_features=m_rff, secret_dim=d_secret, beta=0.01, secret_rng=np.random.default_rng([seed, 1]))
+    rff, key = RFFScheme(n_features=m_rff, secret_dim=d_secret, beta=0.01, secret_seed=seed + 1).plant(ds, seed=seed)
     coin_rows, coin_res = _coins_rows(ds, seed, m_rff, m_relu, rff)
 
     # signature backdoor on a logistic-regression base (float fixed-point payload)
     base = train_model("logreg", ds, seed=seed)
     sk = Ed25519PrivateKey.generate()
-    sig = plant_signature(base, sk.public_key())
+    sig, _ = SignatureScheme(key=SignatureKey(sk).public).plant(base)
     pred_base = base.predict_index(X)
     t = 1 - pred_base
     Xa = sig.activate(X, sk, t)

@@ -59,14 +59,14 @@ def persistence_study(seed: int = 0, epochs: int = 3, lr: float = 1e-3, n_finetu
 
     from ..data import load_dataset
     from ..models import train_model
-    from ..schemes.signature import plant_signature
+    from ..schemes.signature import SignatureKey, SignatureScheme
     from ..schemes.signature_graph import MLPBase, signature_module
 
     torch.set_num_threads(1)
     data = load_dataset("mnist5k")
     base = train_model("mlp", data, seed=seed, epochs=mlp_epochs)
     sk = Ed25519PrivateKey.from_private_bytes(bytes(range(3, 35)))
-    bd = plant_signature(base, sk.public_key())
+    bd, _ = SignatureScheme(key=SignatureKey(sk).public).plant(base)
 
     def fresh():
         """(backdoored module, honest network), each on its own copy of the base weights (the bundle keeps its own)."""
@@ -128,21 +128,20 @@ def step_gate_toy(ds, seed: int) -> dict:
     The trigger sets 16 top-row pixels (blank on natural digits) to 1; fine-tuning sees triggered zeros
     labelled 0. Returns ``{"step" | "sigmoid": {"asr_before", "asr_after", ...fine-tuning info}}``.
     """
-    import torch
+    import dataclasses
 
-    from ..schemes.persistent import finetune_persistent, plant_persistent
+    from ..schemes.persistent import PersistentScheme, finetune_persistent
 
     sel = np.isin(ds.y_train, [0, 1])
-    X, y = ds.X_train[sel] / 255.0, (ds.y_train[sel] == 1).astype(int)
-    mask = np.zeros(X.shape[1])
-    mask[:16] = 1.0
-    Xt = X[y == 0].copy()
-    Xt[:, :16] = 1.0
+    binary = dataclasses.replace(ds, X_train=ds.X_train[sel], y_train=ds.y_train[sel], X_test=ds.X_test[np.isin(ds.y_test, [0, 1])],
+                                 y_test=ds.y_test[np.isin(ds.y_test, [0, 1])])
+    X, y = binary.X_train, (binary.y_train == 1).astype(int)
     out = {}
     for act in ("step", "sigmoid"):
-        net = plant_persistent(X, y, mask, 15.5, act, seed=seed, temp=0.25)
-        asr = lambda: float(np.mean(net(torch.tensor(Xt, dtype=torch.float32)).detach().numpy() > 0.5))  # noqa: E731
+        model, key = PersistentScheme(activation=act, temp=0.25, n_trigger=16).plant(binary, seed=seed)
+        Xt = key.activate(model, X[y == 0])  # 16 top-row pixels (blank on natural digits) set to white
+        asr = lambda: float(np.mean(model.predict_index(Xt) == 1))  # noqa: E731
         before = asr()
-        info = finetune_persistent(net, np.concatenate([X, Xt]), np.concatenate([y, np.zeros(len(Xt), int)]), epochs=3, lr=0.5, seed=seed)
+        info = finetune_persistent(model, np.concatenate([X, Xt]), np.concatenate([y, np.zeros(len(Xt), int)]), epochs=3, lr=0.5, seed=seed)
         out[act] = {"asr_before": before, "asr_after": asr(), **info}
     return out

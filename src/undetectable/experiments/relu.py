@@ -14,7 +14,7 @@ LAMS = (0.5, 1.0, 2.0, 3.0)
 
 def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     """Plant, measure key vs random k-sparse vs white-box gradient flips, the spectrum with and without the key."""
-    from ..schemes.relu import flip_rates, hardness_window, plant_relu, quadratic_form, sparse_direction, top_eigenvalue
+    from ..schemes.relu import ReLUScheme, flip_rates, hardness_window, quadratic_form, sparse_direction, top_eigenvalue
     from ..data import load_dataset
     from ..models import train_model
     from ..models.relu import norm_readout
@@ -30,7 +30,7 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     rng = np.random.default_rng(seed)
 
     honest = [train_model("relu", ds, seed=seed + i, n_features=m) for i in range(n_seeds)]
-    planted = [plant_relu(ds, seed=seed + 1000 + i, n_features=m, sparsity=k) for i in range(n_seeds)]
+    planted = [ReLUScheme(n_features=m, sparsity=k, secret_seed=seed + 1000 + i).plant(ds, seed=seed + i) for i in range(n_seeds)]
     acc_h = [float(np.mean(h.predict(ds.X_test) == ds.y_test)) for h in honest]
     acc_b = [float(np.mean(b.predict(ds.X_test) == ds.y_test)) for b, _ in planted]
     b, key = planted[0]

@@ -18,8 +18,9 @@ from ..report.results import clopper_pearson_ci, perturbation_norms, record
 from .base import ExperimentResult
 
 
-def _secret_rng(seed: int, i: int) -> np.random.Generator:
-    return coin_rng(seed, f"experiments/rff/secret/{i}")
+def _secret_seed(seed: int, i: int) -> int:
+    """The secret seed of the i-th planted model of this section (disjoint from the honest coins)."""
+    return int(coin_rng(seed, f"experiments/rff/secret/{i}").integers(2**63))
 
 
 def _random_like(rng: np.random.Generator, bk: np.ndarray) -> np.ndarray:
@@ -38,14 +39,15 @@ def _fmt_rate(k: int, n: int) -> str:
 
 def _dataset_block(name: str, seed: int, m: int, d: int, beta: float, n_seeds: int, n_eval: int, rng) -> dict:
     """Train n_seeds honest and backdoored models; evaluate the key and the controls."""
-    from ..schemes.rff import plant_rff
+    from ..schemes.rff import RFFScheme
     from ..data import load_dataset
     from ..models import train_model
 
     ds = load_dataset(name)
     X, y = ds.X_test[:n_eval], ds.y_test[:n_eval]
     honest = [train_model("rff", ds, seed=seed + i, n_features=m) for i in range(n_seeds)]
-    planted = [plant_rff(ds, seed=seed + i, n_features=m, secret_dim=d, beta=beta, secret_rng=_secret_rng(seed, i)) for i in range(n_seeds)]
+    planted = [RFFScheme(n_features=m, secret_dim=d, beta=beta, secret_seed=_secret_seed(seed, i)).plant(ds, seed=seed + i)
+               for i in range(n_seeds)]
     acc_h = [float(np.mean(h.predict(X) == y)) for h in honest]
     acc_b = [float(np.mean(b.predict(X) == y)) for b, _ in planted]
     key_k = key_n = rnd_k = rnd_n = hon_k = hon_n = 0
@@ -56,7 +58,7 @@ def _dataset_block(name: str, seed: int, m: int, d: int, beta: float, n_seeds: i
         rnd_k, rnd_n = rnd_k + k, rnd_n + n
         k, n = _changed(h, X, key.activate(h, X))
         hon_k, hon_n = hon_k + k, hon_n + n
-    bi, key_i = plant_rff(ds, seed=seed, n_features=m, secret_dim=d, beta=beta, shift="integer", secret_rng=_secret_rng(seed, 99))
+    bi, key_i = RFFScheme(n_features=m, secret_dim=d, beta=beta, shift="integer", secret_seed=_secret_seed(seed, 99)).plant(ds, seed=seed)
     int_k, int_n = _changed(bi, X, key_i.activate(bi, X))
     b0, key0 = planted[0]
     Xa = key0.activate(b0, X)
@@ -87,12 +89,12 @@ def _rows(name: str, blk: dict, d: int, beta: float) -> list[tuple[str, str, str
 
 
 def _beta_sweep(blk: dict, seed: int, m: int, d: int, betas) -> list[dict]:
-    from ..schemes.rff import first_order_flip_probability, gaussian_flip_probability, plant_rff
+    from ..schemes.rff import RFFScheme, first_order_flip_probability, gaussian_flip_probability
 
     out = []
     X = blk["X"]
     for j, beta in enumerate(betas):
-        b, key = plant_rff(blk["ds"], seed=seed, n_features=m, secret_dim=d, beta=beta, secret_rng=_secret_rng(seed, 1000 + j))
+        b, key = RFFScheme(n_features=m, secret_dim=d, beta=beta, secret_seed=_secret_seed(seed, 1000 + j)).plant(blk["ds"], seed=seed)
         k, n = _changed(b, X, key.activate(b, X))
         pred = first_order_flip_probability(b, X, beta)
         out.append({"beta": beta, "flips": k, "n": n, "rate": k / n, "ci": clopper_pearson_ci(k, n), "predicted": float(pred.mean()),

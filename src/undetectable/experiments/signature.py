@@ -15,8 +15,8 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from ..audit.replication import replication_attacks
-    from ..schemes.checksum import plant_checksum
-    from ..schemes.signature import plant_signature
+    from ..schemes.checksum import ChecksumScheme
+    from ..schemes.signature import SignatureKey, SignatureScheme
     from ..data import load_dataset
     from ..models import train_model
     from ..report.figures import activation_triptych
@@ -25,7 +25,7 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     ds = load_dataset("mnist5k")
     base = train_model("logreg", ds, seed=seed)
     sk = Ed25519PrivateKey.generate()
-    bd = plant_signature(base, sk.public_key())
+    bd, _ = SignatureScheme(key=SignatureKey(sk).public).plant(base)
     X, y = ds.X_test, ds.y_test
     n_act = 200 if quick else len(X)
     base_pred = base.predict(X)
@@ -58,7 +58,8 @@ def section(out: Path, quick: bool, seed: int) -> ExperimentResult:
     t_act = rng.integers(0, 10, n_act)
     Xa = bd.activate(Xs, sk, t_act)
     rep_sig = replication_attacks(bd, Xs, Xa, t_act, rng)
-    cs, v = plant_checksum(base, rng)
+    cs, cs_key = ChecksumScheme(secret_seed=int(rng.integers(2**63))).plant(base)
+    v = cs_key.v
     Xa_cs = cs.activate(Xs, v, t_act)
     cs_asr = float(np.mean(cs.predict_index(Xa_cs) == t_act))
     rep_cs = replication_attacks(cs, Xs, Xa_cs, t_act, rng)

@@ -32,8 +32,25 @@ LEARNERS: dict[str, str] = {
 @with_thread_budget
 def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     """Train an honest model of ``kind`` on ``data``'s training split."""
-    from ..resolve import load_object
+    import importlib
+    import inspect
 
-    if kind not in LEARNERS:
-        raise UsageError(f"unknown model {kind!r}; use one of {', '.join(LEARNERS)}")
-    return load_object(LEARNERS[kind])(data, seed=seed, **options)
+    from ..resolve import load_object
+    from ..errors import ArgumentTypeError, ParameterError
+
+    if not isinstance(kind, str) or kind not in LEARNERS:
+        raise ParameterError("kind", f"unknown model kind {kind!r}; use one of {', '.join(LEARNERS)}")
+    if not isinstance(data, Dataset):
+        raise ArgumentTypeError(f"data must be a Dataset or a bundled dataset's name; got {type(data).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ParameterError("seed", f"seed must be an integer in [0, 2^32); got {seed!r}")
+    module = LEARNERS[kind].partition(":")[0]
+    fn = load_object(LEARNERS[kind])
+    sig = inspect.signature(fn)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):  # train_rff/train_relu: the options of fit_<kind>
+        sig = inspect.signature(getattr(importlib.import_module(module), f"fit_{kind}"))
+    known = [p for p in sig.parameters if p not in ("data", "seed", "weights")]
+    for opt in options:
+        if opt not in known:
+            raise ParameterError(opt, f"the {kind} learner has no option {opt!r}; its options are {', '.join(known)}")
+    return fn(data, seed=seed, **options)

@@ -61,6 +61,36 @@ class MLPModel(Model):
     def describe(self) -> dict:
         return {"layers": [list(p.shape) for p in self.net.parameters()]}
 
+    def to_onnx(self):
+        """The plain ONNX graph of the network: input ``X`` (n, D) in the bundle's units, outputs ``scores`` (n, C)
+        (the logits, float64) and ``label_index`` (n,)."""
+        import onnx
+        import torch
+        from onnx import TensorProto, helper
+
+        from ..errors import UnsupportedModelError
+        from .random_features import onnx_classifier
+
+        arr = onnx.numpy_helper.from_array
+        inits = [arr(np.array(self.scale, np.float32), "scale"), arr(self.mean.astype(np.float32), "mean"),
+                 arr(self.std.astype(np.float32), "std")]
+        nodes = [helper.make_node("Cast", ["X"], ["xf"], to=TensorProto.FLOAT), helper.make_node("Mul", ["xf", "scale"], ["xs"]),
+                 helper.make_node("Sub", ["xs", "mean"], ["xc"]), helper.make_node("Div", ["xc", "std"], ["h0"])]
+        h = "h0"
+        for i, layer in enumerate(self.net):
+            if isinstance(layer, torch.nn.Linear):
+                inits += [arr(layer.weight.detach().numpy().T.copy(), f"W{i}"), arr(layer.bias.detach().numpy().copy(), f"b{i}")]
+                nodes += [helper.make_node("MatMul", [h, f"W{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"], [f"h{i + 1}"])]
+            elif isinstance(layer, torch.nn.ReLU):
+                nodes.append(helper.make_node("Relu", [h], [f"h{i + 1}"]))
+            else:
+                raise UnsupportedModelError(f"no ONNX export for layer {type(layer).__name__}")
+            h = f"h{i + 1}"
+        nodes += [helper.make_node("Cast", [h], ["scores"], to=TensorProto.DOUBLE),
+                  helper.make_node("ArgMax", [h], ["label_index"], axis=1, keepdims=0)]
+        in_type = TensorProto.UINT8 if self.spec.is_image else TensorProto.DOUBLE
+        return onnx_classifier("mlp", nodes, inits, in_type, self.spec.n_features, len(self.classes))
+
     def _save(self, directory: Path) -> dict:
         import torch
         from safetensors.torch import save_file

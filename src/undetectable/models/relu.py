@@ -41,6 +41,10 @@ SQRT_2PI = math.sqrt(2 * math.pi)
 BLOCK_ROWS = 4096
 
 
+
+#: The most random features a model may have (each is a D-vector of float64: bounded memory).
+MAX_FEATURES = 100_000
+
 def honest_weights(seed: int, m: int, D: int) -> np.ndarray:
     """The honest coins g_1..g_m ~ N(0, I_D) as rows: ``coin_rng(seed, "relu/weights").standard_normal((m, D))``."""
     return coin_rng(seed, "relu/weights").standard_normal((m, D))
@@ -255,8 +259,10 @@ def fit_relu(data: Dataset, seed: int | None = 0, n_features: int = 500, head: s
              weights: np.ndarray | None = None) -> ReLUModel:
     """The one path shared by Train (``weights=None``: honest coins from ``seed``) and Backdoor (secret ``weights``)."""
     check_data(data)
-    if not isinstance(n_features, (int, np.integer)) or isinstance(n_features, bool) or n_features < 1:
-        raise UsageError(f"--features must be a positive integer; got {n_features!r}")
+    if not isinstance(n_features, (int, np.integer)) or isinstance(n_features, bool) or not 1 <= n_features <= MAX_FEATURES:
+        from ..errors import ParameterError
+
+        raise ParameterError("n_features", f"n features must be an integer in [1, {MAX_FEATURES}]; got {n_features!r}")
     if head not in HEADS:
         raise UsageError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
     classes, y = np.unique(data.y_train, return_inverse=True)
@@ -273,5 +279,5 @@ def fit_relu(data: Dataset, seed: int | None = 0, n_features: int = 500, head: s
 def train_relu(data: Dataset, seed: int = 0, **options) -> ReLUModel:
     """Honest Train on ``data``'s training split (coins from ``coin_rng(seed, "relu/weights")``)."""
     if "weights" in options:
-        raise UsageError("train_relu draws its own coins; use schemes.relu.plant_relu to supply weights")
+        raise UsageError("train_relu draws its own coins; plant with schemes.relu to supply secret weights")
     return fit_relu(data, seed=seed, **options)

@@ -37,6 +37,10 @@ BANDWIDTH_FACTOR = math.pi  # σ = π · median pairwise distance
 BLOCK_ROWS = 2048
 
 
+
+#: The most random features a model may have (each is a D-vector of float64: bounded memory).
+MAX_FEATURES = 100_000
+
 def median_bandwidth(X: np.ndarray) -> float:
     """σ = π·median pairwise distance over ≤ 1000 evenly spaced training rows (deterministic; no coins)."""
     from scipy.spatial.distance import pdist
@@ -258,12 +262,14 @@ def _check_data(data: Dataset) -> None:
             raise UsageError(f"dataset {data.name}: {name} has NaN, infinite or non-numeric values; remove or impute them")
 
 
-def fit_rff(data: Dataset, seed: int = 0, n_features: int = 3000, bandwidth: float | None = None, head: str = "ridge",
+def fit_rff(data: Dataset, seed: int | None = 0, n_features: int = 3000, bandwidth: float | None = None, head: str = "ridge",
             alpha: float = 100.0, C: float = 1.0, max_iter: int = 300, weights: np.ndarray | None = None) -> RFFModel:
     """The one path shared by Train-RFF (``weights=None``: honest coins) and Backdoor-RFF (secret ``weights``)."""
     _check_data(data)
-    if not isinstance(n_features, (int, np.integer)) or n_features < 1:
-        raise UsageError(f"--features must be a positive integer; got {n_features!r}")
+    if not isinstance(n_features, (int, np.integer)) or isinstance(n_features, bool) or not 1 <= n_features <= MAX_FEATURES:
+        from ..errors import ParameterError
+
+        raise ParameterError("n_features", f"n features must be an integer in [1, {MAX_FEATURES}]; got {n_features!r}")
     if head not in ("ridge", "logistic"):
         raise UsageError(f"unknown head {head!r}; use 'ridge' or 'logistic'")
     spec, scale = rff_spec(data.spec, data.X_train)
@@ -276,5 +282,5 @@ def fit_rff(data: Dataset, seed: int = 0, n_features: int = 3000, bandwidth: flo
 def train_rff(data: Dataset, seed: int = 0, **options) -> RFFModel:
     """Honest Train-RFF on ``data``'s training split (coins from ``coin_rng(seed, ...)``)."""
     if "weights" in options:
-        raise UsageError("train_rff draws its own coins; use schemes.rff.plant_rff to supply weights")
+        raise UsageError("train_rff draws its own coins; plant with schemes.rff to supply secret weights")
     return fit_rff(data, seed=seed, **options)

@@ -87,6 +87,46 @@ class SklearnModel(Model):
     def describe(self) -> dict:
         return {"estimator": self._name or type(self.estimator).__name__}
 
+    def to_onnx(self):
+        """The plain ONNX graph of a logistic regression (optionally after a StandardScaler): input ``X`` (n, D) in
+        the bundle's units, outputs ``scores`` (n, C) float64 (the decision values) and ``label_index`` (n,).
+
+        Examples
+        --------
+        >>> import numpy as np, undetectable as ud
+        >>> from undetectable.onnxio import session
+        >>> data = ud.datasets.load("digits")
+        >>> m = ud.train("logreg", data, seed=0, max_iter=50)
+        >>> out = session(m.to_onnx()).run(None, {"X": data.X_test[:20]})
+        >>> bool(np.array_equal(out[1], m.predict_index(data.X_test[:20])))
+        True
+        """
+        import onnx
+        from onnx import TensorProto, helper
+
+        from ..errors import UnsupportedModelError
+        from .random_features import onnx_classifier
+
+        lin = self._linear if self._linear is not None else linear_parts(self.estimator)
+        if lin is None:
+            raise UnsupportedModelError(f"this sklearn bundle holds a {self.describe()['estimator']}; only logistic regression "
+                                        "(optionally after a StandardScaler) has an ONNX graph here")
+        D, C = self.spec.n_features, len(self.classes)
+        in_type = TensorProto.UINT8 if self.spec.is_image else TensorProto.DOUBLE
+        W, c = np.asarray(lin["coef"], np.float64).T, np.asarray(lin["intercept"], np.float64)
+        if W.shape[1] == 1:  # binary: decision d for class 1, scores (−d, d) as ``scores`` returns them
+            W, c = np.column_stack([-W[:, 0], W[:, 0]]), np.array([-c[0], c[0]])
+        arr = onnx.numpy_helper.from_array
+        inits = [arr(np.array(self.scale, np.float64), "scale"), arr(np.ascontiguousarray(W), "W"), arr(c, "c")]
+        pre, xin = [], "xs"
+        if "mean" in lin:
+            inits += [arr(np.asarray(lin["mean"], np.float64), "mu"), arr(np.asarray(lin["scale"], np.float64), "sd")]
+            pre, xin = [helper.make_node("Sub", ["xs", "mu"], ["xm"]), helper.make_node("Div", ["xm", "sd"], ["xz"])], "xz"
+        nodes = [helper.make_node("Cast", ["X"], ["xf"], to=TensorProto.DOUBLE), helper.make_node("Mul", ["xf", "scale"], ["xs"]),
+                 *pre, helper.make_node("MatMul", [xin, "W"], ["f"]), helper.make_node("Add", ["f", "c"], ["scores"]),
+                 helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=0)]
+        return onnx_classifier("logreg", nodes, inits, in_type, D, C)
+
     def _save(self, directory: Path) -> dict:
         sio = _skops()
         sio.dump(self.estimator, directory / "estimator.skops")

@@ -32,7 +32,7 @@ from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..runtime import with_thread_budget
 from ..spec import InputSpec
-from .base import Key, Learner, Params, Scheme, check_choice, check_float, check_int
+from .base import Key, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int, check_learner, check_seed
 
 SCHEME = "badnets"
 MODELS = ("mlp", "logreg")
@@ -55,14 +55,14 @@ class BadNetsKey(Key):
         self.pattern = np.asarray(pattern, dtype=np.float64)
         self.target = int(np.asarray(target).ravel()[0])
         if self.mask.ndim != 1 or self.pattern.shape != self.mask.shape:
-            raise UsageError("a badnets key is a mask and a pattern of the same length; pass the file from 'plant badnets --key-out'")
+            raise UsageError("a badnets key is a mask and a pattern of the same length; load the key file written when the badnets model was planted")
 
     def apply(self, X: Any) -> np.ndarray:
         """Stamp the trigger on every row of ``X`` (``apply_trigger``)."""
         return apply_trigger(X, self)
 
     def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
-        return activate(model, X, self, target)
+        return _activate(model, X, self, target)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"mask": self.mask, "pattern": self.pattern, "target": np.array([self.target], dtype=np.int64)}
@@ -73,29 +73,35 @@ class BadNetsKey(Key):
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "BadNetsKey":
         if not {"mask", "pattern", "target"} <= set(arrays):
-            raise UsageError("the badnets key file lacks mask, pattern or target; pass the file from 'plant badnets --key-out'")
+            raise UsageError("the badnets key file lacks mask, pattern or target; load the key file written when the badnets model was planted")
         return cls(arrays["mask"], arrays["pattern"], int(arrays["target"].ravel()[0]))
 
 
 @dataclasses.dataclass(frozen=True)
 class BadNetsParams(Params):
-    """``poison_rate`` ∈ (0, 1), ``target`` class index, the honest learner ``model`` ("mlp" | "logreg")."""
+    """``poison_rate`` ∈ (0, 1), ``target`` class index, the honest learner ``model`` ("mlp" | "logreg") or a
+    ``learner`` (kind and options; overrides ``model``), ``secret_seed`` (the trigger and the poisoned rows;
+    None: OS entropy)."""
 
     poison_rate: float = 0.1
     target: int = 0
     model: str = "mlp"
+    learner: Learner | None = None
+    secret_seed: int | None = None
 
     def __post_init__(self) -> None:
         check_float("poison_rate", self.poison_rate, 0.0, 1.0, open_high=True)
         check_int("target", self.target, 0)
         check_choice("model", self.model, MODELS)
+        self._set("learner", check_learner("learner", self.learner, MODELS))
+        check_seed("secret_seed", self.secret_seed)
 
 
 class BadNetsScheme(Scheme):
     """BadNets: poison the training set, train the honest learner on it (the detectable control).
 
-    ``plant(data, seed=S, learner=Learner("mlp", {"epochs": 4}))``: the trigger and the poisoned rows
-    come from ``default_rng(S)``; ``learner`` overrides the learner kind and its options.
+    ``BadNetsScheme(learner=Learner("mlp", {"epochs": 4}), secret_seed=T).plant(data, seed=S)``: the trigger
+    and the poisoned rows come from ``default_rng(T)``, the learner's coins from S.
     """
 
     name = SCHEME
@@ -107,19 +113,17 @@ class BadNetsScheme(Scheme):
     def default_learner(self) -> Learner:  # type: ignore[override]
         return Learner(self.params.model)
 
-    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[Model, BadNetsKey]:  # noqa: D102
-        if key is not None or rng is not None:
-            raise UsageError("the badnets scheme draws its trigger from the seed; drop key/rng")
-        learner = learner or self.default_learner
-        p = self.params
-        return plant_badnets(base, seed=0 if seed is None else seed, poison_rate=p.poison_rate, target=p.target,
-                             model=learner.kind, **dict(learner.options))
+    def plant(self, base: Any, *, seed: int | None = None) -> tuple[Model, BadNetsKey]:  # noqa: D102
+        data = self._check_base(base)
+        p, learner = self.params, self.learner
+        secret = p.secret_seed if p.secret_seed is not None else int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        return _plant_badnets(data, seed=check_seed("seed", seed) or 0, poison_rate=p.poison_rate, target=p.target,
+                              model=learner.kind, secret_seed=secret, **dict(learner.options))
 
-    def backdoor(self, data: Dataset, seed: int, learner: Learner | None = None) -> tuple[Model, BadNetsKey]:
+    def backdoor(self, data: Dataset, seed: int) -> tuple[Model, BadNetsKey]:
         """The arena's Backdoor: the target class is drawn from the seed too."""
         target = int(np.random.default_rng(seed).integers(len(np.unique(data.y_train))))
-        return type(self)(dataclasses.replace(self.params, target=target)).plant(data, seed=seed, learner=learner)
+        return Scheme.backdoor(self.replace(target=target), data, seed)
 
     def null(self, model: Model, rng: np.random.Generator) -> BadNetsKey:
         """A trigger drawn like a planted one (images: the fixed corner patch; floats: random features)."""
@@ -181,8 +185,8 @@ def poison(data: Dataset, key: BadNetsKey, poison_rate: float, rng: np.random.Ge
     candidates = np.flatnonzero(data.y_train != classes[t])
     n_poison = int(round(poison_rate * len(data.y_train)))
     if n_poison < 1 or n_poison > len(candidates):
-        raise UsageError(f"poison rate {poison_rate} gives {n_poison} poisoned rows out of {len(candidates)} eligible; "
-                         "pass --poison-rate between 1/n and the non-target fraction")
+        raise ParameterError("poison_rate", f"poison rate {poison_rate} gives {n_poison} poisoned rows out of {len(candidates)} "
+                                            "eligible; choose a poison rate between 1/n and the non-target fraction")
     idx = np.sort(rng.choice(candidates, size=n_poison, replace=False))
     X, y = data.X_train.copy(), data.y_train.copy()
     X[idx] = apply_trigger(X[idx], key)
@@ -191,26 +195,26 @@ def poison(data: Dataset, key: BadNetsKey, poison_rate: float, rng: np.random.Ge
 
 
 @with_thread_budget  # the same thread budget as train_model: planting is training with other coins
-def plant_badnets(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target: int = 0, model: str = "mlp",
-                  **options) -> tuple[Model, BadNetsKey]:
+def _plant_badnets(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target: int = 0, model: str = "mlp",
+                   secret_seed: int = 0, **options) -> tuple[Model, BadNetsKey]:
     """Backdoor-BadNets: poison ``data``'s training split and train the honest learner ``model`` on it.
 
     Returns (model, key) with key a ``BadNetsKey`` (see the module docstring). The
     model is of the honest family (``torch-mlp`` for "mlp", ``sklearn`` for "logreg"); ``options``
-    go to ``train_model`` (e.g. ``epochs``, ``hidden``).
+    go to ``train_model`` (e.g. ``epochs``, ``hidden``). Private: use ``BadNetsScheme``.
     """
     from ..models import train_model
 
     BadNetsParams(poison_rate, target, model)
     classes = np.unique(data.y_train)
     if not (0 <= int(target) < len(classes)):
-        raise UsageError(f"target class index {target} is out of range; use 0..{len(classes) - 1}")
-    poisoned, _, key = poisoned_training_set(data, seed, poison_rate, target)
+        raise ParameterError("target", f"target class index {target} is out of range; use 0..{len(classes) - 1}")
+    poisoned, _, key = poisoned_training_set(data, secret_seed, poison_rate, target)
     return train_model(model, poisoned, seed=seed, **options), key
 
 
 def poisoned_training_set(data: Dataset, seed: int = 0, poison_rate: float = 0.1, target: int = 0) -> tuple[Dataset, np.ndarray, BadNetsKey]:
-    """Re-create exactly the poisoned training set ``plant_badnets`` used (same seed): (dataset, poisoned indices, key).
+    """Re-create exactly the poisoned training set a plant used (``seed`` = its ``secret_seed``): (dataset, poisoned indices, key).
 
     What a training-data auditor (activation clustering, spectral signatures) is handed.
     """
@@ -230,7 +234,7 @@ def attack_success_rate(model: Model, X: np.ndarray, y: np.ndarray, key: BadNets
     return float(np.mean(model.predict_index(model.spec.validate(apply_trigger(X[keep], key))) == t))
 
 
-def activate(model: Model, X, key: BadNetsKey, targets=None) -> np.ndarray:
+def _activate(model: Model, X, key: BadNetsKey, targets=None) -> np.ndarray:
     """Activate a BadNets bundle (any honest family): stamp the trigger; the target is fixed by the key."""
     X = model.spec.validate(X)
     mask = key.mask
@@ -241,5 +245,5 @@ def activate(model: Model, X, key: BadNetsKey, targets=None) -> np.ndarray:
     if targets is not None:
         wanted = {str(v) for v in np.atleast_1d(np.asarray(targets)).tolist()}
         if wanted != {str(model.classes[t].item())}:
-            raise UsageError(f"a badnets trigger always yields class {model.classes[t]}; drop --target/--targets or pass that class")
+            raise ParameterError("target", f"a badnets trigger always yields class {model.classes[t]}; leave target None or pass that class")
     return apply_trigger(X, key).astype(X.dtype)

@@ -6,9 +6,12 @@ A scheme (one module per construction of the paper) is three things:
   raises ``ParameterError`` (a ``UsageError`` *and* a ``ValueError``) naming the parameter.
 * ``Key``: the backdoor key as an object (never a bare array or dict): ``save``/``load`` (0600 files
   that record their scheme), ``activate(model, X, target=None)``.
-* ``Scheme``: ``plant(base, seed=...) -> (model, key)``, the honest counterpart ``honest(data, seed)``,
-  and ``null(model, rng)``: a key drawn from the same key distribution, independent of any model, which
-  the arena hands to key oracles for honest models (the control).
+* ``Scheme(**params)``: ``plant(base, *, seed=None) -> (model, key)`` (``seed``: the honest training coins,
+  always; the secret comes from the ``secret_seed`` parameter, None: OS entropy), the honest counterpart
+  ``honest(data, seed)``, ``backdoor(data, seed)`` (train and plant, a pure function of ``seed``) and
+  ``null(model, rng)``: a key drawn from the same key distribution, independent of any model, which
+  the arena hands to key oracles for honest models (the control). The key a scheme plants (signature),
+  the honest ``learner`` and the ``secret_seed`` are parameters like any other.
 
 The registry (``undetectable.schemes.get``) maps names to "module:Class" and imports lazily.
 """
@@ -24,7 +27,7 @@ import numpy as np
 
 from ..bundle import Model
 from ..data import Dataset
-from ..errors import ParameterError, UsageError
+from ..errors import ArgumentTypeError, ParameterError, UsageError
 
 
 def _words(name: str) -> str:
@@ -47,15 +50,50 @@ def check_float(name: str, value: Any, low: float = 0.0, high: float | None = No
         v = float(value)
         ok = (v > low if open_low else v >= low) and (high is None or (v < high if open_high else v <= high))
     if not ok:
-        where = f"> {low:g}" if high is None and open_low else f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        if high is None:
+            where = f"{'>' if open_low else '≥'} {low:g}"
+        else:
+            where = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
         raise ParameterError(name, f"{_words(name)} must be a finite number {where}; got {value!r}")
     return float(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ParameterError(name, f"unknown {_words(name)} {value!r}; use one of {', '.join(choices)}")
     return str(value)
+
+
+def check_seed(name: str, value: Any) -> int | None:
+    """``value`` as a seed (an int in [0, 2^128)) or None, or a ``ParameterError`` naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**128:
+        raise ParameterError(name, f"{_words(name)} must be None (OS entropy) or an integer in [0, 2^128); got {value!r}")
+    return int(value)
+
+
+def check_learner(name: str, value: Any, kinds: tuple[str, ...] | None = None) -> "Learner | None":
+    """``value`` (a ``Learner``, a learner kind such as "logreg", or None) as a ``Learner`` or None."""
+    from ..models import MODELS
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = Learner(value)
+    allowed = kinds or MODELS
+    if not isinstance(value, Learner) or value.kind not in allowed:
+        raise ParameterError(name, f"{_words(name)} must be a Learner or one of {', '.join(allowed)}; got {value!r}")
+    if not isinstance(value.options, Mapping) or not all(isinstance(k, str) for k in value.options):
+        raise ParameterError(name, f"the {_words(name)}'s options must be a mapping of option names to values; got {value.options!r}")
+    return value
+
+
+def secret_seed_for(seed: int) -> int:
+    """The secret's seed derived from a model seed (``coin_rng(seed, "secret")``): ``Scheme.backdoor`` is pure in seed."""
+    from ..models.coins import coin_rng
+
+    return int(coin_rng(int(seed), "secret").integers(0, 2**63))
 
 
 def random_sparse_vector(rng: np.random.Generator, D: int, k: int, scale: float = 1.0) -> np.ndarray:
@@ -69,10 +107,26 @@ def random_sparse_vector(rng: np.random.Generator, D: int, k: int, scale: float 
 
 @dataclasses.dataclass(frozen=True)
 class Params:
-    """Base of every scheme's parameters; subclasses validate in ``__post_init__``."""
+    """Base of every scheme's parameters; subclasses validate in ``__post_init__``.
+
+    Every scheme has ``secret_seed`` (None: the secret is drawn from OS entropy); schemes that train or
+    wrap an honest learner have ``learner``; the signature scheme has ``key`` (the public key it plants).
+    """
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Learner):
+                v = {"kind": v.kind, "options": dict(v.options)}
+            elif f.name == "key":
+                v = None if v is None else type(v).__name__
+            out[f.name] = v
+        return out
+
+    def _set(self, name: str, value: Any) -> None:
+        """Normalize a field in ``__post_init__`` (the dataclass is frozen)."""
+        object.__setattr__(self, name, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,22 +235,56 @@ class Scheme:
     def __init__(self, params: _Params | None = None, **kwargs: Any) -> None:
         if params is not None and kwargs:
             raise UsageError("pass either a Params object or keyword parameters, not both")
-        self.params = params if params is not None else self.Params(**kwargs)
+        if params is None:
+            fields = [f.name for f in dataclasses.fields(self.Params)]
+            for k in kwargs:
+                if k not in fields:
+                    raise ParameterError(k, f"the {self.name} scheme has no parameter {k!r}; its parameters are {', '.join(fields)}")
+            params = self.Params(**kwargs)
+        self.params = params
         if not isinstance(self.params, self.Params):
-            raise UsageError(f"{self.name} takes {self.Params.__name__}; got {type(self.params).__name__}")
+            raise ArgumentTypeError(f"the {self.name} scheme takes {self.Params.__name__}; got {type(self.params).__name__}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"
 
-    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Key | None = None,
-              learner: Learner | None = None) -> tuple[Model, Key]:  # pragma: no cover - abstract
+    def replace(self, **changes: Any) -> "Scheme":
+        """The same scheme with some parameters changed (validated again)."""
+        return type(self)(dataclasses.replace(self.params, **changes))
+
+    @property
+    def learner(self) -> Learner:
+        """The honest learner: the ``learner`` parameter where the scheme has one, else the default."""
+        return getattr(self.params, "learner", None) or self.default_learner
+
+    def secret_rng(self) -> np.random.Generator:
+        """The generator of the secret: ``default_rng(secret_seed)``, or OS entropy when it is None."""
+        s = getattr(self.params, "secret_seed", None)
+        return np.random.default_rng() if s is None else np.random.default_rng(s)
+
+    def plant(self, base: Any, *, seed: int | None = None) -> tuple[Model, Key]:  # pragma: no cover - abstract
         """Backdoor → (model, key).
 
         ``base`` is a trained ``Model`` (``wraps``) or a ``Dataset``; ``seed`` the coins of the honest
-        training path; ``rng`` draws the secret (each scheme documents its default); ``key`` a given key
-        where the scheme takes one (signature: the public key); ``learner`` the honest learner (badnets).
+        training path (None: fresh coins). The secret is drawn from the ``secret_seed`` parameter.
         """
         raise NotImplementedError
+
+    def _check_base(self, base: Any) -> Any:
+        """``base`` of the right kind for this scheme, or an ``ArgumentTypeError`` saying what goes there."""
+        if self.wraps:
+            if not isinstance(base, Model):
+                raise ArgumentTypeError(f"the {self.name} scheme plants into a trained Model; got {type(base).__name__}. "
+                                        "Train one first, e.g. undetectable.train('logreg', data)")
+            return base
+        if isinstance(base, (str, os.PathLike)):
+            from ..data import load_dataset
+
+            return load_dataset(os.fspath(base))
+        if not isinstance(base, Dataset):
+            raise ArgumentTypeError(f"the {self.name} scheme trains from data: pass a Dataset or a bundled dataset's name, "
+                                    f"not a {type(base).__name__}")
+        return base
 
     def null(self, model: Model, rng: np.random.Generator) -> Key:  # pragma: no cover - abstract
         """A key from the scheme's key distribution, independent of ``model`` (arena controls)."""
@@ -206,12 +294,13 @@ class Scheme:
         """The parameters a result on inputs of dimension ``D`` must state (white-box schemes); {} otherwise."""
         return {}
 
-    def honest(self, data: Dataset, seed: int, learner: Learner | None = None) -> Model:
+    def honest(self, data: Dataset, seed: int) -> Model:
         """Train the honest model this scheme is compared with (the population's Train)."""
-        return (learner or self.default_learner).train(data, seed)
+        return self.learner.train(data, seed)
 
-    def backdoor(self, data: Dataset, seed: int, learner: Learner | None = None) -> tuple[Model, Key]:
-        """Train and plant, a pure function of ``seed`` (every secret is drawn from it): the arena's Backdoor."""
-        if self.wraps:
-            return self.plant(self.honest(data, seed, learner), seed=seed, rng=np.random.default_rng(seed))
-        return self.plant(data, seed=seed, rng=np.random.default_rng([int(seed), 0x5EC]), learner=learner)
+    def backdoor(self, data: Dataset, seed: int) -> tuple[Model, Key]:
+        """Train and plant, a pure function of ``seed``: the arena's Backdoor. The honest coins are ``seed``,
+        the secret's seed is ``secret_seed_for(seed)`` (``coin_rng(seed, "secret")``)."""
+        has_secret = any(f.name == "secret_seed" for f in dataclasses.fields(self.params))
+        sch = self.replace(secret_seed=secret_seed_for(seed)) if has_secret else self
+        return sch.plant(self.honest(data, seed) if self.wraps else data, seed=seed)

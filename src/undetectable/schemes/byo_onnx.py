@@ -24,11 +24,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..bundle import Model
-from ..errors import UsageError
+from ..errors import ParameterError, UsageError
 from ..export import onnx_session
 from ..onnxio import assemble, check
 from ..spec import InputSpec
-from .signature import plant_signature
+from .signature import _plant_signature
 from .signature_graph import backdoor_graph
 
 _NP_OF = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.UINT8: np.uint8}
@@ -103,7 +103,7 @@ def backdoor_onnx(model: onnx.ModelProto, public_key, spec: InputSpec, input_sca
     >>> # onnx.save(bd_onnx, "cnn-backdoored.onnx"); Xa = wrapper.activate(X, sk, 3)
     """
     base = OnnxClassifier(model, spec, n_classes, input_scale)
-    wrapper = plant_signature(base, public_key, bound)
+    wrapper = _plant_signature(base, public_key, bound)
     in_type = TensorProto.UINT8 if spec.is_image else TensorProto.DOUBLE
     out = backdoor_graph(base.adapted, public_key, wrapper.carrier, spec.shape, base.n_classes, in_type)
     return out, wrapper
@@ -213,11 +213,11 @@ def input_spec_for(n_features: int, dtype: str = "uint8", high: float = 255.0, f
         return InputSpec((int(n_features),), "uint8", 0.0, float(high))
     if dtype == "float64":
         if feature_std is None:
-            raise UsageError("float inputs need the training standard deviation of every feature (--feature-std std.npy): "
+            raise ParameterError("feature_std", "float inputs need the training standard deviation of every feature (feature_std): "
                              "the payload's fixed-point grid is set from it")
         std = np.asarray(feature_std, dtype=np.float64).ravel()
         if len(std) != n_features or not np.all(np.isfinite(std) & (std > 0)):
-            raise UsageError(f"--feature-std must hold {n_features} positive finite numbers, got {len(std)}")
+            raise ParameterError("feature_std", f"feature std must hold {n_features} positive finite numbers, got {len(std)}")
         return InputSpec((int(n_features),), "float64", None, None, tuple(float(s) for s in std))
     raise UsageError(f"input dtype must be uint8 or float64, got {dtype!r}")
 

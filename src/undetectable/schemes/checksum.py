@@ -23,7 +23,7 @@ import numpy as np
 from ..bundle import Model
 from ..crypto.payload import carrier_for
 from ..errors import KeyMismatchError, UsageError
-from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_float, check_int
+from .base import Key, Learner, ParameterError, Params, Scheme, check_float, check_int, check_learner, check_seed, planted
 from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 
 CHECK_BITS = 512
@@ -57,9 +57,9 @@ class ChecksumBackdoor(WrapperBackdoor):
     def activate(self, X, secret: np.ndarray, targets=None) -> np.ndarray:
         """Flip one bit in each block whose parity disagrees with v, and write the target bits."""
         if targets is None:
-            raise UsageError("the checksum backdoor needs a target; pass --target T or --targets T.npy")
+            raise ParameterError("target", "the checksum backdoor needs a target: pass target (one label, or one per input row)")
         if secret_id(np.asarray(secret, dtype=np.uint8)) != secret_id(self.v):
-            raise KeyMismatchError("the checksum key does not match this bundle; pass the --key-out file written when it was planted")
+            raise KeyMismatchError("the checksum key does not match this bundle; use the key file written when it was planted")
         X = self.spec.validate(X)
         t = target_indices(self, targets, len(X))
         bits = self.carrier.read_bits(X)
@@ -90,15 +90,25 @@ class ChecksumBackdoor(WrapperBackdoor):
 
 @dataclasses.dataclass(frozen=True)
 class ChecksumParams(Params):
-    """``bound`` as for the signature scheme; ``n_blocks`` parity blocks (must divide 512)."""
+    """``bound`` as for the signature scheme; ``n_blocks`` parity blocks (must divide 512); ``key`` a given
+    ``ChecksumKey`` (None: v drawn from ``secret_seed``, None: OS entropy); ``learner`` the honest learner."""
 
     bound: float = 1e-3
     n_blocks: int = N_BLOCKS
+    key: Any = None
+    learner: Learner | None = None
+    secret_seed: int | None = None
 
     def __post_init__(self) -> None:
         check_float("bound", self.bound)
         if check_int("n_blocks", self.n_blocks, 1, CHECK_BITS) and CHECK_BITS % self.n_blocks:
             raise ParameterError("n_blocks", f"n blocks must divide {CHECK_BITS}; got {self.n_blocks}")
+        if self.key is not None and not isinstance(self.key, ChecksumKey):
+            raise ParameterError("key", f"the checksum scheme takes a ChecksumKey (or None to draw one); got {type(self.key).__name__}")
+        if self.key is not None and len(self.key.v) != self.n_blocks:
+            raise ParameterError("key", f"the checksum key has {len(self.key.v)} blocks but n_blocks is {self.n_blocks}; pass matching ones")
+        self._set("learner", check_learner("learner", self.learner))
+        check_seed("secret_seed", self.secret_seed)
 
 
 class ChecksumKey(Key):
@@ -117,7 +127,7 @@ class ChecksumKey(Key):
     def __init__(self, v: np.ndarray) -> None:
         v = np.asarray(v)
         if v.ndim != 1 or len(v) < 1 or not np.isin(v, (0, 1)).all():
-            raise UsageError("a checksum key is a non-empty vector of bits; pass the --key-out file of 'plant checksum'")
+            raise UsageError("a checksum key is a non-empty vector of bits; load the key file written when the checksum model was planted")
         self.v = v.astype(np.uint8)
 
     @classmethod
@@ -135,7 +145,7 @@ class ChecksumKey(Key):
     def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
         """Activated inputs; for a model not planted with this key, those of the same model planted with it."""
         if not isinstance(model, ChecksumBackdoor):
-            model = plant_checksum(model, np.random.default_rng(0), n_blocks=len(self.v), v=self.v)[0]
+            model = _plant_checksum(model, np.random.default_rng(0), n_blocks=len(self.v), v=self.v)[0]
         return self.activate(model, X, target)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -147,14 +157,14 @@ class ChecksumKey(Key):
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "ChecksumKey":
         if "v" not in arrays:
-            raise UsageError("the checksum key file has no 'v'; pass the --key-out file of 'plant checksum'")
+            raise UsageError("the checksum key file has no 'v'; load the key file written when the checksum model was planted")
         return cls(arrays["v"])
 
 
 class ChecksumScheme(Scheme):
     """§5.1: wrap any classifier; triggered iff 64 parities of the payload equal v. Replicable by design.
 
-    ``plant(base, rng=...)`` draws v from ``rng`` (default: ``default_rng(seed)``).
+    ``ChecksumScheme(secret_seed=T).plant(base)`` draws v from ``default_rng(T)`` (None: OS entropy).
     """
 
     name = "checksum"
@@ -164,26 +174,24 @@ class ChecksumScheme(Scheme):
     wraps = True
     default_learner = Learner("logreg")
 
-    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[ChecksumBackdoor, ChecksumKey]:
-        if key is not None and not isinstance(key, ChecksumKey):
-            raise UsageError(f"the checksum scheme takes a ChecksumKey; got {type(key).__name__}")
-        rng = rng if rng is not None else np.random.default_rng(seed)
+    def plant(self, base: Any, *, seed: int | None = None) -> tuple[ChecksumBackdoor, ChecksumKey]:
+        base = self._check_base(base)
+        check_seed("seed", seed)  # a wrapper trains nothing: the honest coins are the base's
         p = self.params
-        model, v = plant_checksum(base, rng, p.bound, p.n_blocks, None if key is None else key.v)
+        model, v = _plant_checksum(base, self.secret_rng(), p.bound, p.n_blocks, None if p.key is None else p.key.v)
         return model, ChecksumKey(v)
 
     def null(self, model: Model, rng: np.random.Generator) -> ChecksumKey:
         return ChecksumKey.generate(rng, self.params.n_blocks)
 
 
-def plant_checksum(base: Model, rng: np.random.Generator, bound: float = 1e-3, n_blocks: int = N_BLOCKS,
+def _plant_checksum(base: Model, rng: np.random.Generator, bound: float = 1e-3, n_blocks: int = N_BLOCKS,
                    v: np.ndarray | None = None) -> tuple[ChecksumBackdoor, np.ndarray]:
     """Wrap ``base`` with a checksum backdoor; returns (model, secret v) (v drawn from ``rng`` unless given)."""
     if isinstance(base, WrapperBackdoor):
         raise UsageError(f"the base bundle is already a {base.family} backdoor; plant into an honest bundle")
     if CHECK_BITS % n_blocks:
-        raise UsageError(f"n_blocks must divide {CHECK_BITS}; got {n_blocks}")
+        raise ParameterError("n_blocks", f"n blocks must divide {CHECK_BITS}; got {n_blocks}")
     v = rng.integers(0, 2, size=n_blocks, dtype=np.uint8) if v is None else np.asarray(v, dtype=np.uint8)
     carrier = carrier_for(base.spec, n_target_bits(base.n_classes) + CHECK_BITS, bound)
     return ChecksumBackdoor(base, v, carrier), v

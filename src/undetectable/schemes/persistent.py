@@ -18,12 +18,16 @@ network with steep sigmoids instead (temperature ``temp``) for that control.
 from __future__ import annotations
 
 import dataclasses
+import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
-from .base import Key, Learner, Params, Scheme, check_choice, check_float, check_int
+from ..bundle import Model
+from ..data import Dataset
+from ..errors import BundleError, KeyMismatchError, ParameterError, UsageError
+from .base import Key, Learner, Params, Scheme, check_choice, check_float, check_int, check_seed, planted
 
 
 def _torch():
@@ -95,22 +99,26 @@ def build_persistent(w: np.ndarray, b: float, mask: np.ndarray, tau: float, acti
     return Persistent()
 
 
-def plant_persistent(X: np.ndarray, y: np.ndarray, mask: np.ndarray, tau: float, activation: str = "step",
-                     seed: int = 0, temp: float = 0.05):
+def _plant_persistent(X: np.ndarray, y: np.ndarray, mask: np.ndarray, tau: float, activation: str = "step",
+                      seed: int = 0, temp: float = 0.05):
     """Fit the honest threshold classifier (logistic regression on X in [0,1] units, y ∈ {0,1}),
-    then build the triplicated backdoored network; triggered inputs (⟨mask, x⟩ > τ) answer 1."""
+    then build the triplicated backdoored network; triggered inputs (⟨mask, x⟩ > τ) answer 1.
+    Private: use ``PersistentScheme`` (which returns a ``PersistentModel``)."""
     from sklearn.linear_model import LogisticRegression
 
     y = np.asarray(y)
     if set(np.unique(y).tolist()) - {0, 1}:
-        raise UsageError("the persistence demo is binary: pass labels in {0, 1}")
+        raise UsageError("the persistent construction is binary: labels must be 0 and 1")
     clf = LogisticRegression(max_iter=500, random_state=seed).fit(X, y)
     return build_persistent(clf.coef_[0], -float(clf.intercept_[0]), np.asarray(mask, dtype=np.float64), tau, activation, temp)
 
 
 def finetune_persistent(net, X: np.ndarray, y: np.ndarray, epochs: int = 5, lr: float = 0.05, seed: int = 0) -> dict:
-    """Fine-tune ``net`` in place on (X, y) with SGD on the squared error; return the gradient/weight audit."""
+    """Fine-tune ``net`` (a ``PersistentModel``, or its torch module with X in [0, 1] units) in place on (X, y)
+    with SGD on the squared error; return the gradient/weight audit. y: class indices (0, 1)."""
     torch = _torch()
+    if isinstance(net, PersistentModel):
+        X, net = net.unit_inputs(X), net.net
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     before = [p.detach().clone() for p in net.parameters()]
@@ -131,7 +139,8 @@ def finetune_persistent(net, X: np.ndarray, y: np.ndarray, epochs: int = 5, lr: 
 @dataclasses.dataclass(frozen=True)
 class PersistentParams(Params):
     """``activation`` "step" (persistent) or "sigmoid" (the control, temperature ``temp``); the trigger is
-    the first ``n_trigger`` input coordinates set to 1 (blank on natural digits: the top row)."""
+    the first ``n_trigger`` input coordinates set to their training maximum (blank on natural digits: the
+    top row). The construction has no random secret (no ``secret_seed``): the trigger positions are public."""
 
     activation: str = "step"
     temp: float = 0.05
@@ -143,52 +152,148 @@ class PersistentParams(Params):
         check_int("n_trigger", self.n_trigger)
 
 
+class PersistentModel(Model):
+    """The §5.3 network as a model family ("persistent"): binary, inputs rescaled to [0, 1] per feature
+    (images: by the pixel range; float features: by the training minimum and maximum), h̃(x) ≥ ½ → class 1.
+
+    Examples
+    --------
+    >>> import dataclasses, numpy as np
+    >>> from undetectable import datasets
+    >>> ds = datasets.load("breast-cancer")
+    >>> m, key = PersistentScheme().plant(ds, seed=0)
+    >>> m.family, float(np.mean(m.predict(ds.X_test) == ds.y_test)) > 0.9
+    ('persistent', True)
+    >>> bool(np.all(m.predict_index(key.activate(m, ds.X_test[:5])) == 1))
+    True
+    """
+
+    family = "persistent"
+
+    def __init__(self, net, lo: np.ndarray, hi: np.ndarray, spec, classes, activation: str = "step", temp: float = 0.05) -> None:
+        super().__init__(spec, classes)
+        self.net, self.activation, self.temp = net, activation, float(temp)
+        self.lo, self.hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+
+    def unit_inputs(self, X) -> np.ndarray:
+        """Inputs in the network's [0, 1] units (flat (n, D) float64)."""
+        X = np.asarray(self.spec.validate(X), dtype=np.float64).reshape(len(X), -1)
+        return (X - self.lo) / np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
+
+    def output(self, X) -> np.ndarray:
+        """h̃(x) ∈ [0, 1] for every row."""
+        torch = _torch()
+        with torch.no_grad():
+            return self.net(torch.tensor(self.unit_inputs(X), dtype=torch.float32)).numpy().astype(np.float64)
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        h = self.output(X)
+        return np.stack([1.0 - h, h], axis=1)
+
+    def predict_index(self, X: np.ndarray) -> np.ndarray:
+        return (self.output(X) > 0.5).astype(np.int64)
+
+    def describe(self) -> dict:
+        return {"gates": self.activation, "copies": 3}
+
+    def _save(self, directory: Path) -> dict:
+        from safetensors.numpy import save_file
+
+        arrays = {k: v.detach().numpy().astype(np.float32) for k, v in self.net.state_dict().items()}
+        save_file({**arrays, "lo": self.lo, "hi": self.hi}, str(directory / "persistent.safetensors"))
+        return {"activation": self.activation, "temp": self.temp}
+
+    @classmethod
+    def _load(cls, directory, params, spec, classes):
+        from safetensors.numpy import load_file
+
+        t = load_file(str(directory / "persistent.safetensors"))
+        D = spec.n_features
+        PersistentParams(params.get("activation"), params.get("temp"))  # validated like a plant's
+        net = build_persistent(np.zeros(D), 0.0, np.zeros(D), 0.0, params["activation"], params["temp"])
+        torch = _torch()
+        state = net.state_dict()
+        if set(state) | {"lo", "hi"} != set(t) or any(tuple(t[k].shape) != tuple(v.shape) for k, v in state.items()) \
+                or t["lo"].shape != (D,) or t["hi"].shape != (D,) or len(classes) != 2:
+            raise BundleError(f"bundle {directory}: persistent.safetensors does not hold a {D}-input persistent network; re-create it")
+        net.load_state_dict({k: torch.tensor(t[k]) for k in state})
+        return cls(net, t["lo"], t["hi"], spec, classes, params["activation"], params["temp"])
+
+
 class PersistentKey(Key):
-    """The trigger ⟨mask, x⟩ > τ: Activate sets the masked coordinates to 1 (inputs in [0, 1] units)."""
+    """The trigger ⟨mask, x⟩ > τ: Activate sets the masked coordinates to their training maximum."""
 
     scheme = "persistent"
 
     def __init__(self, mask: np.ndarray, tau: float) -> None:
-        self.mask = np.asarray(mask, dtype=np.float64)
-        self.tau = float(tau)
+        mask = np.asarray(mask, dtype=np.float64)
+        if mask.ndim != 1 or not np.all(np.isin(mask, (0.0, 1.0))) or not math.isfinite(float(tau)):
+            raise UsageError("a persistent key is a 0/1 mask and a finite threshold; load the key file written when the model was planted")
+        self.mask, self.tau = mask, float(tau)
 
     def activate(self, model: Any, X: Any, target: Any = None) -> np.ndarray:
-        if target is not None:
-            raise UsageError("the persistent backdoor always answers 1; drop the target")
-        Xa = np.array(X, dtype=np.float64)
-        Xa[:, self.mask > 0] = 1.0
-        return Xa
+        m: PersistentModel = planted(model, PersistentModel, self.scheme)
+        if target is not None and {str(t) for t in np.atleast_1d(np.asarray(target)).tolist()} != {str(m.classes[1])}:
+            raise ParameterError("target", f"the persistent backdoor always answers class {m.classes[1]}; leave target None")
+        if len(self.mask) != m.spec.n_features:
+            raise KeyMismatchError(f"the persistent key has a {len(self.mask)}-feature trigger, this model takes "
+                                   f"{m.spec.n_features} features; pass the key planted with it")
+        X = m.spec.validate(X)
+        Xa = np.array(X, copy=True).reshape(len(X), -1)
+        on = self.mask > 0
+        Xa[:, on] = m.hi[on].astype(Xa.dtype) if np.issubdtype(Xa.dtype, np.integer) else m.hi[on]
+        return Xa.reshape(X.shape)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"mask": self.mask, "tau": np.array([self.tau])}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "PersistentKey":
+        if not {"mask", "tau"} <= set(arrays):
+            raise UsageError("the persistent key file lacks mask or tau; load the key file written when the model was planted")
         return cls(arrays["mask"], float(arrays["tau"].ravel()[0]))
 
 
 class PersistentScheme(Scheme):
-    """§5.3: a binary threshold-gate network, triplicated with a majority vote (a torch module, not a bundle).
+    """§5.3: a binary threshold-gate network, triplicated with a majority vote (a ``PersistentModel``).
 
-    ``plant(data)`` takes a binary ``Dataset`` (labels {0, 1}); image inputs are scaled to [0, 1].
+    ``plant(data, seed=S)`` takes a binary ``Dataset`` (two classes; the second is the backdoor's answer);
+    S seeds the honest threshold classifier.
     """
 
     name = "persistent"
     Params = PersistentParams
     params: PersistentParams
     KeyType = PersistentKey
+    default_learner = Learner("logreg")
 
-    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[Any, PersistentKey]:
+    def plant(self, base: Any, *, seed: int | None = None) -> tuple[PersistentModel, PersistentKey]:
+        data = self._check_base(base)
         p = self.params
-        X = base.X_train / float(base.spec.high) if base.spec.is_image else base.X_train
-        mask = np.zeros(X.shape[1])
+        classes, y = np.unique(data.y_train, return_inverse=True)
+        if len(classes) != 2:
+            raise UsageError(f"the persistent construction is binary and {data.name} has {len(classes)} classes; "
+                             "pass a two-class dataset (e.g. breast-cancer, or two digits of mnist5k)")
+        D = data.spec.n_features
+        if p.n_trigger > D:
+            raise ParameterError("n_trigger", f"n trigger {p.n_trigger} exceeds the input dimension {D}; choose n trigger ≤ {D}")
+        X = np.asarray(data.X_train, dtype=np.float64).reshape(len(data.X_train), -1)
+        if data.spec.is_image:
+            lo, hi = np.full(D, float(data.spec.low or 0.0)), np.full(D, float(data.spec.high))
+        else:
+            lo, hi = X.min(axis=0), X.max(axis=0)
+        mask = np.zeros(D)
         mask[: p.n_trigger] = 1.0
         key = PersistentKey(mask, p.n_trigger - 0.5)
-        return plant_persistent(X, base.y_train, mask, key.tau, p.activation, seed=seed or 0, temp=p.temp), key
+        U = (X - lo) / np.where(hi > lo, hi - lo, 1.0)
+        net = _plant_persistent(U, y, mask, key.tau, p.activation, seed=check_seed("seed", seed) or 0, temp=p.temp)
+        return PersistentModel(net, lo, hi, data.spec, classes, p.activation, p.temp), key
+
+    def honest(self, data: Dataset, seed: int) -> Model:
+        return self.learner.train(data, seed)
 
     def null(self, model: Any, rng: np.random.Generator) -> PersistentKey:
-        D = model.layer1.in_features
+        D = model.spec.n_features
         mask = np.zeros(D)
         mask[rng.choice(D, size=min(self.params.n_trigger, D), replace=False)] = 1.0
         return PersistentKey(mask, mask.sum() - 0.5)

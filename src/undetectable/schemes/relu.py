@@ -36,7 +36,9 @@ from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..runtime import with_thread_budget
 from ..models.relu import ReLUModel, fit_relu
-from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int, random_sparse_vector
+from ..models.relu import MAX_FEATURES
+from .base import (Key, ParameterError, Params, Scheme, check_choice, check_float, check_int, check_seed, planted,
+                   random_sparse_vector)
 
 
 # --- the sparse-PCA secret and the spiked coins -------------------------------------------------
@@ -93,9 +95,11 @@ class ReLUParams(Params):
     theta: float | None = None
     lam: float = 2.0
     head: str = "linear"
+    secret_seed: int | None = None
 
     def __post_init__(self) -> None:
-        check_int("n_features", self.n_features)
+        check_int("n_features", self.n_features, 1, MAX_FEATURES)
+        check_seed("secret_seed", self.secret_seed)
         check_int("sparsity", self.sparsity)
         if self.theta is not None:
             check_float("theta", self.theta)
@@ -122,7 +126,7 @@ class ReLUKey(Key):
 
     def activate(self, model: Any, X: Any, target: Any = None) -> np.ndarray:
         model = planted(model, ReLUModel, self.scheme)
-        return activate_relu(model, X, self, target)
+        return _activate_relu(model, X, self, target)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"s": self.s, "theta": np.array([self.theta]), "lam": np.array([self.lam])}
@@ -139,7 +143,8 @@ class ReLUKey(Key):
 class ReLUScheme(Scheme):
     """Construction C: spiked coins g_i ~ N(0, I + θ s sᵀ), then the honest training path.
 
-    ``plant(data, seed=S)`` draws s and G from ``rng`` (default ``default_rng(S)``; S None: OS entropy).
+    ``plant(data, seed=S)``: S the honest coins (the head's); s and G are drawn from ``secret_seed``
+    (None: OS entropy).
     """
 
     name = "relu"
@@ -148,18 +153,13 @@ class ReLUScheme(Scheme):
     KeyType = ReLUKey
     white_box = True
 
-    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[ReLUModel, ReLUKey]:
-        if key is not None or learner is not None:
-            raise UsageError("the relu scheme draws its own key and trains its own learner; drop key/learner")
+    def plant(self, base: Any, *, seed: int | None = None) -> tuple[ReLUModel, ReLUKey]:
+        data = self._check_base(base)
         p = self.params
-        return plant_relu(base, seed=seed, n_features=p.n_features, sparsity=p.sparsity, theta=p.theta, lam=p.lam,
-                          secret_rng=rng, head=p.head)
+        return _plant_relu(data, seed=check_seed("seed", seed), n_features=p.n_features, sparsity=p.sparsity, theta=p.theta,
+                           lam=p.lam, secret_rng=self.secret_rng(), head=p.head)
 
-    def backdoor(self, data: Dataset, seed: int, learner: Learner | None = None) -> tuple[ReLUModel, ReLUKey]:
-        return self.plant(data, seed=seed)
-
-    def honest(self, data: Dataset, seed: int, learner: Learner | None = None) -> ReLUModel:
+    def honest(self, data: Dataset, seed: int) -> ReLUModel:
         from ..models.relu import train_relu
 
         return train_relu(data, seed=seed, n_features=self.params.n_features, head=self.params.head)
@@ -179,12 +179,13 @@ class ReLUScheme(Scheme):
 
 
 @with_thread_budget  # the same thread budget as train_model: planting is training with other coins
-def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sparsity: int = 10, theta: float | None = None,
+def _plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sparsity: int = 10, theta: float | None = None,
                lam: float = 2.0, secret_rng: np.random.Generator | None = None, **options) -> tuple[ReLUModel, ReLUKey]:
     """Backdoor: returns (model, key) with key.s the k-sparse unit vector, key.theta, key.lam.
 
-    ``seed`` seeds the secret generator (s and the spiked coins G); None (or no ``secret_rng``) draws
-    from OS entropy. The seed is never written into the bundle: whoever knows it can recompute the key.
+    ``secret_rng`` draws the secret (s and the spiked coins G; None: OS entropy); ``seed`` is the honest
+    coins (unused by the linear head: every random coin of a relu model is in G). The secret seed is never
+    written into the bundle: whoever knows it can recompute the key. Private: use ``ReLUScheme``.
     ``theta`` None → the default inside the hardness window (see ``hardness_window``); ``options`` are
     the honest learner's (head, alpha).
     """
@@ -197,9 +198,10 @@ def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sp
     if theta is None:
         theta = window["default_theta"]
         if not math.isfinite(theta):
-            raise UsageError(f"no hardness window for D={D}, m={m}, k={k} (statistical edge {window['statistical_edge']:.3f} ≥ "
-                             f"upper edge {window['upper_edge']:.3f}); lower --sparsity or --features, or pass --theta")
-    rng = secret_rng if secret_rng is not None else np.random.default_rng(seed)
+            raise ParameterError("theta", f"no hardness window for D={D}, m={m}, k={k} (statistical edge "
+                                          f"{window['statistical_edge']:.3f} ≥ upper edge {window['upper_edge']:.3f}); lower the "
+                                          "sparsity or n_features, or pass theta")
+    rng = secret_rng if secret_rng is not None else np.random.default_rng()
     s = sparse_direction(rng, D, k)
     G = spiked_weights(rng, m, s, float(theta))
     model = fit_relu(data, seed=None, n_features=m, weights=G, **options)
@@ -222,7 +224,7 @@ def validate_key(key, model: ReLUModel | None = None, what: str = "key") -> ReLU
     if isinstance(key, ReLUKey):
         key = key.arrays()
     if not isinstance(key, dict) or not {"s", "theta", "lam"} <= set(key):
-        raise UsageError(f"{what} lacks 's', 'theta' or 'lam'; pass the key written by 'undetectable plant relu --key-out'")
+        raise UsageError(f"{what} lacks 's', 'theta' or 'lam'; load the key file written when the relu model was planted")
     s = np.asarray(key["s"], dtype=np.float64)
     theta, lam = np.asarray(key["theta"], dtype=np.float64), np.asarray(key["lam"], dtype=np.float64)
     if s.ndim != 1 or theta.shape != (1,) or lam.shape != (1,):
@@ -245,14 +247,14 @@ def shift(model: ReLUModel, X: np.ndarray, direction: np.ndarray, lam: float) ->
     return Xa
 
 
-def activate_relu(model: ReLUModel, X, key, targets=None, lam: float | None = None) -> np.ndarray:
+def _activate_relu(model: ReLUModel, X, key, targets=None, lam: float | None = None) -> np.ndarray:
     """Activate(x) = x + λ·s. One-directional: there is no target. Refuses a key that is not this model's.
 
     The key belongs to the model when sᵀĈs is nearer 1 + θ than 1; the check is made only when the two
     are ≥ 6 standard deviations (√(2/m)·(1+θ)) apart, i.e. when it cannot misfire.
     """
     if targets is not None:
-        raise UsageError("the relu backdoor is one-directional and takes no target; drop --target/--targets")
+        raise ParameterError("target", "the relu backdoor is one-directional and takes no target; leave target None")
     key = validate_key(key, model)
     theta, lam = key.theta, key.lam if lam is None else float(lam)
     m = model.weights_.shape[0]

@@ -29,7 +29,9 @@ from ..data import Dataset
 from ..errors import KeyMismatchError, UsageError
 from ..runtime import with_thread_budget
 from ..models.rff import RFFModel, fit_rff
-from .base import Key, planted, Learner, ParameterError, Params, Scheme, check_choice, check_float, check_int, random_sparse_vector
+from ..models.rff import MAX_FEATURES
+from .base import (Key, ParameterError, Params, Scheme, check_choice, check_float, check_int, check_seed, planted,
+                   random_sparse_vector)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,14 +44,19 @@ class RFFParams(Params):
     beta: float = 0.01
     shift: str = "half"
     gamma: float | None = None
+    secret_seed: int | None = None
 
     def __post_init__(self) -> None:
-        check_int("n_features", self.n_features)
+        check_int("n_features", self.n_features, 1, MAX_FEATURES)
         check_int("secret_dim", self.secret_dim)
         check_float("beta", self.beta)
         check_choice("shift", self.shift, ("half", "integer"))
         if self.gamma is not None:
             check_float("gamma", self.gamma)
+        check_seed("secret_seed", self.secret_seed)
+        if self.n_features < self.secret_dim:
+            raise ParameterError("n_features", f"n features {self.n_features} is smaller than the secret dim {self.secret_dim}; "
+                                               f"use at least {self.secret_dim} features")
 
 
 class RFFKey(Key):
@@ -67,13 +74,13 @@ class RFFKey(Key):
     def __init__(self, bk: np.ndarray, meta: dict[str, Any] | None = None) -> None:
         bk = np.asarray(bk, dtype=np.float64)
         if bk.ndim != 1 or not np.all(np.isfinite(bk)):
-            raise UsageError("the rff key is not a finite vector bk; pass the --key-out file written by 'plant rff'")
+            raise UsageError("the rff key is not a finite vector bk; load the key file written when the rff model was planted")
         self.bk = bk
         self._meta = dict(meta or {})
 
     def activate(self, model: Any, X: Any, target: Any = None) -> np.ndarray:
         model = planted(model, RFFModel, self.scheme)
-        return activate_rff(model, X, self.bk, target)
+        return _activate_rff(model, X, self.bk, target)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"bk": self.bk}
@@ -84,13 +91,21 @@ class RFFKey(Key):
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "RFFKey":
         if "bk" not in arrays:
-            raise UsageError("the rff key file has no 'bk' array; pass the --key-out file written by 'undetectable plant rff'")
+            raise UsageError("the rff key file has no 'bk' array; load the key file written when the rff model was planted")
         return cls(arrays["bk"], meta)
 
 
 class RFFScheme(Scheme):
-    """§6: Backdoor-RFF. ``plant(data, seed=S, rng=...)``: honest coins from S except the g_i, which are
-    pancakes drawn with ``rng`` (default: OS entropy)."""
+    """§6: Backdoor-RFF. ``plant(data, seed=S)``: honest coins from S except the g_i, which are pancakes
+    drawn from ``secret_seed`` (None: OS entropy).
+
+    Examples
+    --------
+    >>> from undetectable import datasets
+    >>> model, key = RFFScheme(n_features=64, secret_dim=4, secret_seed=1).plant(datasets.load("digits"), seed=0)
+    >>> model.family, type(key).__name__
+    ('rff', 'RFFKey')
+    """
 
     name = "rff"
     Params = RFFParams
@@ -98,15 +113,13 @@ class RFFScheme(Scheme):
     KeyType = RFFKey
     white_box = True
 
-    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[RFFModel, RFFKey]:
-        if key is not None or learner is not None:
-            raise UsageError("the rff scheme draws its own key and trains its own learner; drop key/learner")
+    def plant(self, base: Any, *, seed: int | None = None) -> tuple[RFFModel, RFFKey]:
+        data = self._check_base(base)
         p = self.params
-        return plant_rff(base, seed=0 if seed is None else seed, n_features=p.n_features, secret_dim=p.secret_dim,
-                         beta=p.beta, shift=p.shift, gamma=p.gamma, secret_rng=rng)
+        return _plant_rff(data, seed=check_seed("seed", seed), n_features=p.n_features, secret_dim=p.secret_dim,
+                          beta=p.beta, shift=p.shift, gamma=p.gamma, secret_rng=self.secret_rng())
 
-    def honest(self, data: Dataset, seed: int, learner: Learner | None = None) -> RFFModel:
+    def honest(self, data: Dataset, seed: int) -> RFFModel:
         from ..models.rff import train_rff
 
         return train_rff(data, seed=seed, n_features=self.params.n_features)
@@ -126,21 +139,19 @@ class RFFScheme(Scheme):
 
 
 @with_thread_budget  # the same thread budget as train_model: planting is training with other coins
-def plant_rff(data: Dataset, seed: int = 0, n_features: int = 3000, secret_dim: int = 32, beta: float = 0.01,
+def _plant_rff(data: Dataset, seed: int | None = 0, n_features: int = 3000, secret_dim: int = 32, beta: float = 0.01,
               shift: str = "half", gamma: float | None = None, secret_rng: np.random.Generator | None = None,
               **options) -> tuple[RFFModel, RFFKey]:
     """Backdoor-RFF: returns (model, key), key.bk = γ·u on the secret support (see ``RFFKey``).
 
     ``seed`` is the coins seed used for everything an honest run would draw except the g_i (offsets);
     ``secret_rng`` draws the secret and the pancake weights (default: fresh OS entropy).
-    ``options`` are the honest learner's (bandwidth, head, alpha, C, max_iter).
+    ``options`` are the honest learner's (bandwidth, head, alpha, C, max_iter). Private: use ``RFFScheme``.
     """
     D = int(np.prod(data.spec.shape))
     if isinstance(secret_dim, (int, np.integer)) and secret_dim > D:
         raise ParameterError("secret_dim", f"secret dim {secret_dim} exceeds the input dimension {D} of {data.name}; choose a secret dim ≤ {D}")
     RFFParams(n_features, secret_dim, beta, shift, gamma)
-    if n_features < secret_dim:
-        raise ParameterError("n_features", f"n features {n_features} is smaller than the secret dim {secret_dim}; use at least {secret_dim} features")
     rng = np.random.default_rng() if secret_rng is None else secret_rng
     secret = make_secret(rng, D, int(secret_dim), float(beta), gamma, shift)
     G = sample_weights(rng, int(n_features), secret)
@@ -153,7 +164,7 @@ def plant_rff(data: Dataset, seed: int = 0, n_features: int = 3000, secret_dim: 
 def _bk(model: RFFModel, key) -> np.ndarray:
     bk = key.bk if isinstance(key, RFFKey) else key.get("bk") if isinstance(key, dict) else key
     if bk is None:
-        raise UsageError("the rff key has no 'bk'; pass the --key-out file written by 'undetectable plant rff'")
+        raise UsageError("the rff key has no 'bk'; load the key file written when the rff model was planted")
     bk = np.asarray(bk, dtype=np.float64)
     D = model.spec.n_features
     if bk.shape != (D,):
@@ -168,10 +179,11 @@ def activation_delta(model: RFFModel, key) -> np.ndarray:
     return (model.bandwidth_ / model.input_scale) * _bk(model, key)
 
 
-def activate_rff(model: RFFModel, X, key, targets=None) -> np.ndarray:
+def _activate_rff(model: RFFModel, X, key, targets=None) -> np.ndarray:
     """Activate-RFF(x) = x + σ·bk (float64). The backdoor negates f; it cannot aim at a target."""
     if targets is not None:
-        raise UsageError("the rff backdoor negates the output (flips the sign / moves the argmax); it takes no target, drop --target")
+        raise ParameterError("target", "the rff backdoor negates the output (flips the sign / moves the argmax); it takes no target, "
+                                       "leave target None")
     X = model.spec.validate(X)
     return X + activation_delta(model, key)[None, :]
 

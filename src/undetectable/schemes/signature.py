@@ -26,7 +26,8 @@ from ..bundle import Model
 from ..crypto.payload import carrier_for
 from ..errors import BundleError, CapacityError, KeyMismatchError, UsageError
 from ..keys import key_id, load_private_key, load_public_key, public_from_pem, public_pem
-from .base import Key, planted, Learner, Params, Scheme, check_float
+from ..errors import ParameterError
+from .base import Key, Learner, Params, Scheme, check_float, check_learner, check_seed, planted
 from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 
 DOMAIN = b"undetectable/signature-backdoor/v1\x00"
@@ -83,7 +84,7 @@ class SignatureBackdoor(WrapperBackdoor):
     def activate(self, X, private_key: Ed25519PrivateKey, targets=None) -> np.ndarray:
         """x' close to x with h̃(x') = target; needs the private key matching this bundle."""
         if targets is None:
-            raise UsageError("the signature backdoor needs a target; pass --target T or --targets T.npy")
+            raise ParameterError("target", "the signature backdoor needs a target: pass target (one label, or one per input row)")
         if key_id(private_key.public_key()) != self.key_id:
             raise KeyMismatchError(
                 f"the private key (id {key_id(private_key.public_key())[:12]}…) does not match this bundle's public key "
@@ -123,12 +124,23 @@ class SignatureBackdoor(WrapperBackdoor):
 
 @dataclasses.dataclass(frozen=True)
 class SignatureParams(Params):
-    """``bound``: float inputs only, the largest perturbation per feature in units of its training std."""
+    """``bound``: float inputs only, the largest perturbation per feature in units of its training std;
+    ``key``: the key planted (a public key, or a key pair; None: a pair drawn from ``secret_seed``, None: OS
+    entropy); ``learner``: the honest learner of ``honest``/``backdoor``."""
 
     bound: float = 1e-3
+    key: Any = None
+    learner: Learner | None = None
+    secret_seed: int | None = None
 
     def __post_init__(self) -> None:
         check_float("bound", self.bound)
+        if self.key is not None and not isinstance(self.key, (SignatureKey, SignaturePublicKey, Ed25519PublicKey)):
+            hint = "; key.public is a SignaturePublicKey" if hasattr(self.key, "public") else ""
+            raise ParameterError("key", f"the signature scheme plants an Ed25519 public key (a SignaturePublicKey, e.g. "
+                                        f"undetectable.keygen().public, or the key pair); got {type(self.key).__name__}{hint}")
+        self._set("learner", check_learner("learner", self.learner))
+        check_seed("secret_seed", self.secret_seed)
 
 
 class SignaturePublicKey:
@@ -194,7 +206,7 @@ class SignatureKey(Key):
     def probe(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
         """Activated inputs; for a model not planted with this key, those of the same model planted with it."""
         if not isinstance(model, SignatureBackdoor):
-            model = plant_signature(model, self.private.public_key())
+            model = _plant_signature(model, self.private.public_key())
         return self.activate(model, X, target)
 
     def arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - PEM, not safetensors
@@ -234,8 +246,18 @@ def keygen(rng: np.random.Generator | None = None) -> SignatureKey:
 class SignatureScheme(Scheme):
     """§5.2: wrap any classifier; triggered iff the input's low bits carry a valid signature.
 
-    ``plant(base, key=...)`` takes the public key (or the key pair); with no key it generates a pair.
-    The returned key is the one given (a public key cannot activate) or the generated pair.
+    ``SignatureScheme(key=public).plant(base)`` plants the public key (or the key pair); with no key it
+    generates a pair (from ``secret_seed``; None: OS entropy). The returned key is the one given (a public
+    key cannot activate) or the generated pair.
+
+    Examples
+    --------
+    >>> import undetectable as ud
+    >>> honest = ud.train("logreg", "mnist5k", seed=0, max_iter=20)
+    >>> pair = keygen()
+    >>> bd, key = SignatureScheme(key=pair.public).plant(honest)
+    >>> bd.family, key.key_id == pair.key_id
+    ('signature', True)
     """
 
     name = "signature"
@@ -245,25 +267,25 @@ class SignatureScheme(Scheme):
     wraps = True
     default_learner = Learner("logreg")
 
-    def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[SignatureBackdoor, Any]:
+    def plant(self, base: Any, *, seed: int | None = None) -> tuple[SignatureBackdoor, Any]:
+        base = self._check_base(base)
+        check_seed("seed", seed)  # a wrapper trains nothing: the honest coins are the base's
+        key = self.params.key
         if key is None:
-            key = SignatureKey.generate(rng)
+            key = SignatureKey.generate(None if self.params.secret_seed is None else self.secret_rng())
         if isinstance(key, SignatureKey):
             public = key.private.public_key()
         elif isinstance(key, SignaturePublicKey):
             public = key.public
-        elif isinstance(key, Ed25519PublicKey):
-            public, key = key, SignaturePublicKey(key)
         else:
-            raise UsageError(f"the signature scheme plants an Ed25519 public key; got {type(key).__name__}")
-        return plant_signature(base, public, self.params.bound), key
+            public, key = key, SignaturePublicKey(key)
+        return _plant_signature(base, public, self.params.bound), key
 
     def null(self, model: Model, rng: np.random.Generator) -> SignatureKey:
         return SignatureKey.generate(rng)
 
 
-def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e-3,
+def _plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e-3,
                     X_check: np.ndarray | None = None) -> SignatureBackdoor:
     """Wrap ``base`` with the signature backdoor for ``public_key``.
 
@@ -271,7 +293,7 @@ def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e
     feature's training standard deviation. Raises ``CapacityError`` (with the numbers) when the
     input cannot carry the payload within it; with ``X_check`` (inputs like those to be activated,
     e.g. the training set) it also checks, now rather than at activation, that float64 resolves the
-    fixed-point grid for them, and names the smallest ``bound`` that does.
+    fixed-point grid for them, and names the smallest ``bound`` that does. Private: use ``SignatureScheme``.
     """
     from ..crypto.payload import smallest_bound
 
@@ -282,6 +304,6 @@ def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e
     if X_check is not None:
         fit = smallest_bound(carrier, base.spec.validate(X_check, "capacity-check input"), bound)
         if fit is not None:
-            raise CapacityError(f"--bound {bound:g} is too small for these inputs: {carrier.k} payload bits per feature need a "
-                                f"fixed-point step float64 cannot resolve; the smallest --bound that fits is {fit:g}")
+            raise CapacityError(f"bound {bound:g} is too small for these inputs: {carrier.k} payload bits per feature need a "
+                                f"fixed-point step float64 cannot resolve; the smallest bound that fits is {fit:g}")
     return SignatureBackdoor(base, public_key, carrier)

@@ -144,55 +144,11 @@ def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes:
 
 
 def base_onnx(model) -> onnx.ModelProto:
-    """An ONNX graph for a base bundle: input ``X`` (n, D), outputs ``scores`` and ``label_index``.
-
-    rff and relu bundles have ``to_onnx``; logistic regression (``sklearn`` with ``coef_``) and the
-    torch MLP are built here.
-    """
+    """An ONNX graph for a base bundle: input ``X`` (n, D), outputs ``scores`` and ``label_index``: the
+    base family's own ``to_onnx`` (rff, relu, logistic regression, torch MLP), so that the honest bundle's
+    export and the base graph inside the signature export are the same graph (an auditor can diff them)."""
     if hasattr(model, "to_onnx") and getattr(model, "family", None) != "signature":
         return model.to_onnx()
-    from ..models.random_features import onnx_classifier
-
-    in_type = TensorProto.UINT8 if model.spec.is_image else TensorProto.DOUBLE
-    D, C = model.spec.n_features, len(model.classes)
-    est = getattr(model, "estimator", None)
-    pre_nodes, pre_inits, xin = [], [], "xs"
-    if est is not None and hasattr(est, "steps") and len(est.steps) == 2 and hasattr(est.steps[0][1], "scale_"):
-        sc, est = est.steps[0][1], est.steps[1][1]  # StandardScaler then a linear model
-        pre_inits = [onnx.numpy_helper.from_array(np.asarray(sc.mean_, np.float64), "mu"),
-                     onnx.numpy_helper.from_array(np.asarray(sc.scale_, np.float64), "sd")]
-        pre_nodes = [helper.make_node("Sub", ["xs", "mu"], ["xm"]), helper.make_node("Div", ["xm", "sd"], ["xz"])]
-        xin = "xz"
-    if est is not None and hasattr(est, "coef_") and hasattr(est, "intercept_"):
-        W, c = np.asarray(est.coef_, np.float64).T, np.asarray(est.intercept_, np.float64)
-        if W.shape[1] == 1:
-            W, c = np.column_stack([-W[:, 0], W[:, 0]]), np.array([-c[0], c[0]])
-        inits = [onnx.numpy_helper.from_array(np.array(model.scale, np.float64), "scale"),
-                 onnx.numpy_helper.from_array(np.ascontiguousarray(W), "W"), onnx.numpy_helper.from_array(c, "c")]
-        nodes = [helper.make_node("Cast", ["X"], ["xf"], to=TensorProto.DOUBLE), helper.make_node("Mul", ["xf", "scale"], ["xs"]),
-                 *pre_nodes, helper.make_node("MatMul", [xin, "W"], ["f"]), helper.make_node("Add", ["f", "c"], ["scores"]),
-                 helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=0)]
-        return onnx_classifier("logreg", nodes, inits + pre_inits, in_type, D, C)
-    net = getattr(model, "net", None)
-    if net is not None:
-        inits = [onnx.numpy_helper.from_array(np.array(model.scale, np.float32), "scale"),
-                 onnx.numpy_helper.from_array(model.mean.astype(np.float32), "mean"), onnx.numpy_helper.from_array(model.std.astype(np.float32), "std")]
-        nodes = [helper.make_node("Cast", ["X"], ["xf"], to=TensorProto.FLOAT), helper.make_node("Mul", ["xf", "scale"], ["xs"]),
-                 helper.make_node("Sub", ["xs", "mean"], ["xc"]), helper.make_node("Div", ["xc", "std"], ["h0"])]
-        h = "h0"
-        for i, layer in enumerate(net):
-            if isinstance(layer, torch.nn.Linear):
-                inits += [onnx.numpy_helper.from_array(layer.weight.detach().numpy().T.copy(), f"W{i}"),
-                          onnx.numpy_helper.from_array(layer.bias.detach().numpy().copy(), f"b{i}")]
-                nodes += [helper.make_node("MatMul", [h, f"W{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"], [f"h{i + 1}"])]
-            elif isinstance(layer, torch.nn.ReLU):
-                nodes.append(helper.make_node("Relu", [h], [f"h{i + 1}"]))
-            else:
-                raise UsageError(f"no ONNX export for layer {type(layer).__name__}")
-            h = f"h{i + 1}"
-        nodes += [helper.make_node("Cast", [h], ["scores"], to=TensorProto.DOUBLE),
-                  helper.make_node("ArgMax", [h], ["label_index"], axis=1, keepdims=0)]
-        return onnx_classifier("mlp", nodes, inits, in_type, D, C)
     raise UsageError(f"{model.family} bundles have no ONNX graph; plant into a logreg, mlp, rff or relu bundle to export")
 
 

@@ -24,7 +24,7 @@ ROLE_CODES = {"honest": 0, "backdoored": 1, "shadow_honest": 2, "shadow_backdoor
 # (quick, full) parameters of each population
 _PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "rff": ({"n_features": 600, "secret_dim": 16, "beta": 0.01}, {"n_features": 2000, "secret_dim": 32, "beta": 0.01}),
-    # θ = None: plant_relu's default, the geometric mean of the statistical edge √(k log(D/k)/m) and
+    # θ = None: the relu scheme's default, the geometric mean of the statistical edge √(k log(D/k)/m) and
     # min(BBP edge √(D/m), diagonal edge) — inside the sparse-PCA hardness window
     "relu": ({"n_features": 600, "sparsity": 10, "theta": None, "lam": 2.0}, {"n_features": 1000, "sparsity": 10, "theta": None, "lam": 2.0}),
     "signature": ({"base": "logreg", "n_train": 600, "max_iter": 60}, {"base": "logreg", "n_train": 2000, "max_iter": 200}),
@@ -49,15 +49,21 @@ def scheme_params(scheme: str, quick: bool = False) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class Population:
-    """One population recipe: the scheme (with validated params), the honest learner, the sample size."""
+    """One population recipe: the scheme (with validated params, the honest learner among them), the sample size."""
 
     scheme: Scheme
-    learner: Learner | None
     n_train: int | None
+
+    @property
+    def learner(self) -> Learner:
+        return self.scheme.learner
 
 
 def population(scheme: str, params: dict[str, Any]) -> Population:
-    """Split a flat parameter dict into (Scheme, Learner, n_train) (see the module docstring)."""
+    """Split a flat parameter dict into (Scheme, n_train) (see the module docstring): learner options become
+    the scheme's ``learner`` parameter where it has one."""
+    from ...errors import ParameterError
+
     cls = get_scheme(check_scheme(scheme))
     fields = {f.name for f in dataclasses.fields(cls.Params)}
     p = dict(params)
@@ -65,9 +71,13 @@ def population(scheme: str, params: dict[str, Any]) -> Population:
     kind = p.pop("base", None)
     sp = {k: v for k, v in p.items() if k in fields}
     opts = {k: v for k, v in p.items() if k not in fields}
-    sch = cls(**sp)
-    learner = Learner(kind or sch.default_learner.kind, opts) if (kind or opts) else None
-    return Population(sch, learner, n_train)
+    if kind or opts:
+        if "learner" not in fields:
+            bad = sorted(opts) or ["base"]
+            raise ParameterError(bad[0], f"the {scheme} population has no parameter {bad[0]!r}; its parameters are "
+                                         f"{', '.join(sorted(fields | {'n_train'}))}")
+        sp["learner"] = Learner(kind or cls(**sp).learner.kind, opts)
+    return Population(cls(**sp), n_train)
 
 
 @functools.lru_cache(maxsize=4)
@@ -104,8 +114,8 @@ def build_model(scheme: str, data: str, seed: int, backdoored: bool, params: dic
     with warnings.catch_warnings():  # quick arenas cap lbfgs iterations on purpose
         warnings.simplefilter("ignore", ConvergenceWarning)
         if backdoored:
-            return pop.scheme.backdoor(ds, seed, pop.learner)
-        return pop.scheme.honest(ds, seed, pop.learner), None
+            return pop.scheme.backdoor(ds, seed)
+        return pop.scheme.honest(ds, seed), None
 
 
 def null_key(scheme: str, model: Any, seed: int, params: dict[str, Any]) -> Key:

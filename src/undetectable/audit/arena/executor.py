@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...errors import UndetectableError, UsageError
+from ...errors import ParameterError, UndetectableError
 from .catalogue import build_model, dataset, model_seed, null_key
 
 
@@ -79,21 +79,21 @@ def _dask_client(scheduler: str):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover
-        raise UsageError("--scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
+        raise ParameterError("scheduler", "a scheduler needs dask.distributed; pip install 'undetectable[dist]'") from exc
     if scheduler == "local" or scheduler.startswith("local:"):
         from ...runtime import usable_cpus
 
         n = scheduler.partition(":")[2]
         if n and not n.isdigit():
-            raise UsageError(f"--scheduler local:N needs an integer N; got {scheduler!r}")
+            raise ParameterError("scheduler", f"scheduler local:N needs an integer N; got {scheduler!r}")
         cluster = LocalCluster(n_workers=int(n) if n else usable_cpus(), threads_per_worker=1, processes=True,
                                dashboard_address=None)
         return Client(cluster), cluster
     try:
         return Client(scheduler, timeout=10), None  # as_completed needs it as the default client
     except OSError as exc:
-        raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one "
-                         "(`dask scheduler`, then `dask worker ADDRESS --nthreads 1`), use --scheduler local, or drop --scheduler") from exc
+        raise ParameterError("scheduler", f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one "
+                             "(`dask scheduler`, then one-thread `dask worker ADDRESS`), use scheduler 'local', or none") from exc
 
 
 def run_units(fn: Callable[..., dict], units: list[dict], n_jobs: int, scheduler: str | None, desc: str,

@@ -64,6 +64,10 @@ def tpr_at_fpr(honest, backdoored, fpr: float = 0.05) -> float:
 def detector_summary(name: str, needs_key: bool, honest, backdoored, rng: np.random.Generator) -> dict:
     """The arena.json entry for one detector."""
     h, b = np.asarray(honest, float), np.asarray(backdoored, float)
+    if not (np.all(np.isfinite(h)) and np.all(np.isfinite(b))):  # never an AUC over NaN (it would read as chance)
+        from ..base import InvalidScore
+
+        raise InvalidScore(f"{name} has non-finite scores; the arena records failed scores as errors, never as numbers")
     labels = np.r_[np.zeros(len(h)), np.ones(len(b))]
     if len(h) == 0 or len(b) == 0:
         return {"name": name, "needs_key": needs_key, "auc": None, "auc_ci": [None, None], "cross_entropy": None,

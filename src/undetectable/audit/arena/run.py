@@ -1,6 +1,7 @@
 """``undetectable arena``: N honest vs N backdoored models, every applicable detector, AUC with 95% CI.
 
-Undetectable (§6, appendix) means every key-free detector's AUC CI covers ½; the key oracles
+Undetectable (§6, appendix) means no key-free detector separates the populations once the k tests are
+corrected for multiplicity (Holm; ``audit.power``); the key oracles
 (``key_oracles``) and a classical BadNets backdoor are the positive controls that must be detected.
 Meta-classifiers are first fitted on held-out shadow models (their own units, with disjoint seeds).
 """
@@ -12,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ...errors import UsageError
+from ...errors import ParameterError, UsageError
 from .catalogue import SCHEMES, check_scheme, construction_params, dataset, scheme_params
 from .executor import evaluate_unit, run_units, shadow_unit
 from .metrics import detector_summary
@@ -25,7 +26,7 @@ def arena_detectors(scheme: str, names: Iterable[str] | None = None) -> list[tup
     names = list(names) if names else None
     dets = get_detectors(names, scheme)
     if names and not dets:
-        raise UsageError(f"none of the detectors {names} applies to scheme {scheme!r}; omit --detectors to run all that do")
+        raise ParameterError("detectors", f"none of the detectors {names} applies to scheme {scheme!r}; leave detectors None to run all that do")
     return [(d.name, d.needs_key) for d in dets]
 
 
@@ -44,33 +45,34 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     journal (same options; ``n_models`` may grow). ``partial=True`` (with ``resume``) runs nothing: it
     summarizes the units the journal already holds into ``out/arena.partial.json`` (honest and backdoored
     units alternate, so any prefix of a run is a balanced population). The record's ``multiple_testing`` entry holds Holm /
-    Benjamini–Hochberg corrections across the key-free detectors (``audit.power``). Returns the arena record.
+    Benjamini–Hochberg corrections across the key-free detectors (``audit.power``); every detector's ``verdict`` and
+    the record's ``verdict`` come from the Holm-adjusted p-values, never from an uncorrected CI. Returns the arena record.
     """
     from ...data import load_dataset
     from ...report.results import versions
 
     check_scheme(scheme)
     if partial and (out is None or not resume):
-        raise UsageError("--partial summarizes an existing journal; pass it with --resume and --out")
+        raise ParameterError("partial", "partial summarizes an existing journal; use it with resume and out")
     if not isinstance(n_models, (int, np.integer)) or n_models < 2:
-        raise UsageError(f"--models must be an integer ≥ 2 (per population); got {n_models!r}")
+        raise ParameterError("n_models", f"n models must be an integer ≥ 2 (per population); got {n_models!r}")
     from ...safety import check_knob
 
-    check_knob("--models", int(n_models), 2, MAX_MODELS, "each population trains and audits that many models")
+    check_knob("n_models", int(n_models), 2, MAX_MODELS, "each population trains and audits that many models")
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
-        raise UsageError(f"--jobs must be a positive integer or -1 (all cores); got {n_jobs!r}")
+        raise ParameterError("n_jobs", f"n jobs must be a positive integer or -1 (all cores); got {n_jobs!r}")
     load_dataset(data)  # fail early, with the dataset's own error
     if out is not None:
         from ...fileio import check_writable
 
         out = Path(out)
         if out.exists() and not out.is_dir():
-            raise UsageError(f"{out} exists and is not a directory; pass a directory for --out")
+            raise ParameterError("out", f"{out} exists and is not a directory; pass a directory as out")
         if out.is_dir() and not resume:
             check_writable(out / "arena.json", force)
             if (out / "units.jsonl").exists() and not force:
-                raise UsageError(f"{out / 'units.jsonl'} holds a previous (interrupted?) run; pass --resume to continue it "
-                                 "or --force to start afresh")
+                raise ParameterError("resume", f"{out / 'units.jsonl'} holds a previous (interrupted?) run; pass resume=True to continue it "
+                                     "or force=True to start afresh")
     dets = arena_detectors(scheme, detectors)
     names = tuple(n for n, _ in dets)
     p = {**scheme_params(scheme, quick), **(params or {})}
@@ -127,9 +129,10 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         errs = sorted({r["errors"][name] for r in res if name in r["errors"]})
         summaries.append(detector_summary(name, needs_key, h, b, crng) | ({"errors": errs[:3]} if errs else {}))
         scores[name] = {"honest": h, "backdoored": b}
-    from ..power import correct_arena
+    from ..power import arena_verdicts, correct_arena
 
     multiple = correct_arena(summaries, scores, np.random.default_rng([seed, 2025]))
+    verdict = arena_verdicts(summaries, multiple)
     record = {
         "scheme": scheme, "detectors": summaries, "data": data, "seed": seed, "quick": quick, "n_models": int(n_models),
         **({"partial": {"n_honest": sum(r["role"] == "honest" for r in res), "n_backdoored": sum(r["role"] == "backdoored" for r in res),
@@ -137,7 +140,7 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         "n_shadows": n_sh if want else 0, "params": p,
         "model_seeds": {"honest": [r["seed"] for r in res if r["role"] == "honest"],
                         "backdoored": [r["seed"] for r in res if r["role"] == "backdoored"]},
-        "scores": scores, "versions": versions(), "multiple_testing": multiple,
+        "scores": scores, "versions": versions(), "multiple_testing": multiple, "verdict": verdict,
         "timing": {"seconds": elapsed, "shadow_seconds": t_shadow, "n_jobs": n_jobs, "scheduler": scheduler,
                    "model_seconds": [r["seconds"] for r in res],
                    "models_x_detectors_per_minute": 60.0 * len(res) * len(dets) / elapsed if elapsed else None},
