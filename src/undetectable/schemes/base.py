@@ -75,13 +75,13 @@ def check_seed(name: str, value: Any) -> int | None:
 
 def check_learner(name: str, value: Any, kinds: tuple[str, ...] | None = None) -> "Learner | None":
     """``value`` (a ``Learner``, a learner kind such as "logreg", or None) as a ``Learner`` or None."""
-    from ..models import MODELS
+    from ..models import LEARNERS
 
     if value is None:
         return None
     if isinstance(value, str):
         value = Learner(value)
-    allowed = kinds or MODELS
+    allowed = kinds or tuple(LEARNERS)
     if not isinstance(value, Learner) or value.kind not in allowed:
         raise ParameterError(name, f"{_words(name)} must be a Learner or one of {', '.join(allowed)}; got {value!r}")
     if not isinstance(value.options, Mapping) or not all(isinstance(k, str) for k in value.options):
