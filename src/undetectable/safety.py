@@ -48,6 +48,7 @@ LIMITS: dict[str, tuple[int, str, str]] = {
     "ARRAY_BYTES": (1 << 30, "bytes", "declared size of one array (bundle weights, .npy inputs, skops members)"),
     "ARCHIVE_BYTES": (2 << 30, "bytes", "total uncompressed size of a zip archive (skops, .npz)"),
     "MANIFEST_BYTES": (16 << 20, "bytes", "size of manifest.json"),
+    "CSV_BYTES": (256 << 20, "bytes", "size of a .csv dataset file"),
     "JSON_DEPTH": (32, "levels", "nesting depth of manifest JSON"),
     "BUNDLE_FILES": (4096, "files", "number of files in a bundle"),
     "NESTING": (4, "bundles", "depth of wrapped bundles (base/ inside base/ ...)"),

@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from ..errors import UsageError
-from .common import FORCE, app, check_outputs, data_app, echo, export_app, seed_option
+from .common import DATA_HELP, FORCE, LABEL_COLUMN, app, check_outputs, data_app, echo, export_app, seed_option
 
 
 @data_app.command("export")
@@ -41,7 +41,8 @@ def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_k
 
 
 @app.command()
-def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+def train(data: str = typer.Option(..., "--data", help=DATA_HELP),
+          label_column: Optional[str] = LABEL_COLUMN,
           model: str = typer.Option("logreg", "--model", help="logreg | mlp | rff | relu"),
           features: Optional[int] = typer.Option(None, "--features", help="rff / relu: m, the number of random features"),
           seed: int = seed_option("train"),
@@ -56,7 +57,7 @@ def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz pat
         if model not in ("rff", "relu"):
             raise UsageError(f"--features applies to rff and relu models, not {model}; drop it")
         options["n_features"] = features
-    ds = datasets.load(data)
+    ds = datasets.load(data, label_column=label_column)
     m = api.train(model, ds, seed=seed, **options)
     api.save(m, out, force=force)
     echo(f"wrote {out} ({m.family}); clean test accuracy {np.mean(m.predict(ds.X_test) == ds.y_test):.4f} (seed {seed})")
