@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from .schemes.base import Key
     from .schemes.signature import SignatureKey
 
-__all__ = ["activate", "arena", "audit_model", "immunize", "keygen", "load", "plant", "predict", "save", "train",
-           "verify_coins", "write_report"]
+__all__ = ["activate", "arena", "arena_files", "audit_model", "immunize", "inspect_model", "keygen", "load", "load_model",
+           "plant", "predict", "save", "train", "verify_coins", "write_report"]
 
 
 def _data(data: "Dataset | str") -> "Dataset":
@@ -133,6 +133,8 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     """
     from . import schemes
 
+    if _is_torch_module(base):  # the user's own nn.Module: returns an nn.Module (signature only)
+        return _plant_module(scheme, base, key, params)
     sch = schemes.create(scheme, **params)
     if not sch.wraps and isinstance(base, (str, os.PathLike)):
         base = _data(base)
@@ -152,6 +154,14 @@ def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarr
     >>> ud.predict(bd, ud.activate(bd, key, X, target=4)).tolist()
     [4, 4, 4, 4, 4]
     """
+    if _is_torch_module(model):
+        from .schemes.signature_torch import activate_module
+
+        return activate_module(model, key, X, target)
+    if getattr(model, "family", None) == "onnx" and getattr(key, "scheme", None) == "signature":  # a model file
+        from .schemes.dropin import activate_file
+
+        return activate_file(model, key, X, target)
     return key.activate(model, X, target)
 
 
@@ -300,3 +310,112 @@ def write_report(directory: str | os.PathLike, *, force: bool = False) -> Path:
     from .report.html import write_report
 
     return write_report(Path(directory), force=force)
+
+
+# --- model files (issue 16): a user's .onnx file is a model wherever a bundle is -------------------------------
+
+
+def _is_torch_module(obj: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # never import torch just to ask
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _plant_module(scheme: str, module: Any, key: Any, params: dict[str, Any]) -> tuple[Any, Any]:
+    from .errors import ArgumentTypeError, ParameterError
+    from .schemes.signature import SignatureKey, SignaturePublicKey
+    from .schemes.signature_torch import plant_module
+
+    if scheme != "signature":
+        raise ArgumentTypeError(f"a torch module can carry the signature backdoor only (it wraps any classifier); {scheme} "
+                                "plants into a dataset or a bundle model")
+    unknown = sorted(set(params) - {"input", "X", "n_classes"})
+    if unknown:
+        raise ParameterError(unknown[0], f"{unknown[0]} is not a parameter of planting into a torch module; pass input=PixelGrid(...) "
+                                         "or sample inputs X")
+    if key is None:
+        key = SignatureKey.generate()
+    public = key.private.public_key() if isinstance(key, SignatureKey) else getattr(key, "public", key)
+    if not isinstance(key, (SignatureKey, SignaturePublicKey)):
+        key = SignaturePublicKey(public)
+    return plant_module(module, public, **params), key
+
+
+def load_model(path: str | os.PathLike) -> "Model":
+    """A model from a path: a bundle directory, or a model file (``*.onnx``, read as an ``OnnxModel``).
+
+    Raises ``ArgumentTypeError`` for a key file and ``UsageError`` naming the path otherwise.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, undetectable as ud
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> ud.load_model(d / "nothing.onnx")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    undetectable.errors.UsageError: model ... does not exist; pass a bundle directory (made by train or plant) or a classifier exported to ONNX (a .onnx file)
+    """
+    from .errors import ArgumentTypeError, UsageError
+
+    p = Path(path)
+    if p.is_dir():
+        from .bundle import load_bundle
+
+        return load_bundle(p)
+    if p.name.lower().endswith(".onnx") and (p.is_file() or p.is_symlink() or p.exists()):
+        from .models.onnx_file import OnnxModel
+
+        return OnnxModel.from_file(p)
+    if p.is_file() and p.suffix in (".pem", ".key"):
+        raise ArgumentTypeError(f"{p} is a key file, not a model; pass a bundle directory or an .onnx model file")
+    if not os.path.lexists(p):
+        raise UsageError(f"model {p} does not exist; pass a bundle directory (made by train or plant) or a classifier "
+                         "exported to ONNX (a .onnx file)")
+    raise UsageError(f"{p} is neither a bundle directory nor an .onnx model file; pass a folder made by train or plant, "
+                     "or your classifier exported to ONNX with a .onnx name")
+
+
+def inspect_model(model: "Model | str | os.PathLike") -> dict[str, Any]:
+    """What a white-box auditor sees. A model file: its I/O signature (symbolic dims), opsets, op histogram, node,
+    initializer and parameter counts, size, the ``integer-subgraph`` score; a bundle: its manifest and weights' shapes.
+
+    Examples
+    --------
+    >>> import undetectable as ud
+    >>> m = ud.train("logreg", "digits", seed=0, max_iter=50)
+    >>> ud.inspect_model(m)["family"]
+    'sklearn'
+    """
+    if isinstance(model, (str, os.PathLike)):
+        p = Path(model)
+        if p.is_dir():
+            from .bundle import load_bundle_and_manifest
+
+            m, manifest = load_bundle_and_manifest(p)
+            return {"family": manifest["family"],
+                    "input": manifest["input"] | {"feature_std": "…" if manifest["input"].get("feature_std") else None},
+                    "classes": manifest["classes"], "params": manifest["params"], "files": manifest["files"], "model": m.describe()}
+        model = load_model(p)
+    if getattr(model, "proto", None) is not None:  # a model file
+        from .audit.graph_ops import summarize_onnx
+
+        src = getattr(model, "source", None)
+        size = os.stat(src).st_size if src is not None and os.path.isfile(src) else None
+        info = summarize_onnx(model, size).to_json()
+        return {"family": "onnx", "file": None if src is None else str(src), "classes": np.asarray(model.classes).tolist(), **info}
+    return {"family": model.family, "input": model.spec.to_json(), "classes": np.asarray(model.classes).tolist(),
+            "model": model.describe()}
+
+
+def arena_files(honest: str | os.PathLike, suspect: str | os.PathLike, data: "Dataset | str | None" = None, *,
+                detectors: Sequence[str] | None = None, seed: int = 0, out: str | os.PathLike | None = None,
+                force: bool = False) -> dict[str, Any]:
+    """The arena over your own populations: every ``.onnx`` file in ``honest`` vs every one in ``suspect``, every
+    detector that scores a model file (black-box ones need ``data``: samples in the models' own input layout),
+    ROC-AUC with a 95% bootstrap CI per detector (label 1 = suspect). With ``out``: ``out/arena.json`` and the ROC figure.
+    """
+    from .audit.arena.files import run_file_arena
+
+    return run_file_arena(honest, suspect, None if data is None else _data(data), list(detectors) if detectors else None,
+                          seed=seed, out=out, force=force)

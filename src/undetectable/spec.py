@@ -59,6 +59,8 @@ class InputSpec:
         d = self.n_features
         if X.ndim == 1 and X.shape[0] == d:
             X = X[None, :]
+        if X.ndim == len(self.shape) + 1 > 2 and X.shape[1:] == tuple(self.shape):  # the native layout, e.g. (n, 1, 28, 28)
+            X = X.reshape(len(X), d)
         if X.ndim != 2 or X.shape[1] != d:
             raise UsageError(
                 f"{what} has shape {X.shape}, the model expects (n, {d}); reshape it to one row per example"

@@ -116,7 +116,9 @@ class Smooth:
         self.num_classes = base.n_classes
         # images: noise is added in [0, 1] units (x / high), then re-quantized; float inputs that a
         # model rescales itself (``input_scale``, e.g. rff bundles of pixel data) get σ in those units
-        self.unit = 1.0 / float(self.spec.high) if self.spec.is_image else float(getattr(base, "input_scale", 1.0))
+        # a model file's uint8 input states no range: pixels 0..255
+        self.low, self.high = ((self.spec.low, self.spec.high) if not self.spec.is_image or self.spec.high is not None else (0.0, 255.0))
+        self.unit = 1.0 / float(self.high) if self.spec.is_image else float(getattr(base, "input_scale", 1.0))
 
     # --- noise -------------------------------------------------------------------------------
     def noisy(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -130,7 +132,7 @@ class Smooth:
 
             gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
             Z = torch.randn(X.shape, generator=gen, dtype=torch.float32).mul_(self.sigma / self.unit)
-            Z.add_(torch.from_numpy(np.ascontiguousarray(X))).round_().clamp_(self.spec.low, self.spec.high)
+            Z.add_(torch.from_numpy(np.ascontiguousarray(X))).round_().clamp_(self.low, self.high)
             return Z.to(torch.uint8).numpy()
         Z = X + rng.standard_normal(X.shape) * (self.sigma / self.unit)
         if self.spec.low is not None and self.spec.high is not None:
@@ -146,14 +148,14 @@ class Smooth:
 
             gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
             Z = torch.randn((num, D), generator=gen, dtype=torch.float32).mul_(self.sigma / self.unit).round_()
-            return Z.clamp_(-float(self.spec.high), float(self.spec.high)).to(torch.int16).numpy()
+            return Z.clamp_(-float(self.high), float(self.high)).to(torch.int16).numpy()
         return rng.standard_normal((num, D)) * (self.sigma / self.unit)
 
     def _apply(self, Xc: np.ndarray, E: np.ndarray) -> np.ndarray:
         """(rows × noise vectors) noisy inputs, row-major: clip(x_i + ε_j), re-quantized for uint8."""
         if self.spec.is_image:
             Z = Xc.astype(np.int16)[:, None, :] + E[None, :, :]
-            np.clip(Z, np.int16(self.spec.low), np.int16(self.spec.high), out=Z)
+            np.clip(Z, np.int16(self.low), np.int16(self.high), out=Z)
             return Z.reshape(-1, Xc.shape[1]).astype(np.uint8)
         Z = (Xc[:, None, :] + E[None, :, :]).reshape(-1, Xc.shape[1])
         if self.spec.low is not None and self.spec.high is not None:
