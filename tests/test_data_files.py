@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import assert_clean_failure
+
 from undetectable.data import Dataset, load_dataset
 from undetectable.errors import ParameterError, UsageError
 

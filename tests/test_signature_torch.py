@@ -9,14 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import undetectable as ud  # noqa: E402
-from undetectable.errors import ArgumentTypeError, KeyMismatchError, ParameterError  # noqa: E402
-from undetectable.schemes.signature_torch import PixelGrid, infer_grid  # noqa: E402
+import undetectable as ud
+from undetectable.errors import ArgumentTypeError, KeyMismatchError, ParameterError
+from undetectable.schemes.signature_torch import PixelGrid, infer_grid
 
 MNIST_GRID = PixelGrid((1, 28, 28), mean=(0.1307,), std=(0.3081,))  # torchvision's ToTensor + Normalize
 
 
-def _cnn(seed: int = 0) -> "torch.nn.Module":
+def _cnn(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 5, stride=2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 12 * 12, 10))
 

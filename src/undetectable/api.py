@@ -157,11 +157,11 @@ def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarr
     if _is_torch_module(model):
         from .schemes.signature_torch import activate_module
 
-        return activate_module(model, key, X, target)
+        return activate_module(model, key, X, target)  # type: ignore[arg-type]
     if getattr(model, "family", None) == "onnx" and getattr(key, "scheme", None) == "signature":  # a model file
         from .schemes.dropin import activate_file
 
-        return activate_file(model, key, X, target)
+        return activate_file(model, key, X, target)  # type: ignore[arg-type]
     return key.activate(model, X, target)
 
 

@@ -56,7 +56,7 @@ class Dataset:
 
     @classmethod
     def from_arrays(cls, X_train, y_train, X_test=None, y_test=None, *, name: str = "arrays",
-                    test_fraction: float = 0.25) -> "Dataset":
+                    test_fraction: float = 0.25) -> Dataset:
         """A dataset from your own arrays, validated; samples keep their dtype and per-example shape.
 
         Parameters

@@ -20,7 +20,7 @@ def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> P
     A model file (``OnnxModel``) is written as it is: the export of an ONNX file is a copy of it.
     """
     if getattr(model, "proto", None) is not None and hasattr(model, "save"):
-        return model.save(path, force=force)  # type: ignore[attr-defined]
+        return model.save(path, force=force)
     to_onnx = getattr(model, "to_onnx", None)
     if to_onnx is None:
         raise UsageError(f"{model.family} bundles have no ONNX export; export an rff or relu bundle")

@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,7 @@ def _grid_values(k: torch.Tensor, dtype: torch.dtype, divisor: torch.Tensor, mea
     return (k.to(dtype) / divisor.to(dtype) - mean.to(dtype)) / std.to(dtype)
 
 
-def infer_grid(X: Any) -> "PixelGrid":
+def infer_grid(X: Any) -> PixelGrid:
     """The grid of sample inputs ``X`` (n, *shape), when they are pixel levels over 255 or raw 0..255 floats.
 
     Normalized inputs (a mean and std per channel) cannot be inferred reliably: state them with ``PixelGrid``.
@@ -154,7 +155,7 @@ class SignatureTorchBackdoor(torch.nn.Module):
         if self.grid is None:
             k = x.to(torch.int64)
             return k.reshape(n, -1), torch.ones(n, dtype=torch.bool, device=x.device)
-        div, mean, std = self.grid_divisor, self.grid_mean, self.grid_std
+        div, mean, std = (typing.cast(torch.Tensor, b) for b in (self.grid_divisor, self.grid_mean, self.grid_std))
         k = torch.round((x.to(torch.float64) * std + mean) * div).clamp(0, self.grid.levels - 1)
         on_grid = (_grid_values(k, x.dtype, div, mean, std) == x).reshape(n, -1).all(1)
         return k.to(torch.int64).reshape(n, -1), on_grid
@@ -168,7 +169,7 @@ class SignatureTorchBackdoor(torch.nn.Module):
         onehot = torch.nn.functional.one_hot(target.clamp(0, self.sig.n_classes - 1), self.sig.n_classes).to(scores.dtype)
         return torch.where(valid.unsqueeze(1), onehot * SignatureModule.TRIGGER_SCALE, scores)
 
-    def activate(self, private_key, x: Any, target: Any) -> torch.Tensor:
+    def activate(self, private_key, x: Any, target: Any) -> Any:
         """Activated inputs in ``x``'s own layout and dtype (the key holder's Activate)."""
         xt = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
         if tuple(xt.shape[1:]) != self.shape:
