@@ -345,7 +345,8 @@ def _plant_module(scheme: str, module: Any, key: Any, params: dict[str, Any]) ->
 def load_model(path: str | os.PathLike) -> "Model":
     """A model from a path: a bundle directory, or a model file (``*.onnx``, read as an ``OnnxModel``).
 
-    Raises ``ArgumentTypeError`` for a key file and ``UsageError`` naming the path otherwise.
+    Raises ``BundleError`` when nothing is there, ``ArgumentTypeError`` for a key file and ``UsageError`` naming the
+    path for anything else.
 
     Examples
     --------
@@ -354,24 +355,24 @@ def load_model(path: str | os.PathLike) -> "Model":
     >>> ud.load_model(d / "nothing.onnx")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    undetectable.errors.UsageError: model ... does not exist; pass a bundle directory (made by train or plant) or a classifier exported to ONNX (a .onnx file)
+    undetectable.errors.BundleError: model ... does not exist; pass a bundle directory (made by train or plant) or a classifier exported to ONNX (a .onnx file)
     """
-    from .errors import ArgumentTypeError, UsageError
+    from .errors import ArgumentTypeError, BundleError, UsageError
 
     p = Path(path)
     if p.is_dir():
         from .bundle import load_bundle
 
         return load_bundle(p)
-    if p.name.lower().endswith(".onnx") and (p.is_file() or p.is_symlink() or p.exists()):
+    if not os.path.lexists(p):
+        raise BundleError(f"model {p} does not exist; pass a bundle directory (made by train or plant) or a classifier "
+                          "exported to ONNX (a .onnx file)")
+    if p.name.lower().endswith(".onnx"):
         from .models.onnx_file import OnnxModel
 
         return OnnxModel.from_file(p)
     if p.is_file() and p.suffix in (".pem", ".key"):
         raise ArgumentTypeError(f"{p} is a key file, not a model; pass a bundle directory or an .onnx model file")
-    if not os.path.lexists(p):
-        raise UsageError(f"model {p} does not exist; pass a bundle directory (made by train or plant) or a classifier "
-                         "exported to ONNX (a .onnx file)")
     raise UsageError(f"{p} is neither a bundle directory nor an .onnx model file; pass a folder made by train or plant, "
                      "or your classifier exported to ONNX with a .onnx name")
 
@@ -414,6 +415,23 @@ def arena_files(honest: str | os.PathLike, suspect: str | os.PathLike, data: "Da
     """The arena over your own populations: every ``.onnx`` file in ``honest`` vs every one in ``suspect``, every
     detector that scores a model file (black-box ones need ``data``: samples in the models' own input layout),
     ROC-AUC with a 95% bootstrap CI per detector (label 1 = suspect). With ``out``: ``out/arena.json`` and the ROC figure.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, onnx, undetectable as ud
+    >>> from onnx import TensorProto, helper, numpy_helper
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for side in ("honest", "suspect"):
+    ...     (d / side).mkdir()
+    ...     for i in range(2):
+    ...         W = numpy_helper.from_array(np.eye(3, dtype=np.float32) * (i + 1), "W")
+    ...         g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["logits"])], "g",
+    ...                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+    ...                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])], [W])
+    ...         onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / side / f"m{i}.onnx")
+    >>> rec = ud.arena_files(d / "honest", d / "suspect", detectors=["integer-subgraph"])
+    >>> rec["detectors"][0]["name"], rec["detectors"][0]["auc"], rec["n_suspect"]
+    ('integer-subgraph', 0.5, 2)
     """
     from .audit.arena.files import run_file_arena
 
