@@ -133,9 +133,12 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     """
     from . import schemes
 
+    data = params.pop("data", None)  # signature into a model file (OnnxModel): samples in the file's own layout
     sch = schemes.create(scheme, **params)
     if not sch.wraps and isinstance(base, (str, os.PathLike)):
         base = _data(base)
+    if data is not None:
+        return sch.plant(base, seed=seed, rng=rng, key=key, data=data)  # type: ignore[call-arg]
     return sch.plant(base, seed=seed, rng=rng, key=key)
 
 
