@@ -168,3 +168,9 @@ def build(name: str, folder: Path) -> tuple[Path, np.ndarray]:
         path.write_bytes(m.SerializeToString())
         return path, normalised(pixels).reshape(-1, 784)
     raise KeyError(name)
+
+
+def raw_public(private_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
