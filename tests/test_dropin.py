@@ -48,7 +48,10 @@ def _check_file(name, folder, rng, n_rows=2000):
     # every added name under one prefix no user name starts with
     added = all_names(bd.proto.graph) - all_names(m.proto.graph)
     prefixes = {n[:8] for n in added}
-    assert len(prefixes) == 1 and not any(n.startswith(prefixes.pop()) for n in all_names(m.proto.graph))
+    assert len(prefixes) == 1
+    prefix = prefixes.pop()
+    assert not any(n.startswith(prefix) for n in all_names(m.proto.graph))
+    assert not any(w in n.lower() for n in added for w in ("backdoor", "trigger", "verif", "signature"))
     # bit-identical on natural, noisy (on/off grid) and random rows
     g, _ = grid_of(bd, F.raw_public(SK))
     flat = X.reshape(len(X), -1)

@@ -132,6 +132,7 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
     """The user's model with its outputs recomputed through ``valid``/``target`` (nodes already in builder ``b``)."""
     from ..onnxio import assemble, opsets
 
+    original = model
     imports, converted = header(model)
     if converted and not _same_semantics(model.graph, opsets(model).get("", 0)):
         from onnx import version_converter
@@ -142,6 +143,12 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
             raise UnsupportedModelError(f"the model's opset {imports.get('', 0)} graph cannot be converted to opset {MIN_OPSET}, "
                                         f"which the verifier needs ({str(exc).splitlines()[0][:160]}); re-export it with opset >= 18") from None
         imports = {**opsets(model), "": MIN_OPSET}
+        converted_graph = onnx.GraphProto()
+        converted_graph.CopyFrom(model.graph)  # the converter re-infers I/O shapes: the user's declarations stay
+        for field in ("input", "output"):
+            getattr(converted_graph, field).clear()
+            getattr(converted_graph, field).extend(getattr(original.graph, field))
+        model.graph.CopyFrom(converted_graph)
     g = onnx.GraphProto()
     g.CopyFrom(model.graph)
     p = b.prefix
