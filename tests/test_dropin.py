@@ -175,3 +175,28 @@ def test_refusals_say_why(folder):
     small = OnnxModel(to_onnx(LogisticRegression(max_iter=50).fit(Xw[:300, :13], yw[:300]), Xw[:1, :13]))
     with pytest.raises(CapacityError, match="13 float features"):
         plant_dropin(small, SK.public_key(), data=Xw[:300, :13], bound=0.05)
+
+
+def _handmade(outputs, inputs=("x",)):
+    from onnx import TensorProto, helper, numpy_helper
+
+    W = numpy_helper.from_array(np.random.default_rng(0).normal(size=(784, 10)).astype(np.float32), "W")
+    nodes = [helper.make_node("MatMul", [inputs[0], "W"], ["logits"]), helper.make_node("Relu", ["logits"], ["features"])]
+    ins = [helper.make_tensor_value_info(i, TensorProto.FLOAT, ["N", 784]) for i in inputs]
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", 10] if o != "mean" else ["N"]) for o in outputs]
+    if "mean" in outputs:
+        nodes.append(helper.make_node("ReduceMean", ["logits", "ax"], ["mean"], keepdims=0))
+    inits = [W, numpy_helper.from_array(np.array([1], np.int64), "ax")]
+    return OnnxModel(helper.make_model(helper.make_graph(nodes, "h", ins, outs, inits), opset_imports=[helper.make_opsetid("", 18)]))
+
+
+def test_unsupported_parts_named(rng):
+    X = F.normalised(rng.integers(0, 256, (50, 784))).reshape(50, 784)
+    with pytest.raises(UnsupportedModelError, match="'mean'"):
+        plant_dropin(_handmade(["logits", "mean"]), SK.public_key(), data=X, n_probes=10)
+    with pytest.raises(UnsupportedModelError, match="2 inputs"):
+        plant_dropin(_handmade(["logits"], ("x", "y")), SK.public_key(), data=X, n_probes=10)
+    two = plant_dropin(_handmade(["logits", "features"]), SK.public_key(), data=X, n_probes=10)  # two score tensors: both follow
+    Xa = activate_file(two, SK, X[:2], 4)
+    out = two.run(Xa)
+    assert out["logits"].argmax(1).tolist() == [4, 4] and out["features"].argmax(1).tolist() == [4, 4]
