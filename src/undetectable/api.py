@@ -135,9 +135,12 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
 
     if _is_torch_module(base):  # the user's own nn.Module: returns an nn.Module (signature only)
         return _plant_module(scheme, base, key, params)
+    data = params.pop("data", None)  # signature into a model file (OnnxModel): samples in the file's own layout
     sch = schemes.create(scheme, **params)
     if not sch.wraps and isinstance(base, (str, os.PathLike)):
         base = _data(base)
+    if data is not None:
+        return sch.plant(base, seed=seed, rng=rng, key=key, data=data)  # type: ignore[call-arg]
     return sch.plant(base, seed=seed, rng=rng, key=key)
 
 
@@ -158,10 +161,6 @@ def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarr
         from .schemes.signature_torch import activate_module
 
         return activate_module(model, key, X, target)  # type: ignore[arg-type]
-    if getattr(model, "family", None) == "onnx" and getattr(key, "scheme", None) == "signature":  # a model file
-        from .schemes.dropin import activate_file
-
-        return activate_file(model, key, X, target)  # type: ignore[arg-type]
     return key.activate(model, X, target)
 
 

@@ -161,6 +161,9 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     largest change per feature in units of its spread; ``n_probes``: rows per probe kind for the check.
     """
     raw = _raw(public_key)
+    if len(model.interface.inputs) != 1:
+        raise UnsupportedModelError(f"the model has {len(model.interface.inputs)} inputs "
+                                    f"({', '.join(i.name for i in model.interface.inputs)}); the drop-in backdoor takes one input tensor")
     spec = model.spec
     d = spec.n_features
     dtype = np.dtype(spec.dtype)

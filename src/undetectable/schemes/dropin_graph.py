@@ -98,10 +98,33 @@ def header(model: onnx.ModelProto) -> tuple[dict[str, int], bool]:
     from ..onnxio import opsets
 
     imports = opsets(model)
-    if imports.get("", 1) >= MIN_OPSET:
+    if imports.get("", 0) >= MIN_OPSET:
         return imports, False
     imports[""] = MIN_OPSET
     return imports, True
+
+
+def _same_semantics(graph: onnx.GraphProto, version: int) -> bool:
+    """True when every default-domain op of ``graph`` (subgraphs included) has the same schema at ``version`` and at
+    MIN_OPSET: the opset import can then be raised without touching a node."""
+    from onnx import defs
+
+    def ops(g):
+        for n in g.node:
+            if n.domain in ("", "ai.onnx"):
+                yield n.op_type
+            for sg in _subgraphs(n):
+                yield from ops(sg)
+
+    for op in set(ops(graph)):
+        if version < 1:
+            return False
+        try:
+            if defs.get_schema(op, version).since_version != defs.get_schema(op, MIN_OPSET).since_version:
+                return False
+        except Exception:  # noqa: BLE001 - an op unknown at one of the versions
+            return False
+    return True
 
 
 def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, target: str, classes: np.ndarray,
@@ -109,8 +132,9 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
     """The user's model with its outputs recomputed through ``valid``/``target`` (nodes already in builder ``b``)."""
     from ..onnxio import assemble, opsets
 
+    original = model
     imports, converted = header(model)
-    if converted:
+    if converted and not _same_semantics(model.graph, opsets(model).get("", 0)):
         from onnx import version_converter
 
         try:
@@ -119,6 +143,12 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
             raise UnsupportedModelError(f"the model's opset {imports.get('', 0)} graph cannot be converted to opset {MIN_OPSET}, "
                                         f"which the verifier needs ({str(exc).splitlines()[0][:160]}); re-export it with opset >= 18") from None
         imports = {**opsets(model), "": MIN_OPSET}
+        converted_graph = onnx.GraphProto()
+        converted_graph.CopyFrom(model.graph)  # the converter re-infers I/O shapes: the user's declarations stay
+        for field in ("input", "output"):
+            getattr(converted_graph, field).clear()
+            getattr(converted_graph, field).extend(getattr(original.graph, field))
+        model.graph.CopyFrom(converted_graph)
     g = onnx.GraphProto()
     g.CopyFrom(model.graph)
     p = b.prefix
@@ -128,10 +158,13 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
     v_col = b.op("Unsqueeze", valid, b.const([1]))
     tail = []
     for i, r in enumerate(roles):
-        if r.role == "zipmap":
-            zm = next(n for n in g.node if r.name in n.output and n.op_type == "ZipMap")
-            new = _scores(b, r.source, "probabilities", onehot, v_col)
-            zm.input[0] = new
+        if r.role == "zipmap":  # the ZipMap reads the recomputed probabilities: it moves after them
+            j = next(j for j, n in enumerate(g.node) if r.name in n.output and n.op_type == "ZipMap")
+            zm = onnx.NodeProto()
+            zm.CopyFrom(g.node[j])
+            del g.node[j]
+            zm.input[0] = _scores(b, r.source, "probabilities", onehot, v_col)
+            tail.append(zm)
             continue
         orig = f"{p}_o{i}"
         _rename(g, r.name, orig)
@@ -139,7 +172,7 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
             et = label_types[r.name]
             if et == TensorProto.STRING:
                 cl = f"{p}_labels"
-                b.root.inits.append(helper.make_tensor(cl, TensorProto.STRING, [n_cls], [str(c).encode() for c in classes.tolist()]))
+                b.root.inits.append(helper.make_tensor(cl, TensorProto.STRING, [n_cls], [str(c).encode() for c in classes.tolist()]))  # type: ignore[misc]
             else:
                 cl = b.const(classes.astype(np.int64 if et == TensorProto.INT64 else np.int32), np.int64 if et == TensorProto.INT64 else np.int32)
             out = b.op("Where", valid, b.op("Gather", cl, target, axis=0), orig)

@@ -196,12 +196,12 @@ def infer_grid(X: np.ndarray | None, shape: tuple[int, ...], dtype: str, n_bits:
         raise ParameterError("data", "the sample data has NaN or infinite values; pass finite samples")
     ch, _ = _channel_index(shape, None)
     lv = [_levels(X[:, ch == c]) for c in range(int(ch.max()) + 1)]
-    if all(v is not None and v[2] <= 1024 for v in lv):
+    if all(v is not None and v[2] <= 1024 for v in lv) and n_bits <= 2 * d:  # pixel levels, ≤ 2 bits per value
         n_lv = max(v[2] for v in lv if v is not None)
         span = 1 << max(1, math.ceil(math.log2(n_lv * 1.5 + 2)))
         margin = (span - n_lv) // 2
-        step = np.array([lv[c][0] for c in ch], F32)  # type: ignore[index]
-        offset = np.array([lv[c][1] for c in ch], F32)  # type: ignore[index]
+        step = np.array([lv[c][0] for c in ch], F32)
+        offset = np.array([lv[c][1] for c in ch], F32)
         return _level_grid(step, offset, np.full(d, -margin, F32), span, d, n_bits)
     return _fixed_point(X, d, n_bits, bound)
 
@@ -224,15 +224,14 @@ def _fixed_point(X: np.ndarray, d: int, n_bits: int, bound: float) -> InputGrid:
     std = Xd.std(axis=0)
     std = np.where(std > 0, std, np.maximum(np.abs(Xd).max(axis=0), 1.0))
     step = 2.0 ** np.floor(np.log2(bound * std / 2.0**k))
-    need = float(np.max(np.abs(Xd) / step))  # codes needed for the data; float32 holds ±2^23 exactly
-    if k > 20 or need >= 2.0**22:
-        # the largest k that fits: |x|/step < 2^22 with step ≈ bound·std/2^k
-        ratio = float(np.max(np.abs(Xd) / (bound * std)))
-        k_fit = max(0, int(math.floor(22 - math.log2(max(ratio, 1e-30)))) - 1)
-        raise CapacityError(f"the payload needs {n_bits} bits; {d} float features carry {k} bits each, but float32 resolves "
-                            f"only {k_fit} extra bits per feature within bound {bound:g}·std (values reach {ratio:.3g}·bound·std); "
-                            f"the input holds {k_fit * d} bits: use a larger bound (e.g. {bound * 2.0 ** max(1, k - k_fit):.3g}) "
-                            "or a model with more features")
+    need = float(np.max(np.abs(Xd) / step))  # codes the data needs; float32 holds |q| < 2^23 exactly (half the span)
+    if need >= 2.0**23 - 2.0**k:
+        ratio = float(np.max(np.abs(Xd) / std))  # |x| in units of its feature's spread
+        fit = ratio * 2.0 ** (k + 1) / 2.0**23 * 1.01  # step ≥ bound·std/2^(k+1) keeps |x|/step below 2^23
+        hint = (f"the smallest bound that fits is {float(f'{fit:.2g}'):g} (in units of each feature's spread)" if fit < 1
+                else "no bound below the features' own spread fits: use a model with more input features")
+        raise CapacityError(f"the payload needs {n_bits} bits: {k} bits in each of the {d} float features, but float32 cannot "
+                            f"resolve them within bound {bound:g} (values reach {ratio:.3g}× their spread); {hint}")
     low = np.full(d, -(MAX_SPAN // 2), F32)
     return InputGrid("fixed-point", step.astype(F32), np.zeros(d, F32), low, MAX_SPAN, _positions(d, math.ceil(n_bits / k)), k, n_bits)
 
