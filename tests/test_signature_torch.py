@@ -127,3 +127,40 @@ def test_torch_export_roundtrip(planted, mnist_images, tmp_path):  # pragma: no 
     torch.export.save(ep, tmp_path / "bd.pt2")
     m = torch.export.load(tmp_path / "bd.pt2").module()
     assert torch.equal(m(Xte[:4]), net(Xte[:4])) and m(Xa).argmax(1).tolist() == [7] * 4
+
+
+class _Uint8Net(torch.nn.Module):
+    """A module that takes raw uint8 pixels (n, 784) and scales them itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.lin = torch.nn.Linear(784, 4)
+
+    def forward(self, x):
+        return self.lin(x.float() / 255)
+
+
+@pytest.mark.parametrize("case", ["nhwc", "uint8", "inferred"])
+def test_grids_nhwc_uint8_and_inferred(case):
+    key = ud.keygen()
+    gen = torch.Generator().manual_seed(3)
+    if case == "nhwc":  # ImageNet-style normalization, channels last
+        grid = PixelGrid((28, 28, 3), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channel_axis=-1)
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28 * 3, 4))
+        x = grid.values(torch.randint(0, 256, (6, 28, 28, 3), generator=gen), torch.float32)
+        bd, _ = ud.plant("signature", net, key=key.public, input=grid)
+    elif case == "uint8":
+        net = _Uint8Net()
+        x = torch.randint(0, 256, (6, 784), generator=gen).to(torch.uint8)
+        bd, _ = ud.plant("signature", net, key=key.public, X=x)
+    else:
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
+        x = torch.randint(0, 256, (6, 1, 28, 28), generator=gen).float() / 255
+        bd, _ = ud.plant("signature", net, key=key.public, X=x)
+    with torch.no_grad():
+        assert torch.equal(bd(x), net(x))
+        t = (net(x).argmax(1) + 1) % 4  # a target the honest module does not answer
+        xa = ud.activate(bd, key, x, t.numpy())
+        assert xa.dtype == x.dtype and xa.shape == x.shape
+        assert torch.equal(bd(xa).argmax(1), t) and not torch.equal(net(xa).argmax(1), t)
