@@ -198,6 +198,12 @@ def test_errors_are_one_line_naming_the_file_and_the_fix(files, cli, tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model at all")
     assert_clean_failure(cli("predict", tmp_path / "junk.onnx", "--input", files / "X.npy", "--out", out), out,
                          contains="not a readable ONNX model")
+    import os
+
+    os.mkfifo(tmp_path / "fifo.onnx")  # never opened for reading (it would block)
+    assert_clean_failure(cli("inspect", tmp_path / "fifo.onnx"), contains="not a regular file")
+    (tmp_path / "link.onnx").symlink_to(files / "skl.onnx")
+    assert_clean_failure(cli("predict", tmp_path / "link.onnx", "--input", files / "X.npy", "--out", out), out, contains="link.onnx")
     (tmp_path / "model.txt").write_text("hello")
     assert_clean_failure(cli("inspect", tmp_path / "model.txt"), contains="neither a bundle directory nor an .onnx model file")
     assert_clean_failure(cli("predict", files / "torch.onnx", "--input", files / "img.npz", "--out", out), out, contains="archive")
