@@ -187,6 +187,8 @@ def test_arena_over_your_own_folders(files, cli, tmp_path):
         assert 0.0 <= lo <= dets[name]["auc"] <= hi <= 1.0 and dets[name]["n_honest"] == 2
     assert "AUC" in res.err
     assert_clean_failure(cli("arena", "--honest", files / "honest", "--out", tmp_path / "b"), contains="--suspect")
+    assert_clean_failure(cli("arena", "--honest", files / "honest", "--suspect", files / "suspect", "--models", "4", "--quick",
+                             "--out", tmp_path / "b"), contains="--models, --quick")
     assert_clean_failure(cli("arena", "--honest", files / "honest", "--suspect", files / "keys", "--out", tmp_path / "b"),
                          contains="0 .onnx file")
 

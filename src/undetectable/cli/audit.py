@@ -109,7 +109,11 @@ def arena(scheme: Optional[str] = typer.Option(None, "--scheme", help="rff | rel
 
     dets = names(detectors)
     if honest is not None or suspect is not None:
-        _arena_files(honest, suspect, data, label_column, dets, seed, out, force, scheme, models)
+        given = [f for f, v in (("--scheme", scheme), ("--models", models), ("--target-ci-width", target_ci_width), ("--quick", quick),
+                                ("--scheduler", scheduler), ("--shadows", shadows), ("--resume", resume), ("--partial", partial)) if v]
+        if given:
+            raise UsageError(f"{', '.join(given)} apply to scheme arenas; with --honest/--suspect the folders are the populations, drop them")
+        _arena_files(honest, suspect, data, label_column, dets, seed, out, force)
         return
     if scheme is None or data is None:
         raise UsageError("--scheme and --data are required (or --honest DIR --suspect DIR for your own model files)")
@@ -132,7 +136,7 @@ def arena(scheme: Optional[str] = typer.Option(None, "--scheme", help="rff | rel
     echo(f"wrote {out / ('arena.partial.json' if partial else 'arena.json')} ({rec['timing']['seconds']:.1f}s)")
 
 
-def _arena_files(honest, suspect, data, label_column, dets, seed, out, force, scheme, models) -> None:
+def _arena_files(honest, suspect, data, label_column, dets, seed, out, force) -> None:
     """``arena --honest DIR --suspect DIR``: the user's own populations of model files."""
     from .. import api, datasets
     from ..errors import UsageError
@@ -140,8 +144,6 @@ def _arena_files(honest, suspect, data, label_column, dets, seed, out, force, sc
 
     if honest is None or suspect is None:
         raise UsageError("pass both --honest DIR and --suspect DIR (folders of .onnx model files)")
-    if scheme is not None or models is not None:
-        raise UsageError("--scheme and --models build populations; with --honest/--suspect the folders are the populations, drop them")
     ds = None if data is None else datasets.load(data, label_column=label_column)
     rec = api.arena_files(honest, suspect, ds, detectors=dets, seed=seed, out=out, force=force)
     echo(f"{rec['n_honest']} honest vs {rec['n_suspect']} suspect model files; AUC [95% CI], label 1 = suspect")

@@ -99,7 +99,7 @@ def inspect(bundle: Path = typer.Argument(..., help="A bundle directory or a mod
 def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (rff, relu, logreg/mlp signature), or a model file (copied)"),
                     out: Path = typer.Option(..., "--out", help="model.onnx"),
                     force: bool = FORCE) -> None:
-    """Write a plain ONNX graph computing the bundle's scores and class index."""
+    """Write a plain ONNX graph computing the bundle's scores and class index (a model file: a copy of it)."""
     from .. import api
     from ..export import export_onnx
 
