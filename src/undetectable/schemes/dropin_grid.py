@@ -28,8 +28,8 @@ import math
 import numpy as np
 from onnx import TensorProto
 
-from ..errors import CapacityError, ParameterError
 from ..crypto.payload import LAYOUT_SEED
+from ..errors import CapacityError, ParameterError
 
 F32 = np.float32
 #: the largest span of codes per element: every integer below it is exact in float32
@@ -162,7 +162,7 @@ def _levels(values: np.ndarray) -> tuple[float, float, int] | None:
     ratio = diffs / step
     if step <= 0 or np.max(np.abs(ratio - np.rint(ratio))) > 1e-3:
         return None
-    return step, float(v[0]), int(round((v[-1] - v[0]) / step)) + 1
+    return step, float(v[0]), round((v[-1] - v[0]) / step) + 1
 
 
 def infer_grid(X: np.ndarray | None, shape: tuple[int, ...], dtype: str, n_bits: int, bound: float,
