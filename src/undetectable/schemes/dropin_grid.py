@@ -270,7 +270,7 @@ def grid_graph(b, x: str, grid: InputGrid, names: dict[str, str]) -> tuple[str, 
     else:  # look the grid value up (runtimes may fuse Mul+Add or turn Div into a reciprocal Mul: a table lookup is exact)
         groups, table = grid.table()
         idx = b.op("Add", b.op("Mul", b.const(groups, F32), b.const(float(grid.span), F32)),
-                   b.op("Max", b.op("Min", u, b.const(float(grid.span - 1), F32)), zero))
+                   b.op("Max", b.op("Min", b.op("Where", b.op("IsNaN", u), zero, u), b.const(float(grid.span - 1), F32)), zero))
         back = b.op("Gather", b.const(table, F32), b.op("Cast", idx, to=TensorProto.INT32), axis=0)
     inside = b.op("And", b.op("Equal", back, x), b.op("And", b.op("GreaterOrEqual", u, zero), b.op("Less", u, b.const(float(grid.span), F32))))
     ok = b.op("Equal", b.op("ReduceMin", b.op("Cast", inside, to=TensorProto.FLOAT), b.const([1]), keepdims=0), b.const(1.0, F32))
