@@ -28,8 +28,8 @@ import math
 import numpy as np
 from onnx import TensorProto
 
-from ..errors import CapacityError, ParameterError
 from ..crypto.payload import LAYOUT_SEED
+from ..errors import CapacityError, ParameterError
 
 F32 = np.float32
 #: the largest span of codes per element: every integer below it is exact in float32
@@ -120,6 +120,14 @@ class InputGrid:
         out[:, self.positions] = (u[:, self.positions] >> self.k << self.k) | pay
         return out
 
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(group of each element (d,) float32, grid values of every group and code (G·span,) float32)."""
+        cols, first, inverse = np.unique(np.stack([self.step, self.offset, self.low]), axis=1, return_index=True, return_inverse=True)
+        u = np.arange(self.span, dtype=np.int64)[None, :]
+        vals = [InputGrid(self.kind, self.step[j : j + 1], self.offset[j : j + 1], self.low[j : j + 1], self.span,
+                          np.zeros(0, np.int64), self.k, 0).values((u + self.low[j].astype(np.int64)).T)[:, 0] for j in first]
+        return inverse.ravel().astype(F32), np.concatenate(vals).astype(F32)
+
     def check_exact(self) -> None:
         """Every code of every element maps to a distinct float32 value read back as itself (CapacityError if not)."""
         if self.kind == "fixed-point":
@@ -162,7 +170,7 @@ def _levels(values: np.ndarray) -> tuple[float, float, int] | None:
     ratio = diffs / step
     if step <= 0 or np.max(np.abs(ratio - np.rint(ratio))) > 1e-3:
         return None
-    return step, float(v[0]), int(round((v[-1] - v[0]) / step)) + 1
+    return step, float(v[0]), round((v[-1] - v[0]) / step) + 1
 
 
 def infer_grid(X: np.ndarray | None, shape: tuple[int, ...], dtype: str, n_bits: int, bound: float,
@@ -257,7 +265,13 @@ def grid_graph(b, x: str, grid: InputGrid, names: dict[str, str]) -> tuple[str, 
     half, zero = b.const(0.5, F32), b.const(0.0, F32)
     q = b.op("Floor", b.op("Add", b.op("Div", b.op("Sub", x, offset), step), half))
     u = b.op("Sub", q, low)
-    back = b.op("Add", b.op("Mul", q, step), offset)
+    if grid.kind in ("uint8", "fixed-point"):  # q·step + offset is exact (step a power of two, offset 0): any fusion agrees
+        back = b.op("Add", b.op("Mul", q, step), offset)
+    else:  # look the grid value up (runtimes may fuse Mul+Add or turn Div into a reciprocal Mul: a table lookup is exact)
+        groups, table = grid.table()
+        idx = b.op("Add", b.op("Mul", b.const(groups, F32), b.const(float(grid.span), F32)),
+                   b.op("Max", b.op("Min", b.op("Where", b.op("IsNaN", u), zero, u), b.const(float(grid.span - 1), F32)), zero))
+        back = b.op("Gather", b.const(table, F32), b.op("Cast", idx, to=TensorProto.INT32), axis=0)
     inside = b.op("And", b.op("Equal", back, x), b.op("And", b.op("GreaterOrEqual", u, zero), b.op("Less", u, b.const(float(grid.span), F32))))
     ok = b.op("Equal", b.op("ReduceMin", b.op("Cast", inside, to=TensorProto.FLOAT), b.const([1]), keepdims=0), b.const(1.0, F32))
     u = b.op("Where", inside, u, zero)  # off-grid elements: any in-range code (the row is refused anyway)
