@@ -13,7 +13,8 @@ The public API (everything is imported lazily: ``import undetectable`` stays lig
     xa = key.activate(bd, data.X_test[:10], target=7)   # = ud.activate(bd, key, X, target=7)
 
 Functions: ``train``, ``keygen``, ``plant``, ``activate``, ``predict``, ``save``, ``load``, ``audit_model``,
-``arena``, ``immunize``, ``verify_coins``, ``write_report``. Namespaces: ``datasets``, ``schemes``.
+``arena``, ``immunize``, ``verify_coins``, ``write_report``; for model files (``.onnx``, any exporter) also
+``load_model``, ``inspect_model``, ``arena_files`` (and ``plant("signature", nn_module, input=...)`` for torch). Namespaces: ``datasets``, ``schemes``.
 Types: ``Dataset``, ``Model``, ``Key``, ``Scheme``, ``ParameterError`` and the errors of ``errors``.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 _API = ("activate", "arena", "audit_model", "immunize", "keygen", "load", "plant", "predict", "save", "train",
-        "verify_coins", "write_report")
+        "verify_coins", "write_report", "arena_files", "inspect_model", "load_model")
 _MODULES = ("datasets", "schemes", "errors")
 _NAMES = {"Dataset": "undetectable.data:Dataset", "Model": "undetectable.bundle:Model",
           "Key": "undetectable.schemes.base:Key", "Scheme": "undetectable.schemes.base:Scheme",
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import datasets, errors, schemes  # noqa: F401
     from .api import (activate, arena, audit_model, immunize, keygen, load, plant, predict, save, train,  # noqa: F401
                       verify_coins, write_report)
+    from .api import arena_files, inspect_model, load_model  # noqa: F401
     from .bundle import Model  # noqa: F401
     from .data import Dataset  # noqa: F401
     from .errors import BundleError, KeyMismatchError, UndetectableError, UsageError  # noqa: F401

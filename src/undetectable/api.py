@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from .schemes.base import Key
     from .schemes.signature import SignatureKey
 
-__all__ = ["activate", "arena", "audit_model", "immunize", "keygen", "load", "plant", "predict", "save", "train",
-           "verify_coins", "write_report"]
+__all__ = ["activate", "arena", "arena_files", "audit_model", "immunize", "inspect_model", "keygen", "load", "load_model",
+           "plant", "predict", "save", "train", "verify_coins", "write_report"]
 
 
 def _data(data: "Dataset | str") -> "Dataset":
@@ -177,9 +177,15 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
 
     if not isinstance(scheme, str):
         raise ArgumentTypeError(f"scheme must be a scheme name ({', '.join(schemes.names())}); got {type(scheme).__name__}")
+    if _is_torch_module(base):  # the user's own nn.Module: returns an nn.Module (signature only)
+        return _plant_module(scheme, base, key, params)
+    data = params.pop("data", None)  # signature into a model file (OnnxModel): samples in the file's own layout
     if key is not None:
         params["key"] = key
-    return schemes.create(scheme, **params).plant(base, seed=seed)
+    sch = schemes.create(scheme, **params)
+    if data is not None:
+        return sch.plant(base, seed=seed, data=data)  # type: ignore[call-arg]
+    return sch.plant(base, seed=seed)
 
 
 def _require_model(model: Any, what: str = "model") -> "Model":
@@ -226,6 +232,10 @@ def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarr
     from .errors import ArgumentTypeError
     from .schemes.base import Key
 
+    if _is_torch_module(model):
+        from .schemes.signature_torch import activate_module
+
+        return activate_module(model, key, X, target)  # type: ignore[arg-type]
     model = _require_model(model)
     if not isinstance(key, Key):
         if type(key).__name__ == "SignaturePublicKey":
@@ -255,7 +265,8 @@ def predict(model: "Model", X: Any = None) -> np.ndarray:
 
 def save(obj: "Model | Key", path: "str | os.PathLike | None" = None, *, force: bool = False, passphrase: str | None = None,
          inputs: "tuple[str | os.PathLike, ...] | list" = ()) -> Path:
-    """Save a model as a bundle directory, or a key as a key file (0600); atomic, no overwrite without ``force``.
+    """Save a model as a bundle directory (an ``OnnxModel`` to a path ending in ``.onnx``: the ONNX file), or a key
+    as a key file (0600); atomic, no overwrite without ``force``.
 
     With ``force`` only a bundle this tool wrote is replaced (never another folder, a key folder, a symlink or
     the current directory); ``inputs`` are paths the output must not contain (the bundle it was made from).
@@ -278,6 +289,8 @@ def save(obj: "Model | Key", path: "str | os.PathLike | None" = None, *, force: 
         raise ArgumentTypeError(f"save takes a Model or a Key, then a path: save(obj, path); got {type(obj).__name__}")
     path = _require_path(path)
     force = _require_bool("force", force)
+    if str(path).endswith(".onnx") and hasattr(obj, "proto") and hasattr(obj, "interface"):  # an OnnxModel: the file itself
+        return obj.save(path, force=force, inputs=inputs)  # type: ignore[union-attr, call-arg]
     if isinstance(obj, Model):
         if passphrase:
             from .errors import UsageError
@@ -290,7 +303,8 @@ def save(obj: "Model | Key", path: "str | os.PathLike | None" = None, *, force: 
 
 
 def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | Key":
-    """Load a bundle (a directory: verified hashes, safe formats only) or a key file (it records its scheme).
+    """Load a bundle (a directory: verified hashes, safe formats only), a model file (``*.onnx``: an ``OnnxModel``)
+    or a key file (it records its scheme).
 
     Examples
     --------
@@ -303,7 +317,14 @@ def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | 
     from .schemes import load_key
 
     path = _require_path(path)
-    return load_bundle(path) if Path(path).is_dir() else load_key(path, passphrase)
+    p = Path(path)
+    if p.is_dir():
+        return load_bundle(p)
+    if p.name.endswith(".onnx") and p.is_file():
+        from .models.onnx_file import OnnxModel
+
+        return OnnxModel.from_file(p)
+    return load_key(path, passphrase)
 
 
 def audit_model(model: "Model", data: "Dataset | str | None" = None, *, detectors: Sequence[str] | None = None,
@@ -406,3 +427,129 @@ def write_report(directory: str | os.PathLike, *, force: bool = False) -> Path:
     from .report.html import write_report
 
     return write_report(_require_path(directory, "directory"), force=_require_bool("force", force))
+
+# --- model files (issue 16): a user's .onnx file is a model wherever a bundle is -------------------------------
+
+
+def _is_torch_module(obj: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # never import torch just to ask
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _plant_module(scheme: str, module: Any, key: Any, params: dict[str, Any]) -> tuple[Any, Any]:
+    from .errors import ArgumentTypeError, ParameterError
+    from .schemes.signature import SignatureKey, SignaturePublicKey
+    from .schemes.signature_torch import plant_module
+
+    if scheme != "signature":
+        raise ArgumentTypeError(f"a torch module can carry the signature backdoor only (it wraps any classifier); {scheme} "
+                                "plants into a dataset or a bundle model")
+    unknown = sorted(set(params) - {"input", "X", "n_classes"})
+    if unknown:
+        raise ParameterError(unknown[0], f"{unknown[0]} is not a parameter of planting into a torch module; pass input=PixelGrid(...) "
+                                         "or sample inputs X")
+    if key is None:
+        key = SignatureKey.generate()
+    public = key.private.public_key() if isinstance(key, SignatureKey) else getattr(key, "public", key)
+    if not isinstance(key, (SignatureKey, SignaturePublicKey)):
+        key = SignaturePublicKey(public)
+    return plant_module(module, public, **params), key
+
+
+def load_model(path: str | os.PathLike) -> "Model":
+    """A model from a path: a bundle directory, or a model file (``*.onnx``, read as an ``OnnxModel``).
+
+    Raises ``BundleError`` when nothing is there, ``ArgumentTypeError`` for a key file and ``UsageError`` naming the
+    path for anything else.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, undetectable as ud
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> ud.load_model(d / "nothing.onnx")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    undetectable.errors.BundleError: model ... does not exist; pass a bundle directory (made by train or plant) or a classifier exported to ONNX (a .onnx file)
+    """
+    from .errors import ArgumentTypeError, BundleError, UsageError
+
+    p = Path(path)
+    if p.is_dir():
+        from .bundle import load_bundle
+
+        return load_bundle(p)
+    if not os.path.lexists(p):
+        raise BundleError(f"model {p} does not exist; pass a bundle directory (made by train or plant) or a classifier "
+                          "exported to ONNX (a .onnx file)")
+    if p.name.lower().endswith(".onnx"):
+        from .models.onnx_file import OnnxModel
+
+        return OnnxModel.from_file(p)
+    if p.is_file() and p.suffix in (".pem", ".key"):
+        raise ArgumentTypeError(f"{p} is a key file, not a model; pass a bundle directory or an .onnx model file")
+    raise UsageError(f"{p} is neither a bundle directory nor an .onnx model file; pass a folder made by train or plant, "
+                     "or your classifier exported to ONNX with a .onnx name")
+
+
+def inspect_model(model: "Model | str | os.PathLike") -> dict[str, Any]:
+    """What a white-box auditor sees. A model file: its I/O signature (symbolic dims), opsets, op histogram, node,
+    initializer and parameter counts, size, the ``integer-subgraph`` score; a bundle: its manifest and weights' shapes.
+
+    Examples
+    --------
+    >>> import undetectable as ud
+    >>> m = ud.train("logreg", "digits", seed=0, max_iter=50)
+    >>> ud.inspect_model(m)["family"]
+    'sklearn'
+    """
+    if isinstance(model, (str, os.PathLike)):
+        p = Path(model)
+        if p.is_dir():
+            from .bundle import load_bundle_and_manifest
+
+            m, manifest = load_bundle_and_manifest(p)
+            return {"family": manifest["family"],
+                    "input": manifest["input"] | {"feature_std": "…" if manifest["input"].get("feature_std") else None},
+                    "classes": manifest["classes"], "params": manifest["params"], "files": manifest["files"], "model": m.describe()}
+        model = load_model(p)
+    if getattr(model, "proto", None) is not None:  # a model file
+        from .audit.graph_ops import summarize_onnx
+
+        src = getattr(model, "source", None)
+        size = os.stat(src).st_size if src is not None and os.path.isfile(src) else None
+        info = summarize_onnx(model, size).to_json()
+        return {"family": "onnx", "file": None if src is None else str(src), "classes": np.asarray(model.classes).tolist(), **info}
+    return {"family": model.family, "input": model.spec.to_json(), "classes": np.asarray(model.classes).tolist(),
+            "model": model.describe()}
+
+
+def arena_files(honest: str | os.PathLike, suspect: str | os.PathLike, data: "Dataset | str | None" = None, *,
+                detectors: Sequence[str] | None = None, seed: int = 0, out: str | os.PathLike | None = None,
+                force: bool = False) -> dict[str, Any]:
+    """The arena over your own populations: every ``.onnx`` file in ``honest`` vs every one in ``suspect``, every
+    detector that scores a model file (black-box ones need ``data``: samples in the models' own input layout),
+    ROC-AUC with a 95% bootstrap CI per detector (label 1 = suspect). With ``out``: ``out/arena.json`` and the ROC figure.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, onnx, undetectable as ud
+    >>> from onnx import TensorProto, helper, numpy_helper
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for side in ("honest", "suspect"):
+    ...     (d / side).mkdir()
+    ...     for i in range(2):
+    ...         W = numpy_helper.from_array(np.eye(3, dtype=np.float32) * (i + 1), "W")
+    ...         g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["logits"])], "g",
+    ...                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+    ...                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])], [W])
+    ...         onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / side / f"m{i}.onnx")
+    >>> rec = ud.arena_files(d / "honest", d / "suspect", detectors=["integer-subgraph"])
+    >>> rec["detectors"][0]["name"], rec["detectors"][0]["auc"], rec["n_suspect"]
+    ('integer-subgraph', 0.5, 2)
+    """
+    from .audit.arena.files import run_file_arena
+
+    return run_file_arena(honest, suspect, None if data is None else _data(data), list(detectors) if detectors else None,
+                          seed=seed, out=out, force=force)

@@ -9,7 +9,9 @@ breast-cancer  scikit-learn's Wisconsin breast cancer        (30,) float64, 2 cl
 synthetic  a seeded linear task                              (784,) float64, 2 classes
 ========== ================================================ ========================
 
-A path to an ``.npz`` with X_train, y_train, X_test, y_test is accepted too.
+A path to an ``.npz`` (X_train, y_train and optionally X_test, y_test; or X, y) or to a ``.csv`` (a header
+row; the label column ``label``, ``target``, the last one, or ``label_column``) is accepted too, and
+``Dataset.from_arrays`` takes your own arrays (see ``undetectable.data``).
 
 Examples
 --------
@@ -29,15 +31,15 @@ from .data import DATASETS, Dataset, load_dataset
 __all__ = ["Dataset", "load", "names"]
 
 
-def load(name: str | os.PathLike) -> Dataset:
-    """Load a bundled dataset by name, or an ``.npz`` by path (validated: no NaN, shapes agree).
+def load(name: str | os.PathLike, *, label_column: str | None = None) -> Dataset:
+    """Load a bundled dataset by name, or an ``.npz`` / ``.csv`` by path (validated: no NaN, shapes agree).
 
     Examples
     --------
     >>> len(load("breast-cancer").classes)
     2
     """
-    return load_dataset(str(name))
+    return load_dataset(str(name), label_column=label_column)
 
 
 def names() -> tuple[str, ...]:

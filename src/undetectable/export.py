@@ -17,7 +17,12 @@ from .fileio import atomic_file
 
 
 def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> Path:
-    """Write ``model.to_onnx()`` to ``path`` atomically; refuse families without an ONNX graph."""
+    """Write ``model.to_onnx()`` to ``path`` atomically; refuse families without an ONNX graph.
+
+    A model file (``OnnxModel``) is written as it is: the export of an ONNX file is a copy of it.
+    """
+    if getattr(model, "proto", None) is not None and hasattr(model, "save"):
+        return model.save(path, force=force)
     to_onnx = getattr(model, "to_onnx", None)
     if to_onnx is None:
         raise UnsupportedModelError(f"{model.family} bundles have no ONNX graph; export an rff, relu, logistic-regression, "

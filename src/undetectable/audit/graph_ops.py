@@ -8,7 +8,9 @@ integer-loop nodes), 0 for every honest graph this package exports.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +57,8 @@ def onnx_of(model):
     """The ONNX graph an auditor would receive for a bundle (NotApplicable when it has none)."""
     from ..errors import UsageError
 
+    if getattr(model, "proto", None) is not None:  # a model file (OnnxModel): the file itself
+        return model.proto
     try:
         if getattr(model, "family", None) == "signature":
             from ..schemes.signature_graph import signature_onnx
@@ -71,3 +75,55 @@ def onnx_of(model):
 def integer_subgraph(model, data=None, key=None, rng=None) -> float:
     """White-box: bitwise/integer loop subgraph in the model's ONNX file (flags the in-graph verifier)."""
     return integer_subgraph_score(onnx_of(model))
+
+
+@dataclasses.dataclass(frozen=True)
+class OnnxSummary:
+    """What an auditor sees in an ONNX file without running it (``summarize_onnx``)."""
+
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    opsets: dict[str, int]
+    ir_version: int
+    producer: str
+    nodes: int
+    initializers: int
+    parameters: int
+    bytes: int
+    ops: dict[str, int]
+    suspicious_ops: dict[str, int]
+    integer_subgraph: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def summarize_onnx(model, size: int | None = None) -> OnnxSummary:
+    """The I/O signature (symbolic dims kept), opsets, op histogram (subgraphs included), node, initializer and
+    parameter counts, size in bytes and the ``integer-subgraph`` score of an ONNX model (an ``onnx.ModelProto`` or
+    an ``OnnxModel``).
+
+    Examples
+    --------
+    >>> from onnx import helper, TensorProto
+    >>> g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+    ...     [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])])
+    >>> s = summarize_onnx(helper.make_model(g))
+    >>> s.inputs[0]["shape"], s.ops, s.nodes
+    (['n', 3], {'Relu': 1}, 1)
+    """
+    from ..models.onnx_file import interface_of
+
+    proto = getattr(model, "proto", model)
+    itf = interface_of(proto)
+    hist = graph_op_histogram(proto)
+    params = sum(int(np.prod(t.dims)) if len(t.dims) else 1 for t in proto.graph.initializer)
+
+    def io(s) -> dict[str, Any]:
+        return {"name": s.name, "type": s.elem_type if s.kind == "tensor" else s.kind,
+                "shape": None if s.shape is None else list(s.shape)}
+
+    return OnnxSummary([io(s) for s in itf.inputs], [io(s) for s in itf.outputs], dict(itf.opsets), itf.ir_version, itf.producer,
+                       sum(hist.values()), len(proto.graph.initializer), params, int(size if size is not None else proto.ByteSize()),
+                       dict(hist.most_common()), {k: v for k, v in hist.most_common() if k in SUSPICIOUS_OPS},
+                       integer_subgraph_score(proto))

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from .polish import DETECTORS_HELP
-from .common import FORCE, app, echo, names, seed_option
+from .common import FORCE, LABEL_COLUMN, app, echo, names, seed_option
 
 
 class _AuditGroup(TyperGroup):
@@ -35,8 +35,9 @@ def _key(key: Optional[Path], passphrase_env: Optional[str]):
 
 
 @audit_app.command("run")
-def audit_run(bundle: Path = typer.Argument(..., help="Bundle to audit"),
-              data: str = typer.Option(..., "--data", help="Dataset name or .npz (training-data detectors need the set the model was trained on)"),
+def audit_run(bundle: Path = typer.Argument(..., help="Bundle or model file (.onnx) to audit"),
+              data: Optional[str] = typer.Option(None, "--data", help="Dataset: a bundled name, an .npz (X_train, y_train[, X_test, y_test] or X, y; samples in the model's own input layout) or a .csv. Black-box and training-data detectors need it (the set the model was trained on); graph detectors (integer-subgraph) run without"),
+              label_column: Optional[str] = LABEL_COLUMN,
               detectors: Optional[str] = typer.Option(None, "--detectors", help=DETECTORS_HELP),
               key: Optional[Path] = typer.Option(None, "--key", help="Backdoor key: also run the key oracles (positive controls)"),
               passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
@@ -45,13 +46,13 @@ def audit_run(bundle: Path = typer.Argument(..., help="Bundle to audit"),
               reference_all: bool = typer.Option(False, "--reference-all", help="Also give slow detectors (over 5 s per model) a reference"),
               json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table")) -> None:
     """Run the detectors on one model, each score beside an honest reference range and a verdict; higher = more suspicious."""
-    from .. import datasets
+    from .. import api, datasets
     from ..audit.run import audit_with_reference
-    from ..bundle import load_bundle
 
-    m = load_bundle(bundle)
-    rep = audit_with_reference(m, datasets.load(data), names(detectors), seed=seed, key=_key(key, passphrase_env),
-                               reference=reference, max_seconds=float("inf") if reference_all else 5.0, data_name=data)
+    m = api.load_model(bundle)
+    ds = None if data is None else datasets.load(data, label_column=label_column)
+    rep = audit_with_reference(m, ds, names(detectors), seed=seed, key=_key(key, passphrase_env),
+                               reference=reference, max_seconds=float("inf") if reference_all else 5.0, data_name=data or "")
     if json_out:
         typer.echo(json.dumps({"bundle": str(bundle), "family": m.family, "seed": seed, "reference": rep.reference_note,
                                "detectors": [r.to_json() for r in rep.rows]}, indent=1))
@@ -116,8 +117,11 @@ def audit_replication(bundle: Path = typer.Argument(..., help="A signature or ch
 
 
 @app.command()
-def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signature | checksum | badnets"),
-          data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+def arena(scheme: Optional[str] = typer.Option(None, "--scheme", help="rff | relu | signature | checksum | badnets (or --honest/--suspect)"),
+          data: Optional[str] = typer.Option(None, "--data", help="Dataset name, .npz or .csv (with --honest/--suspect: samples in the models' own input layout, for the black-box detectors)"),
+          honest: Optional[Path] = typer.Option(None, "--honest", help="Your own populations: a folder of honest .onnx model files (with --suspect)"),
+          suspect: Optional[Path] = typer.Option(None, "--suspect", help="A folder of suspect .onnx model files: every detector that applies, AUC with 95% CI (label 1 = suspect)"),
+          label_column: Optional[str] = LABEL_COLUMN,
           models: Optional[int] = typer.Option(None, "--models", help="Models per population (N honest + N backdoored)"),
           target_ci_width: Optional[float] = typer.Option(None, "--target-ci-width", help="Print the models per side that a simultaneous AUC CI of this total width needs (Hanley–McNeil, Bonferroni over the key-free detectors) and the AUC that --models rules out; runs the arena only with --models"),
           quick: bool = typer.Option(False, "--quick", help="Smaller models (tests, quick looks)"),
@@ -130,12 +134,23 @@ def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signatu
           seed: int = seed_option("arena"),
           out: Path = typer.Option(..., "--out", help="Directory for arena.json, the ROC figure and units.jsonl (streamed as models finish)"),
           force: bool = FORCE) -> None:
-    """Undetectability over populations: N honest vs N backdoored models, every detector, ROC-AUC with 95% CI."""
+    """Undetectability over populations: N honest vs N backdoored models, every detector, ROC-AUC with 95% CI.
+
+    With --honest DIR --suspect DIR: your own model files instead of a scheme's populations."""
     from ..audit.arena import arena_detectors, run_arena
     from ..errors import UsageError
     from .render import arena_lines
 
     dets = names(detectors)
+    if honest is not None or suspect is not None:
+        given = [f for f, v in (("--scheme", scheme), ("--models", models), ("--target-ci-width", target_ci_width), ("--quick", quick),
+                                ("--scheduler", scheduler), ("--shadows", shadows), ("--resume", resume), ("--partial", partial)) if v]
+        if given:
+            raise UsageError(f"{', '.join(given)} apply to scheme arenas; with --honest/--suspect the folders are the populations, drop them")
+        _arena_files(honest, suspect, data, label_column, dets, seed, out, force)
+        return
+    if scheme is None or data is None:
+        raise UsageError("--scheme and --data are required (or --honest DIR --suspect DIR for your own model files)")
     if target_ci_width is not None:
         from ..audit.power import excludable_auc, n_for_ci_width, n_to_exclude
 
@@ -153,3 +168,19 @@ def arena(scheme: str = typer.Option(..., "--scheme", help="rff | relu | signatu
     for line in arena_lines(rec):
         echo(line)
     echo(f"wrote {out / ('arena.partial.json' if partial else 'arena.json')} ({rec['timing']['seconds']:.1f}s)")
+
+
+def _arena_files(honest, suspect, data, label_column, dets, seed, out, force) -> None:
+    """``arena --honest DIR --suspect DIR``: the user's own populations of model files."""
+    from .. import api, datasets
+    from ..errors import UsageError
+    from .render import arena_lines
+
+    if honest is None or suspect is None:
+        raise UsageError("pass both --honest DIR and --suspect DIR (folders of .onnx model files)")
+    ds = None if data is None else datasets.load(data, label_column=label_column)
+    rec = api.arena_files(honest, suspect, ds, detectors=dets, seed=seed, out=out, force=force)
+    echo(f"{rec['n_honest']} honest vs {rec['n_suspect']} suspect model files; AUC [95% CI], label 1 = suspect")
+    for line in arena_lines(rec):
+        echo(line)
+    echo(f"wrote {out / 'arena.json'} ({rec['timing']['seconds']:.1f}s)")

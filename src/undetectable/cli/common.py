@@ -25,6 +25,9 @@ app.add_typer(export_app, name="export")
 
 FORCE = typer.Option(False, "--force", help="Replace an existing output: a file where a file is expected, a bundle only if this tool wrote it (never other folders, keys, symlinks or the current directory).")
 SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).")
+DATA_HELP = ("Dataset: a bundled name (mnist5k, digits, breast-cancer, synthetic), an .npz (X_train, y_train[, X_test, y_test] "
+             "or X, y; samples in the model's own input layout and dtype) or a .csv (header row; label column: --label-column)")
+LABEL_COLUMN = typer.Option(None, "--label-column", help="--data x.csv: the label column's header (default: 'label', else 'target', else the last column)")
 
 
 def seed_option(kind: str, default: int | None = 0):

@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from ..errors import UsageError
-from .common import FORCE, app, check_outputs, data_app, echo, export_app, seed_option
+from .common import DATA_HELP, FORCE, LABEL_COLUMN, app, check_outputs, data_app, echo, export_app, seed_option
 
 
 @data_app.command("export")
@@ -41,7 +41,8 @@ def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_k
 
 
 @app.command()
-def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
+def train(data: str = typer.Option(..., "--data", help=DATA_HELP),
+          label_column: Optional[str] = LABEL_COLUMN,
           model: str = typer.Option("logreg", "--model", help="logreg | mlp | rff | relu"),
           features: Optional[int] = typer.Option(None, "--features", help="rff / relu: m, the number of random features"),
           seed: int = seed_option("train"),
@@ -56,38 +57,38 @@ def train(data: str = typer.Option(..., "--data", help="Dataset name or .npz pat
         if model not in ("rff", "relu"):
             raise UsageError(f"--features applies to rff and relu models, not {model}; drop it")
         options["n_features"] = features
-    ds = datasets.load(data)
+    ds = datasets.load(data, label_column=label_column)
     m = api.train(model, ds, seed=seed, **options)
     api.save(m, out, force=force)
     echo(f"wrote {out} ({m.family}); clean test accuracy {np.mean(m.predict(ds.X_test) == ds.y_test):.4f} (seed {seed})")
 
 
 @app.command()
-def predict(bundle: Path = typer.Argument(...),
+def predict(bundle: Path = typer.Argument(..., help="A bundle directory or a model file (.onnx)"),
             input: Path = typer.Option(..., "--input", help="X.npy"),
             out: Path = typer.Option(..., "--out", help="Y.npy (labels in the dataset's label values)"),
             force: bool = FORCE) -> None:
-    """Predict labels with any bundle."""
-    from ..bundle import load_bundle
+    """Predict labels with any bundle or model file (X in the model's own input layout and dtype, or flat rows)."""
+    from .. import api
     from ..fileio import load_npy, save_npy
 
     check_outputs(force, out, out_kind="file", inputs=(input, bundle))
-    y = load_bundle(bundle).predict(load_npy(input))
+    y = api.predict(api.load_model(bundle), load_npy(input))
     save_npy(out, y, force)
     echo(f"wrote {out} ({len(y)} labels)")
 
 
 @app.command()
-def inspect(bundle: Path = typer.Argument(...), json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
-    """What a white-box auditor sees: the manifest, every file and its hash, the weights' shapes."""
+def inspect(bundle: Path = typer.Argument(..., help="A bundle directory or a model file (.onnx)"),
+            json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """What a white-box auditor sees: a bundle's manifest, files, hashes and weights' shapes; a model file's I/O
+    signature (symbolic dims), opsets, op histogram, node/initializer/parameter counts and size."""
     import json
 
-    from ..bundle import load_bundle_and_manifest
+    from .. import api
     from .render import inspect_table
 
-    m, manifest = load_bundle_and_manifest(bundle)
-    info = {"family": manifest["family"], "input": manifest["input"] | {"feature_std": "…" if manifest["input"].get("feature_std") else None},
-            "classes": manifest["classes"], "params": manifest["params"], "files": manifest["files"], "model": m.describe()}
+    info = api.inspect_model(bundle)
     if json_out:
         typer.echo(json.dumps(info, indent=1, default=str))
     else:
@@ -95,14 +96,15 @@ def inspect(bundle: Path = typer.Argument(...), json_out: bool = typer.Option(Fa
 
 
 @export_app.command("onnx")
-def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (rff, relu)"),
+def export_onnx_cmd(bundle: Path = typer.Argument(..., help="Bundle to export (rff, relu, logreg/mlp signature), or a model file (copied)"),
                     out: Path = typer.Option(..., "--out", help="model.onnx"),
                     force: bool = FORCE) -> None:
-    """Write a plain ONNX graph computing the bundle's scores and class index."""
-    from ..bundle import load_bundle
+    """Write a plain ONNX graph computing the bundle's scores and class index (a model file: a copy of it)."""
+    from .. import api
     from ..export import export_onnx
 
-    echo(f"wrote {export_onnx(load_bundle(bundle), out, force)}")
+    check_outputs(force, out, out_kind="file", inputs=(bundle,))
+    echo(f"wrote {export_onnx(api.load_model(bundle), out, force)}")
 
 
 @app.command()

@@ -47,19 +47,18 @@ def report(directory: Path = typer.Argument(..., help="Folder with results.json 
 
 
 @app.command()
-def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any family)"),
+def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any family), or a model file (.onnx)"),
              sigma: float = typer.Option(..., "--sigma", help="Noise σ > 0; for images in [0,1] pixel units (1/255 = one grey level)"),
              n: int = typer.Option(100, "--n", help="Noise samples per prediction"),
              alpha: float = typer.Option(0.001, "--alpha", help="Abstain unless the binomial test rejects at this level"),
              seed: int = seed_option("immunize"),
-             out: Path = typer.Option(..., "--out", help="Output bundle (family 'smoothed'; predict gives -1 for abstain)"),
+             out: Path = typer.Option(..., "--out", help="Output bundle (family 'smoothed', its base the bundle or the model file; predict gives -1 for abstain)"),
              force: bool = FORCE) -> None:
     """Randomized smoothing (Thm 2.4, Cohen et al. 2019): wrap a bundle so predict votes over noisy copies."""
     from .. import api
-    from ..bundle import load_bundle
     from ..defend.smoothing import immunize as smooth
 
     check_outputs(force, out, inputs=(bundle,))
-    m = smooth(load_bundle(bundle), sigma, n=n, alpha=alpha, seed=seed)
+    m = smooth(api.load_model(bundle), sigma, n=n, alpha=alpha, seed=seed)
     api.save(m, out, force=force, inputs=[bundle])
     echo(f"wrote {out}: smoothed {m.base.family} at σ = {m.sigma:g}, n = {m.n}, α = {m.alpha:g}; abstentions predict as {m.abstain_label!r}")

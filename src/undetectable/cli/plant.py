@@ -182,16 +182,16 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
 
 
 @app.command()
-def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
+def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle, or a backdoored model file (.onnx)"),
              key: Path = typer.Option(..., "--key", help="The backdoor key (backdoor_key.pem or a --key-out file)"),
-             input: Path = typer.Option(..., "--input", help="X.npy"),
+             input: Path = typer.Option(..., "--input", help="X.npy (for a model file: in the model's own input layout and dtype)"),
              target: Optional[str] = typer.Option(None, "--target", help="Target label for every row"),
              targets: Optional[Path] = typer.Option(None, "--targets", help="T.npy: one target label per row"),
              passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
              out: Path = typer.Option(..., "--out", help="XA.npy"),
              force: bool = FORCE) -> None:
     """Activate(x, bk[, target]): inputs close to X whose output is the target / flipped."""
-    from ..bundle import load_bundle
+    from .. import api
     from ..fileio import load_npy, save_npy
     from ..keys import passphrase_from_env
     from ..schemes import load_key
@@ -199,9 +199,9 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
     check_outputs(force, out, out_kind="file", inputs=(input, bundle, key))
     if target is not None and targets is not None:
         raise UsageError("pass either --target or --targets, not both")
-    m = load_bundle(bundle)
+    m = api.load_model(bundle)
     X = load_npy(input)
     T = load_npy(targets, "targets") if targets is not None else target
-    Xa = load_key(key, passphrase_from_env(passphrase_env)).activate(m, X, T)
+    Xa = api.activate(m, load_key(key, passphrase_from_env(passphrase_env)), X, T)
     save_npy(out, Xa, force)
     echo(f"wrote {out} {Xa.shape} {Xa.dtype}")

@@ -200,6 +200,10 @@ class SignatureKey(Key):
         return key_id(self.private.public_key())
 
     def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        if getattr(model, "family", None) == "onnx":  # a model file: the drop-in backdoor (schemes.dropin)
+            from .dropin import activate_file
+
+            return activate_file(model, self.private, X, target)  # type: ignore[arg-type]
         bd: SignatureBackdoor = planted(model, SignatureBackdoor, self.scheme, "a signature key (PEM)")
         return bd.activate(X, self.private, target)
 
@@ -267,7 +271,9 @@ class SignatureScheme(Scheme):
     wraps = True
     default_learner = Learner("logreg")
 
-    def plant(self, base: Any, *, seed: int | None = None) -> tuple[SignatureBackdoor, Any]:
+    def plant(self, base: Any, *, seed: int | None = None, data: Any = None) -> tuple[Any, Any]:
+        """``base`` a Model; an ``OnnxModel`` (a user's file) gets the drop-in backdoor, with ``data`` its samples
+        in the file's own layout (float inputs need them: the payload's grid is inferred and checked on them)."""
         base = self._check_base(base)
         check_seed("seed", seed)  # a wrapper trains nothing: the honest coins are the base's
         key = self.params.key
@@ -279,6 +285,10 @@ class SignatureScheme(Scheme):
             public = key.public
         else:
             public, key = key, SignaturePublicKey(key)
+        if getattr(base, "family", None) == "onnx":
+            from .dropin import plant_dropin
+
+            return plant_dropin(base, public, data=data, bound=self.params.bound), key
         return _plant_signature(base, public, self.params.bound), key
 
     def null(self, model: Model, rng: np.random.Generator) -> SignatureKey:
