@@ -95,11 +95,15 @@ def _calls(w):
         "immunize": (ud.immunize, dict(model=w["honest"], sigma=0.1, n=4, alpha=0.01, seed=0), ["model", "sigma", "n", "alpha", "seed"]),
         "verify_coins": (ud.verify_coins, dict(model=w["rff"], seed=0), ["model", "seed"]),
         "write_report": (ud.write_report, dict(directory=None, force=False), ["directory", "force"]),
+        "load_model": (ud.load_model, dict(path=None), ["path"]),
+        "inspect_model": (ud.inspect_model, dict(model=w["honest"]), ["model"]),
+        "arena_files": (ud.arena_files, dict(honest=w["tmp"], suspect=w["tmp"], data=None, detectors=["integer-subgraph"], seed=0),
+                        ["honest", "suspect", "data", "detectors", "seed"]),
     }
 
 
 FUZZED = ["train", "keygen", "plant", "activate", "predict", "save", "load", "audit_model", "arena", "immunize", "verify_coins",
-          "write_report"]
+          "write_report", "load_model", "inspect_model", "arena_files"]
 
 
 def test_every_api_function_is_fuzzed():

@@ -475,7 +475,7 @@ def load_model(path: str | os.PathLike) -> "Model":
     """
     from .errors import ArgumentTypeError, BundleError, UsageError
 
-    p = Path(path)
+    p = _require_path(path)
     if p.is_dir():
         from .bundle import load_bundle
 
@@ -505,7 +505,7 @@ def inspect_model(model: "Model | str | os.PathLike") -> dict[str, Any]:
     'sklearn'
     """
     if isinstance(model, (str, os.PathLike)):
-        p = Path(model)
+        p = _require_path(model, "model")
         if p.is_dir():
             from .bundle import load_bundle_and_manifest
 
@@ -514,6 +514,7 @@ def inspect_model(model: "Model | str | os.PathLike") -> dict[str, Any]:
                     "input": manifest["input"] | {"feature_std": "…" if manifest["input"].get("feature_std") else None},
                     "classes": manifest["classes"], "params": manifest["params"], "files": manifest["files"], "model": m.describe()}
         model = load_model(p)
+    model = _require_model(model)
     if getattr(model, "proto", None) is not None:  # a model file
         from .audit.graph_ops import summarize_onnx
 
@@ -551,5 +552,6 @@ def arena_files(honest: str | os.PathLike, suspect: str | os.PathLike, data: "Da
     """
     from .audit.arena.files import run_file_arena
 
-    return run_file_arena(honest, suspect, None if data is None else _data(data), list(detectors) if detectors else None,
-                          seed=seed, out=out, force=force)
+    return run_file_arena(_require_path(honest, "honest"), _require_path(suspect, "suspect"), None if data is None else _data(data),
+                          _require_names("detectors", detectors), seed=_require_int("seed", seed),
+                          out=None if out is None else _require_path(out, "out"), force=_require_bool("force", force))
