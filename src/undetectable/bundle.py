@@ -72,6 +72,8 @@ class Model:
     """
 
     family: ClassVar[str] = ""
+    #: the bundle folder this model was loaded from (None: built in memory); writers refuse to touch it
+    source_path: Path | None = None
 
     def __init__(self, spec: InputSpec, classes) -> None:
         self.spec = spec
@@ -135,14 +137,29 @@ def write_bundle_dir(model: Model, directory: Path) -> dict:
     return manifest
 
 
+def model_sources(model: Any) -> list[Path]:
+    """The bundle folders ``model`` (and the bases it wraps) were loaded from: inputs no output may touch."""
+    out: list[Path] = []
+    m = model
+    for _ in range(16):  # wrappers nest at most UNDETECTABLE_MAX_NESTING deep
+        src = getattr(m, "source_path", None)
+        if src is not None:
+            out.append(Path(src))
+        m = getattr(m, "base", None)
+        if m is None:
+            break
+    return out
+
+
 def save_bundle(model: Model, path: str | os.PathLike, force: bool = False, inputs=()) -> Path:
     """Save ``model`` as a bundle directory at ``path``, atomically; refuse to overwrite without ``force``.
 
     With ``force`` only a bundle this tool wrote is replaced (see ``fileio.atomic_dir``), and it
-    stays intact until the new one is complete; ``inputs`` are paths the output must not hold.
+    stays intact until the new one is complete; ``inputs`` are paths the output must not hold, be or lie
+    in (the bundles ``model`` was loaded from are added: ``model_sources``).
     """
     path = Path(path)
-    with atomic_dir(path, force, inputs) as tmp:
+    with atomic_dir(path, force, (*inputs, *model_sources(model))) as tmp:
         write_bundle_dir(model, tmp)
     return path
 
@@ -244,7 +261,9 @@ def _load_verified(path: Path, manifest: dict) -> Model:
         raise BundleError(f"bundle {path} has unknown model family {family!r}; upgrade undetectable")
     try:
         spec = InputSpec.from_json(manifest["input"])
-        return cls._load(path, manifest["params"], spec, np.asarray(manifest["classes"]))
+        model = cls._load(path, manifest["params"], spec, np.asarray(manifest["classes"]))
+        model.source_path = path  # outputs may not be, hold or lie inside it (fileio.check_not_an_input)
+        return model
     except BundleError:
         raise
     except (RecursionError, MemoryError) as exc:

@@ -19,8 +19,10 @@ def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> P
     to_onnx = getattr(model, "to_onnx", None)
     if to_onnx is None:
         raise UsageError(f"{model.family} bundles have no ONNX export; export an rff or relu bundle")
+    from .bundle import model_sources
+
     proto = to_onnx()
-    with atomic_file(path, force) as tmp:
+    with atomic_file(path, force, inputs=model_sources(model)) as tmp:
         tmp.write_bytes(proto.SerializeToString())
     return Path(path)
 

@@ -38,7 +38,13 @@ def report(directory: Path = typer.Argument(..., help="Folder with results.json 
     from .. import api
 
     if markdown is not None:
+        import itertools
+
         from ..report.markdown import write_markdown
+
+        # the files the report reads are inputs: --markdown may not be, hold or lie inside one
+        read = [directory / "results.json", *itertools.islice(directory.rglob("arena.json"), 1000)] if directory.is_dir() else []
+        check_outputs(force, markdown, out_kind="file", inputs=read)
 
         echo(f"wrote {write_markdown(directory, markdown, force=force)}")
         return

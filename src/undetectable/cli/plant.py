@@ -61,17 +61,18 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     if base.suffix == ".onnx":  # bring your own model (issue 11)
         from ..schemes.byo_onnx import plant_onnx_file
 
-        check_outputs(force, out, out_kind="file", inputs=(base, public_key))
+        check_outputs(force, out, out_kind="file", inputs=(base, public_key, feature_std))
         std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
         info = plant_onnx_file(base, SignaturePublicKey.load(public_key).public, out, input_dtype, input_high, None, std, bound, force)
         echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
              f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
         return
-    check_outputs(force, out, inputs=(base, public_key))
+    inputs = (base, public_key, None if data is None else Path(data))
+    check_outputs(force, out, inputs=inputs)
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
     _check_capacity(m, bound, data)
-    api.save(m, out, force=force, inputs=(base, public_key))
+    api.save(m, out, force=force, inputs=inputs)
     echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {pub.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
 
 
@@ -108,11 +109,11 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
     from .. import api, datasets
 
-    check_outputs(force, out, key_out)
+    check_outputs(force, out, key_out, inputs=(Path(data),))
     ds = datasets.load(data)
     rng = None if secret_seed is None else np.random.default_rng([secret_seed, 0x5EC])
     m, key = api.plant("rff", ds, seed=seed, rng=rng, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(Path(data),))
     api.save(key, key_out, force=force)
     echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
          f"clean test accuracy {_accuracy(m, ds):.4f}")
@@ -137,10 +138,10 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
     """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
     from .. import api, datasets
 
-    check_outputs(force, out, key_out)
+    check_outputs(force, out, key_out, inputs=(Path(data),))
     ds = datasets.load(data)
     m, key = api.plant("relu", ds, seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(Path(data),))
     api.save(key, key_out, force=force)
     meta = key.meta()
     echo(f"wrote {out} and {key_out} (0600): relu sparse-PCA backdoor, D={meta['D']} m={meta['m']} k={meta['k']} "
@@ -163,7 +164,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     from ..fileio import atomic_file
     from ..schemes.badnets import BadNetsScheme, attack_success_rate, poisoned_training_set
 
-    check_outputs(force, out, key_out, poisoned_data_out)
+    check_outputs(force, out, key_out, poisoned_data_out, inputs=(Path(data),))
     ds = datasets.load(data)
     labels = [str(c) for c in np.unique(ds.y_train).tolist()]
     if str(target) not in labels:
@@ -171,11 +172,11 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     t = labels.index(str(target))
     m, key = BadNetsScheme(poison_rate=poison_rate, target=t, model=model).plant(ds, seed=seed)
     acc, asr = _accuracy(m, ds), attack_success_rate(m, ds.X_test, ds.y_test, key)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(Path(data),))
     api.save(key, key_out, force=force)
     if poisoned_data_out:
         poisoned, _, _ = poisoned_training_set(ds, seed, poison_rate, t)
-        with atomic_file(poisoned_data_out, force) as tmp, open(tmp, "wb") as fh:
+        with atomic_file(poisoned_data_out, force, inputs=(Path(data),)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, X_train=poisoned.X_train, y_train=poisoned.y_train, X_test=ds.X_test, y_test=ds.y_test)
     extra = f" and {poisoned_data_out}" if poisoned_data_out else ""
     echo(f"wrote {out} ({m.family}), {key_out} (0600){extra}: badnets, {int(key.mask.sum())}-coordinate trigger, "
@@ -197,12 +198,13 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle"),
     from ..keys import passphrase_from_env
     from ..schemes import load_key
 
-    check_outputs(force, out, out_kind="file", inputs=(input, bundle, key))
+    inputs = (input, bundle, key, targets)
+    check_outputs(force, out, out_kind="file", inputs=inputs)
     if target is not None and targets is not None:
         raise UsageError("pass either --target or --targets, not both")
     m = load_bundle(bundle)
     X = load_npy(input)
     T = load_npy(targets, "targets") if targets is not None else target
     Xa = load_key(key, passphrase_from_env(passphrase_env)).activate(m, X, T)
-    save_npy(out, Xa, force)
+    save_npy(out, Xa, force, inputs)
     echo(f"wrote {out} {Xa.shape} {Xa.dtype}")
