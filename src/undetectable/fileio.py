@@ -372,11 +372,14 @@ def load_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
     file or the UNDETECTABLE_MAX_ARRAY_BYTES limit are refused from the header, before allocating."""
     from .safety import check_npy_header
 
+    from .safety import open_regular
+
     path = Path(path)
-    if not path.is_file():
+    if not os.path.exists(path):
         raise UsageError(f"{what} file {path} does not exist; pass a path to a .npy array")
+    fd = open_regular(path, "ARCHIVE_BYTES", f"{what} file {path}")  # regular, never blocks; the header bounds the array
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(fd, "rb") as fh:
             magic = fh.read(6)
             if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
                 raise UsageError(f"{what} file {path} is an archive (.npz/zip), not one array; pass a single .npy array")

@@ -53,6 +53,10 @@ LIMITS: dict[str, tuple[int, str, str]] = {
     "NESTING": (4, "bundles", "depth of wrapped bundles (base/ inside base/ ...)"),
     "FEATURES": (10_000_000, "features", "input features declared by a manifest"),
     "CLASSES": (100_000, "classes", "classes declared by a manifest"),
+    "MODEL_BYTES": (2 << 30, "bytes", "size of a model file the user passes (e.g. an .onnx base)"),
+    "KEY_BYTES": (16 << 20, "bytes", "size of a key file (PEM or secret key)"),
+    "JOURNAL_LINE_BYTES": (64 << 20, "bytes", "one line of an arena journal (units.jsonl)"),
+    "LAYOUT_BYTES": (16 << 20, "bytes", "a wrapper bundle's payload_layout.json"),
 }
 
 
@@ -277,6 +281,42 @@ def open_nofollow(path: Path, limit_name: str = "FILE_BYTES", what: str | None =
         os.close(fd)
         raise over_limit(f"{what or path}", st.st_size, limit_name)
     return fd
+
+
+def open_regular(path: str | os.PathLike, limit_name: str, what: str, error=UsageError) -> int:
+    """Open a file the user names for reading: never blocks (a FIFO, /dev/zero or a socket is refused after
+    ``fstat``, before a byte is read), regular files only, size within limit ``limit_name``. Returns the fd
+    (blocking again). Symlinks are followed: this is the user's own path, not a file inside a bundle."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise error(f"{what} does not exist; check the path") from None
+    except OSError as exc:
+        raise error(f"{what} cannot be opened ({exc.strerror}); check the path and its permissions") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{what} is a directory, not a file; pass the file itself")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{what} is not a regular file (a device, fifo or socket); pass a regular file")
+        check_limit(what, st.st_size, limit_name, error)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular_file(path: str | os.PathLike, limit_name: str, what: str, error=UsageError) -> bytes:
+    """The bytes of a regular file within limit ``limit_name`` (``open_regular``; a file growing meanwhile is cut at the limit and refused)."""
+    fd = open_regular(path, limit_name, what, error)
+    lim = limit(limit_name)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(lim + 1)
+    if len(data) > lim:
+        raise over_limit(what, len(data), limit_name, error)
+    return data
 
 
 # --- headers before allocation ------------------------------------------------------------------

@@ -274,7 +274,11 @@ def plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1e
     fixed-point grid for them, and names the smallest ``bound`` that does.
     """
     from ..crypto.payload import smallest_bound
+    from ..keys import check_ed25519_public
 
+    if not isinstance(public_key, Ed25519PublicKey):
+        raise UsageError(f"the signature backdoor plants an Ed25519 public key; got {type(public_key).__name__}")
+    check_ed25519_public(public_key)  # on the curve, canonical, not of small order (as libsodium refuses)
     if isinstance(base, WrapperBackdoor):
         raise UsageError(f"the base bundle is already a {base.family} backdoor; plant into an honest bundle")
     n_bits = n_target_bits(base.n_classes) + SIG_BITS
