@@ -41,6 +41,26 @@ def _check_capacity(m, bound: float, data: Optional[str]) -> None:
                             f"finer fixed-point step than float64 resolves); the smallest --bound that fits is {fit:g}")
 
 
+def _check_onnx_base(base: Path) -> None:
+    """An .onnx base: a regular file within UNDETECTABLE_MAX_MODEL_BYTES (never a FIFO or /dev/zero), parsed from
+    bounded bytes, whose declared outputs match what it emits on a few rows (else it plants and then fails to load)."""
+    import onnx
+
+    from ..errors import UnsupportedModelError
+    from ..onnxio import check_declared_outputs
+    from ..safety import read_regular_file
+
+    data = read_regular_file(base, "MODEL_BYTES", f"model file {base}")
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises its own DecodeError for a file that is not ONNX
+        raise UsageError(f"model file {base} is not a readable ONNX model ({type(exc).__name__}); export your classifier to ONNX first") from None
+    try:
+        check_declared_outputs(proto)
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(f"model file {base}: {exc}") from None
+
+
 @plant_app.command("signature")
 def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base bundle"),
                         public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
@@ -59,11 +79,15 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
     if base.suffix == ".onnx":  # bring your own model (issue 11)
-        from ..schemes.byo_onnx import plant_onnx_file
+        from ..fileio import load_npy
 
         check_outputs(force, out, out_kind="file", inputs=(base, public_key, feature_std))
-        std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
-        info = plant_onnx_file(base, SignaturePublicKey.load(public_key).public, out, input_dtype, input_high, None, std, bound, force)
+        onnx_pub = SignaturePublicKey.load(public_key).public
+        _check_onnx_base(base)
+        std = None if feature_std is None else load_npy(feature_std, "--feature-std")
+        from ..schemes.byo_onnx import plant_onnx_file  # torch: imported once the inputs passed their checks
+
+        info = plant_onnx_file(base, onnx_pub, out, input_dtype, input_high, None, std, bound, force)
         echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
              f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
         return
