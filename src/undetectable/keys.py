@@ -115,7 +115,7 @@ def check_public_key(raw: bytes, what: str = "the public key") -> bytes:
     >>> try:
     ...     check_public_key(bytes([1]) + bytes(31))
     ... except UsageError as exc:
-    ...     print(str(exc).split(";")[0])
+    ...     print(str(exc).split(":")[0])
     the public key is a point of small order (the identity or an 8-torsion point)
     """
     fix = "; generate a fresh key pair with 'undetectable keygen' (or SignatureKey.generate()) and plant its public key"

@@ -115,8 +115,8 @@ def check_declared_outputs(model: onnx.ModelProto, feeds: Mapping[str, Any] | No
     >>> try:
     ...     check_declared_outputs(assemble(g))
     ... except UnsupportedModelError as exc:
-    ...     print(str(exc)[:52])
-    output 'y' is declared [n, 4] but the graph emits [3,
+    ...     print(str(exc)[:56])
+    output 'y' is declared [n, 4] but the graph emits [3, 3]
     """
     import numpy as np
     import onnxruntime as ort

@@ -444,6 +444,18 @@ def check_knob(flag: str, value, low: float, high: float, why: str) -> None:
         raise UsageError(f"{flag} = {value:,} is over the limit of {high:,} ({why}); pass {flag} ≤ {high:,}")
 
 
+def check_param(param: str, value, low: float, high: float, why: str, integer: bool = True) -> None:
+    """Refuse a parameter outside [low, high] (``ParameterError`` naming it: the CLI adds its flag), with the limit and why."""
+    from .errors import ParameterError
+
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()) \
+            or not math.isfinite(value):
+        raise ParameterError(param, f"{param} must be {kind} in [{low:,}, {high:,}]; got {str(value)[:40]!r}")
+    if not low <= value <= high:
+        raise ParameterError(param, f"{param} = {value:,} is outside [{low:,}, {high:,}] ({why}); pass a value in that range")
+
+
 # --- private key files ---------------------------------------------------------------------------
 
 #: CLI flag --insecure-key-permissions sets this for the run; the library takes a keyword argument.

@@ -43,7 +43,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=version_call
     """
 
 # scheme parameters whose flag is not simply "--" + the name with dashes
-PARAM_FLAGS = {"n_features": "--features"}
+PARAM_FLAGS = {"n_features": "--features", "n_shadows": "--shadows", "n_jobs": "--jobs", "n_models": "--models"}
 
 
 def flag_of(param: str) -> str:
