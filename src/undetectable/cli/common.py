@@ -52,8 +52,10 @@ def flag_of(param: str) -> str:
 
 
 def echo(msg: str) -> None:
-    """Progress and results go to stderr (stdout is for --json)."""
-    typer.echo(msg, err=True)
+    """Progress and results go to stderr (stdout is for --json); control characters from files shown as escapes."""
+    from .render import terminal_safe
+
+    typer.echo(terminal_safe(msg), err=True)
 
 
 def names(csv: str | None) -> list[str] | None:

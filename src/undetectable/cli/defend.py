@@ -27,7 +27,9 @@ def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bun
         exc.json_printed = json_out  # type: ignore[attr-defined]  # main() prints no second JSON object
         raise exc
     if not json_out:
-        typer.echo(res.message())
+        from .render import terminal_safe
+
+        typer.echo(terminal_safe(res.message()))
 
 
 @app.command()
