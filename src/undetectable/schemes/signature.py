@@ -114,7 +114,7 @@ class SignatureBackdoor(WrapperBackdoor):
 
     @classmethod
     def _load(cls, directory, params, spec, classes):
-        base, carrier = cls._load_wrapped(directory)
+        base, carrier = cls._load_wrapped(directory, n_target_bits(len(classes)) + SIG_BITS)
         model = cls(base, public_from_pem(params["public_key"]), carrier)
         if model.key_id != params.get("key_id"):
             raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
