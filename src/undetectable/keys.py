@@ -259,4 +259,13 @@ def load_secret(path: str | os.PathLike, scheme: str | None = None,
         raise UsageError(f"{path} is not an undetectable key file; pass the file from 'plant --key-out'")
     if scheme is not None and found != scheme:
         raise UsageError(f"key file {path} is a {found} key, this bundle needs a {scheme} key; pass the matching key file")
-    return found, arrays, json.loads(header.get("meta", "{}"))
+    from .safety import strict_json
+
+    try:
+        meta = strict_json(header.get("meta", "{}"), max_depth=8)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"key file {path}: its metadata is not valid JSON ({str(exc)[:80]}); it is damaged, pass the file "
+                         "written by 'plant --key-out'") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"key file {path}: its metadata is not a JSON object; it is damaged, pass the file written by 'plant --key-out'")
+    return found, arrays, meta

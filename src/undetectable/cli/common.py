@@ -24,12 +24,14 @@ app.add_typer(plant_app, name="plant")
 app.add_typer(export_app, name="export")
 
 FORCE = typer.Option(False, "--force", help="Replace an existing output: a file where a file is expected, a bundle only if this tool wrote it (never other folders, keys, symlinks or the current directory).")
-SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).")
+#: seeds are numpy/scikit-learn seeds: integers in [0, 2^32 - 1] (click refuses others in one line, exit 2)
+SEED_RANGE = {"min": 0, "max": 2**32 - 1}
+SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).", **SEED_RANGE)
 
 
 def seed_option(kind: str, default: int | None = 0):
     """``--seed`` with help that says exactly what it fixes for this command (polish.SEED_HELP)."""
-    return typer.Option(default, "--seed", help=SEED_HELP[kind])
+    return typer.Option(default, "--seed", help=SEED_HELP[kind], **SEED_RANGE)
 
 
 @app.callback()

@@ -34,7 +34,8 @@ from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesClassifier, RandomFeaturesModel, onnx_classifier, validate_fit_data
+from .random_features import (RandomFeaturesClassifier, RandomFeaturesModel, check_feature_budget, onnx_classifier,
+                              validate_fit_data)
 from .sklearn_model import input_scale as _input_scale
 
 HEADS = ("linear", "norm")
@@ -258,6 +259,7 @@ def fit_relu(data: Dataset, seed: int | None = 0, n_features: int = 500, head: s
     check_data(data)
     if not isinstance(n_features, (int, np.integer)) or isinstance(n_features, bool) or n_features < 1:
         raise UsageError(f"--features must be a positive integer; got {n_features!r}")
+    check_feature_budget(int(n_features), data.spec.n_features)
     if head not in HEADS:
         raise UsageError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
     classes, y = np.unique(data.y_train, return_inverse=True)

@@ -195,6 +195,9 @@ def plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, sp
     if sparsity > D:
         raise ParameterError("sparsity", f"sparsity {sparsity} exceeds the input dimension {D}; choose a sparsity ≤ {D}")
     m, k, lam = int(n_features), int(sparsity), float(lam)
+    from ..models.random_features import check_feature_budget
+
+    check_feature_budget(m, D)  # before the spiked coins (D × m) are drawn
     window = hardness_window(D, m, k)
     if theta is None:
         theta = window["default_theta"]
