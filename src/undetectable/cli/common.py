@@ -25,13 +25,13 @@ app.add_typer(export_app, name="export")
 
 FORCE = typer.Option(False, "--force", help="Replace an existing output: a file where a file is expected, a bundle only if this tool wrote it (never other folders, keys, symlinks or the current directory).")
 #: seeds are numpy/scikit-learn seeds: integers in [0, 2^32 - 1] (click refuses others in one line, exit 2)
-SEED_RANGE = {"min": 0, "max": 2**32 - 1}
-SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).", **SEED_RANGE)
+SEED_MAX = 2**32 - 1
+SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).", min=0, max=SEED_MAX)
 
 
 def seed_option(kind: str, default: int | None = 0):
     """``--seed`` with help that says exactly what it fixes for this command (polish.SEED_HELP)."""
-    return typer.Option(default, "--seed", help=SEED_HELP[kind], **SEED_RANGE)
+    return typer.Option(default, "--seed", help=SEED_HELP[kind], min=0, max=SEED_MAX)
 
 
 @app.callback()
@@ -66,7 +66,7 @@ def names(csv: str | None) -> list[str] | None:
 
 
 def check_outputs(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
-                  out_kind: str = "bundle", inputs: tuple = ()) -> None:
+                  out_kind: str = "bundle", inputs: tuple | list = ()) -> None:
     """Check every output before any work: distinct paths, each replaceable only if it is ours (see fileio)."""
     from ..fileio import check_writable
 

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from .polish import SEED_HELP
-from .common import FORCE, SEED_RANGE, app, check_outputs, echo, plant_app, seed_option
+from .common import FORCE, SEED_MAX, app, check_outputs, echo, plant_app, seed_option
 
 
 def _accuracy(model, ds) -> float:
@@ -91,7 +91,7 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
         echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
              f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
         return
-    inputs = (base, public_key, None if data is None else Path(data))
+    inputs = [p for p in (base, public_key, None if data is None else Path(data)) if p is not None]
     check_outputs(force, out, inputs=inputs)
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound).plant(load_bundle(base), key=pub)
@@ -126,7 +126,7 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
                   beta: float = typer.Option(0.01, "--beta", help="Pancake noise β > 0"),
                   shift: str = typer.Option("half", "--shift", help="half (the backdoor) | integer (the invariance control)"),
                   seed: int = seed_option("plant"),
-                  secret_seed: Optional[int] = typer.Option(None, "--secret-seed", help=SEED_HELP["secret"], **SEED_RANGE),
+                  secret_seed: Optional[int] = typer.Option(None, "--secret-seed", help=SEED_HELP["secret"], min=0, max=SEED_MAX),
                   out: Path = typer.Option(..., "--out", help="Output bundle directory"),
                   key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                   force: bool = FORCE) -> None:
@@ -155,7 +155,7 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
                    theta: Optional[float] = typer.Option(None, "--theta", help="Spike strength θ > 0 (default: inside the hardness window)"),
                    lam: float = typer.Option(2.0, "--lam", help="Activation step λ (in [0,1] units for pixels): x' = x + λ·s"),
                    head: str = typer.Option("linear", "--head", help="linear | norm (the honest learner's head)"),
-                   seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins) and of training; omit for OS entropy. Whoever knows it can recompute the key", **SEED_RANGE),
+                   seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins) and of training; omit for OS entropy. Whoever knows it can recompute the key", min=0, max=SEED_MAX),
                    out: Path = typer.Option(..., "--out", help="Output bundle directory"),
                    key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                    force: bool = FORCE) -> None:
