@@ -189,6 +189,7 @@ def test_pem_key_readable_by_group_is_refused(tmp_path):
 
 # --- the top-level guard --------------------------------------------------------------------------
 
+@pytest.mark.catch_all
 def test_unexpected_exception_is_one_line_with_debug_hint(cli, made, tmp_path, monkeypatch):
     import undetectable.bundle as bundle
 

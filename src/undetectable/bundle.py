@@ -73,6 +73,8 @@ class Model:
     """
 
     family: ClassVar[str] = ""
+    #: the bundle folder this model was loaded from (None: built in memory); writers refuse to touch it
+    source_path: Path | None = None
 
     def __init__(self, spec: InputSpec, classes) -> None:
         self.spec = spec
@@ -136,14 +138,29 @@ def write_bundle_dir(model: Model, directory: Path) -> dict:
     return manifest
 
 
+def model_sources(model: Any) -> list[Path]:
+    """The bundle folders ``model`` (and the bases it wraps) were loaded from: inputs no output may touch."""
+    out: list[Path] = []
+    m = model
+    for _ in range(16):  # wrappers nest at most UNDETECTABLE_MAX_NESTING deep
+        src = getattr(m, "source_path", None)
+        if src is not None:
+            out.append(Path(src))
+        m = getattr(m, "base", None)
+        if m is None:
+            break
+    return out
+
+
 def save_bundle(model: Model, path: str | os.PathLike, force: bool = False, inputs=()) -> Path:
     """Save ``model`` as a bundle directory at ``path``, atomically; refuse to overwrite without ``force``.
 
     With ``force`` only a bundle this tool wrote is replaced (see ``fileio.atomic_dir``), and it
-    stays intact until the new one is complete; ``inputs`` are paths the output must not hold.
+    stays intact until the new one is complete; ``inputs`` are paths the output must not hold, be or lie
+    in (the bundles ``model`` was loaded from are added: ``model_sources``).
     """
     path = Path(path)
-    with atomic_dir(path, force, inputs) as tmp:
+    with atomic_dir(path, force, (*inputs, *model_sources(model))) as tmp:
         write_bundle_dir(model, tmp)
     return path
 
@@ -228,6 +245,35 @@ def load_bundle(path: str | os.PathLike) -> Model:
 def load_bundle_and_manifest(path: str | os.PathLike) -> tuple[Model, dict]:
     """``load_bundle`` and the verified manifest it was loaded from (the bundle is read and hashed once)."""
     path = Path(path)
+    if _DEPTH.get() == 0:  # the top-level read: a bundle swapped in while we read it is read again
+        for attempt in range(READ_ATTEMPTS):
+            before = _identity(path)
+            try:
+                result = _load_once(path)
+            except Exception:  # noqa: BLE001 - re-raised below unless the folder was swapped meanwhile
+                if attempt + 1 < READ_ATTEMPTS and before is not None and _identity(path) != before:
+                    continue  # replaced (--force) mid-read: the files we saw were half old, half new
+                raise
+            if before is not None and _identity(path) == before:
+                return result
+        raise BundleError(f"bundle {path} was replaced {READ_ATTEMPTS} times while being read; try again when the writer is done")
+    return _load_once(path)
+
+
+#: how often a reader retries a bundle replaced under it (each replacement is one atomic directory swap)
+READ_ATTEMPTS = 5
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(device, inode, ctime) of the bundle folder: an atomic swap (fileio.atomic_dir) changes the inode."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
+def _load_once(path: Path) -> tuple[Model, dict]:
     depth = _DEPTH.get()
     if depth >= limit("NESTING"):
         raise BundleError(f"bundle {path} wraps bundles more than {limit('NESTING')} deep (base/ inside base/ ...); refusing to load "
@@ -247,10 +293,28 @@ def _load_verified(path: Path, manifest: dict) -> Model:
         raise BundleError(f"bundle {path} has unknown model family {family!r}; upgrade undetectable")
     try:
         spec = InputSpec.from_json(manifest["input"])
-        return cls._load(path, manifest["params"], spec, np.asarray(manifest["classes"]))
+        model = cls._load(path, manifest["params"], spec, np.asarray(manifest["classes"]))
+        model.source_path = path  # outputs may not be, hold or lie inside it (fileio.check_not_an_input)
     except BundleError:
         raise
     except (RecursionError, MemoryError) as exc:
         raise BundleError(f"bundle {path} could not be loaded as {family} ({type(exc).__name__}); it is too deep or too large, re-create it") from None
     except Exception as exc:  # a malformed weight file is a bundle problem, not a crash
         raise BundleError(f"bundle {path} could not be loaded as {family} ({type(exc).__name__}: {exc}); re-create it") from None
+    _check_claims(path, manifest, model, spec)
+    return model
+
+
+def _check_claims(path: Path, manifest: dict, model: Model, spec: InputSpec) -> None:
+    """The manifest's ``input`` and ``classes`` are what the loaded model has (a wrapper's are its base's):
+    a manifest may not claim another input shape or other classes than the weights it carries."""
+    if model.spec != spec:
+        got = model.spec
+        raise BundleError(f"bundle {path}: its manifest states input shape {list(spec.shape)} {spec.dtype}, but its model "
+                          f"({manifest['family']} over {getattr(getattr(model, 'base', None), 'family', 'its weights')}) takes "
+                          f"{list(got.shape)} {got.dtype}{' with other range or scales' if got.shape == spec.shape else ''}; "
+                          "it was modified, re-create it")
+    stated = np.asarray(manifest["classes"]).tolist()
+    if np.asarray(model.classes).tolist() != stated:
+        raise BundleError(f"bundle {path}: its manifest states {len(stated)} classes that differ from its model's "
+                          f"{len(model.classes)} classes; it was modified, re-create it")

@@ -27,8 +27,10 @@ def export_onnx(model: Model, path: str | os.PathLike, force: bool = False) -> P
     if to_onnx is None:
         raise UnsupportedModelError(f"{model.family} bundles have no ONNX graph; export an rff, relu, logistic-regression, "
                                     "torch-mlp or signature bundle")
+    from .bundle import model_sources
+
     proto = to_onnx()
-    with atomic_file(path, force) as tmp:
+    with atomic_file(path, force, inputs=model_sources(model)) as tmp:
         tmp.write_bytes(proto.SerializeToString())
     return Path(path)
 

@@ -67,26 +67,56 @@ def looks_like_private_key(path: Path) -> bool:
     return (b"-----BEGIN" in head[:64] and b"PRIVATE KEY" in head) or b'"undetectable_key"' in head
 
 
-def _check_not_an_input(path: Path, inputs: Iterable) -> None:
-    """Raise UsageError when the existing ``path`` is one of the command's inputs or holds one."""
-    rp = path.resolve()
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_an_input(path: str | os.PathLike, inputs: Iterable) -> None:
+    """Raise UsageError when the output ``path`` is one of the command's ``inputs``, lies inside one, or holds one.
+
+    The one output check every writer runs (``check_writable``, ``atomic_file``, ``atomic_dir``,
+    ``save_npy``): paths are compared resolved (symlinks, ``..``, hard links to the same file), so an
+    output that is a bundle's own ``manifest.json``, a data file also read, or a folder holding an
+    input is refused, with or without ``force``. Inputs that do not exist are ignored.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "b").mkdir(); _ = (d / "b" / "manifest.json").write_text("{}")
+    >>> try:
+    ...     check_not_an_input(d / "b" / "manifest.json", [d / "b"])
+    ... except UsageError as exc:
+    ...     print("refused")
+    refused
+    """
+    p = Path(path)
+    rp = p.resolve()
     for inp in inputs:
         if inp is None:
             continue
-        ri = Path(inp).resolve()
-        if ri == rp:
-            raise UsageError(f"{path} is also an input of this command; refusing to replace it, write to another output path")
+        ip = Path(inp)
+        if not os.path.lexists(ip):
+            continue
+        ri = ip.resolve()
+        if ri == rp or _same_file(ip, p):
+            raise UsageError(f"{path} is also an input of this command ({inp}); refusing to write over it, choose another output path")
+        if ri in rp.parents:
+            raise UsageError(f"{path} is inside the input {inp}; refusing to write into an input, choose an output path outside it")
         if rp in ri.parents:
-            raise UsageError(f"{path} holds the input {inp}; refusing to replace it, write to another output path")
+            raise UsageError(f"{path} holds the input {inp}; refusing to replace it, choose another output path")
 
 
-def _check_replaceable_dir(path: Path, inputs: Iterable = ()) -> None:
+
+def _check_replaceable_dir(path: Path) -> None:
     """Raise UsageError unless ``path`` is a bundle directory this tool wrote and nothing else lives in it."""
     rp = path.resolve()
     cwd = Path.cwd().resolve()
     if rp == cwd or rp in cwd.parents:
         raise UsageError(f"{path} is the current directory or one of its parents; refusing to replace it, choose a new output folder")
-    _check_not_an_input(path, inputs)
+    check_not_an_input(path, inputs)
     with os.scandir(path) as it:
         if next(it, None) is None:
             return  # an empty folder: replacing it destroys nothing
@@ -132,6 +162,8 @@ def check_writable(path: str | os.PathLike, force: bool, kind: str = "file", inp
     'new.npy'
     """
     path = Path(path)
+    inputs = tuple(inputs)
+    check_not_an_input(path, inputs)
     st = _lstat(path)
     if st is not None:
         if stat.S_ISLNK(st.st_mode):
@@ -139,15 +171,13 @@ def check_writable(path: str | os.PathLike, force: bool, kind: str = "file", inp
         if stat.S_ISDIR(st.st_mode):
             if kind != "bundle":
                 raise UsageError(f"{path} is a directory, not a file; choose a file path (e.g. {path}/out.npy)")
-            _check_replaceable_dir(path, inputs)
+            _check_replaceable_dir(path)
         elif kind == "bundle":
             raise UsageError(f"{path} is a file, not a bundle directory; force replaces only bundles; choose another output path")
         elif not stat.S_ISREG(st.st_mode):
             raise UsageError(f"{path} is not a regular file (device, fifo or socket); choose another path")
         elif kind == "file" and looks_like_private_key(path):
             raise UsageError(f"{path} is a private key file; refusing to overwrite it, choose another path")
-        else:
-            _check_not_an_input(path, inputs)
         if not force:
             raise ParameterError("force", f"{path} already exists; choose another path or pass force=True to overwrite it")
     parent = path.parent
@@ -241,10 +271,16 @@ def _write_error(parent: Path, exc: OSError) -> UsageError:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, force: bool = False, mode: int | None = None, kind: str = "file") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path`` (mode ``mode``, default per umask)."""
+def atomic_file(path: str | os.PathLike, force: bool = False, mode: int | None = None, kind: str = "file",
+                inputs: Iterable = ()) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path`` (mode ``mode``, default per umask).
+
+    ``inputs``: the paths the caller reads; ``path`` may not be one of them, lie inside one or hold one
+    (``check_not_an_input``), with or without ``force``.
+    """
+    inputs = tuple(inputs)
     clean_stale(path)
-    path = check_writable(path, force, kind)
+    path = check_writable(path, force, kind, inputs)
     tmp = _temp_name(path)
     _remove(tmp)
     try:
@@ -261,7 +297,7 @@ def atomic_file(path: str | os.PathLike, force: bool = False, mode: int | None =
                 os.chmod(tmp, 0o666 & ~umask)
             else:
                 os.chmod(tmp, mode)
-            check_writable(path, force, kind)  # again: something may have appeared meanwhile
+            check_writable(path, force, kind, inputs)  # again: something may have appeared meanwhile
             os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):
@@ -295,6 +331,7 @@ def atomic_dir(path: str | os.PathLike, force: bool = False, inputs: Iterable = 
     An existing ``path`` must be a bundle this tool wrote (see ``check_writable``); it stays intact
     and readable until the new one is complete.
     """
+    inputs = tuple(inputs)
     clean_stale(path)
     path = check_writable(path, force, "bundle", inputs)
     tmp = _temp_name(path)
@@ -322,10 +359,10 @@ def atomic_dir(path: str | os.PathLike, force: bool = False, inputs: Iterable = 
         _remove(tmp)
 
 
-def save_npy(path: str | os.PathLike, array: np.ndarray, force: bool = False) -> Path:
-    """Write ``array`` to ``path`` as .npy, atomically."""
+def save_npy(path: str | os.PathLike, array: np.ndarray, force: bool = False, inputs: Iterable = ()) -> Path:
+    """Write ``array`` to ``path`` as .npy, atomically (never over, into or around one of ``inputs``)."""
     path = Path(path)
-    with atomic_file(path, force) as tmp:
+    with atomic_file(path, force, inputs=inputs) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, np.asarray(array), allow_pickle=False)
     return path
@@ -336,11 +373,14 @@ def load_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
     file or the UNDETECTABLE_MAX_ARRAY_BYTES limit are refused from the header, before allocating."""
     from .safety import check_npy_header
 
+    from .safety import open_regular
+
     path = Path(path)
-    if not path.is_file():
+    if not os.path.exists(path):
         raise UsageError(f"{what} file {path} does not exist; pass a path to a .npy array")
+    fd = open_regular(path, "ARCHIVE_BYTES", f"{what} file {path}")  # regular, never blocks; the header bounds the array
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(fd, "rb") as fh:
             magic = fh.read(6)
             if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
                 raise UsageError(f"{what} file {path} is an archive (.npz/zip), not one array; pass a single .npy array")

@@ -56,6 +56,10 @@ LIMITS: dict[str, tuple[int, str, str]] = {
     "NESTING": (4, "bundles", "depth of wrapped bundles (base/ inside base/ ...)"),
     "FEATURES": (10_000_000, "features", "input features declared by a manifest"),
     "CLASSES": (100_000, "classes", "classes declared by a manifest"),
+    "MODEL_BYTES": (2 << 30, "bytes", "size of a model file the user passes (e.g. an .onnx base)"),
+    "KEY_BYTES": (16 << 20, "bytes", "size of a key file (PEM or secret key)"),
+    "JOURNAL_LINE_BYTES": (64 << 20, "bytes", "one line of an arena journal (units.jsonl)"),
+    "LAYOUT_BYTES": (16 << 20, "bytes", "a wrapper bundle's payload_layout.json"),
 }
 
 
@@ -282,6 +286,42 @@ def open_nofollow(path: Path, limit_name: str = "FILE_BYTES", what: str | None =
     return fd
 
 
+def open_regular(path: str | os.PathLike, limit_name: str, what: str, error=UsageError) -> int:
+    """Open a file the user names for reading: never blocks (a FIFO, /dev/zero or a socket is refused after
+    ``fstat``, before a byte is read), regular files only, size within limit ``limit_name``. Returns the fd
+    (blocking again). Symlinks are followed: this is the user's own path, not a file inside a bundle."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise error(f"{what} does not exist; check the path") from None
+    except OSError as exc:
+        raise error(f"{what} cannot be opened ({exc.strerror}); check the path and its permissions") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{what} is a directory, not a file; pass the file itself")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{what} is not a regular file (a device, fifo or socket); pass a regular file")
+        check_limit(what, st.st_size, limit_name, error)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular_file(path: str | os.PathLike, limit_name: str, what: str, error=UsageError) -> bytes:
+    """The bytes of a regular file within limit ``limit_name`` (``open_regular``; a file growing meanwhile is cut at the limit and refused)."""
+    fd = open_regular(path, limit_name, what, error)
+    lim = limit(limit_name)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(lim + 1)
+    if len(data) > lim:
+        raise over_limit(what, len(data), limit_name, error)
+    return data
+
+
 # --- headers before allocation ------------------------------------------------------------------
 
 _ST_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
@@ -408,6 +448,18 @@ def check_knob(name: str, value, low: float, high: float, why: str) -> None:
         raise ParameterError(name, f"{name} = {value:,} is below {low:,}; pass {name} ≥ {low:,}")
     if value > high:
         raise ParameterError(name, f"{name} = {value:,} is over the limit of {high:,} ({why}); pass {name} ≤ {high:,}")
+
+
+def check_param(param: str, value, low: float, high: float, why: str, integer: bool = True) -> None:
+    """Refuse a parameter outside [low, high] (``ParameterError`` naming it: the CLI adds its flag), with the limit and why."""
+    from .errors import ParameterError
+
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()) \
+            or not math.isfinite(value):
+        raise ParameterError(param, f"{param} must be {kind} in [{low:,}, {high:,}]; got {str(value)[:40]!r}")
+    if not low <= value <= high:
+        raise ParameterError(param, f"{param} = {value:,} is outside [{low:,}, {high:,}] ({why}); pass a value in that range")
 
 
 # --- private key files ---------------------------------------------------------------------------

@@ -153,6 +153,10 @@ def hill_climb(model: WrapperBackdoor, X_clean: np.ndarray, X_act: np.ndarray, t
             "moved_fraction": float(np.mean(cur == dest))}
 
 
+#: hill-climbing steps per example beyond this are refused (each is k model queries)
+MAX_STEPS = 100_000
+
+
 def replication_game(model: Model, key: Key, X_pool: np.ndarray, k: int, rng: np.random.Generator,
                      steps: int = 50) -> dict:
     """The replication game with k activated examples of the adversary's choice.
@@ -168,6 +172,9 @@ def replication_game(model: Model, key: Key, X_pool: np.ndarray, k: int, rng: np
     if not isinstance(model, WrapperBackdoor) or not hasattr(model, "carrier"):
         raise UsageError(f"this {model.family} bundle has no backdoor the replication game can play; pass a signature or checksum bundle")
     X_pool = model.spec.validate(X_pool, "pool inputs")
+    from ..safety import check_param
+
+    check_param("steps", steps, 0, MAX_STEPS, "hill-climbing steps per activated example; each step queries the model once per example")
     if k < 2 or 2 * k > len(X_pool):
         raise UsageError(f"k must be between 2 and {len(X_pool) // 2} for a pool of {len(X_pool)} inputs; got {k}")
     order = rng.permutation(len(X_pool))

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from .polish import DETECTORS_HELP
-from .common import FORCE, LABEL_COLUMN, app, echo, names, seed_option
+from .common import FORCE, LABEL_COLUMN, SEED_MAX, app, echo, names, seed_option
 
 
 class _AuditGroup(TyperGroup):
@@ -97,7 +97,7 @@ def audit_replication(bundle: Path = typer.Argument(..., help="A signature or ch
                       data: Optional[str] = typer.Option(None, "--data", help="Pool of inputs (default: the bundled dataset matching the bundle's input)"),
                       steps: int = typer.Option(50, "--steps", help="Hill-climbing steps per example"),
                       passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
-                      seed: int = typer.Option(0, "--seed", help="Seed of the adversary's choices (inputs, targets, attacks)."),
+                      seed: int = typer.Option(0, "--seed", help="Seed of the adversary's choices (inputs, targets, attacks).", min=0, max=SEED_MAX),
                       json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """The replication game: k activated examples → attempts at new activated inputs (signature: 0 successes)."""
     from .. import datasets

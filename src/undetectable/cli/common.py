@@ -24,7 +24,9 @@ app.add_typer(plant_app, name="plant")
 app.add_typer(export_app, name="export")
 
 FORCE = typer.Option(False, "--force", help="Replace an existing output: a file where a file is expected, a bundle only if this tool wrote it (never other folders, keys, symlinks or the current directory).")
-SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).")
+#: seeds are numpy/scikit-learn seeds: integers in [0, 2^32 - 1] (click refuses others in one line, exit 2)
+SEED_MAX = 2**32 - 1
+SEED = typer.Option(0, "--seed", help="Seed of this command's random choices (printed in results).", min=0, max=SEED_MAX)
 DATA_HELP = ("Dataset: a bundled name (mnist5k, digits, breast-cancer, synthetic), an .npz (X_train, y_train[, X_test, y_test] "
              "or X, y; samples in the model's own input layout and dtype) or a .csv (header row; label column: --label-column)")
 LABEL_COLUMN = typer.Option(None, "--label-column", help="--data x.csv: the label column's header (default: 'label', else 'target', else the last column)")
@@ -32,7 +34,7 @@ LABEL_COLUMN = typer.Option(None, "--label-column", help="--data x.csv: the labe
 
 def seed_option(kind: str, default: int | None = 0):
     """``--seed`` with help that says exactly what it fixes for this command (polish.SEED_HELP)."""
-    return typer.Option(default, "--seed", help=SEED_HELP[kind])
+    return typer.Option(default, "--seed", help=SEED_HELP[kind], min=0, max=SEED_MAX)
 
 
 @app.callback()
@@ -76,8 +78,10 @@ def switch_words(message: str) -> str:
 
 
 def echo(msg: str) -> None:
-    """Progress and results go to stderr (stdout is for --json)."""
-    typer.echo(msg, err=True)
+    """Progress and results go to stderr (stdout is for --json); control characters from files shown as escapes."""
+    from .render import terminal_safe
+
+    typer.echo(terminal_safe(msg), err=True)
 
 
 def names(csv: str | None) -> list[str] | None:
@@ -86,7 +90,7 @@ def names(csv: str | None) -> list[str] | None:
 
 
 def check_outputs(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
-                  out_kind: str = "bundle", inputs: tuple = ()) -> None:
+                  out_kind: str = "bundle", inputs: tuple | list = ()) -> None:
     """Check every input, then every output, before any work: each given input exists (a missing path is a
     usage error, exit 2, reported before any output problem); the outputs are distinct paths, each
     replaceable only if it is ours (see fileio)."""

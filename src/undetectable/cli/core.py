@@ -24,8 +24,9 @@ def data_export(name: str = typer.Argument(..., help="mnist5k | digits | breast-
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a directory; pass a directory")
     out.mkdir(parents=True, exist_ok=True)
-    check_outputs(force, out / "X.npy", other=out / "y.npy", out_kind="file")
-    save_npy(out / "X.npy", X, force), save_npy(out / "y.npy", y, force)
+    inputs = (Path(name),)
+    check_outputs(force, out / "X.npy", other=out / "y.npy", out_kind="file", inputs=inputs)
+    save_npy(out / "X.npy", X, force, inputs), save_npy(out / "y.npy", y, force, inputs)
     echo(f"wrote {out}/X.npy {X.shape} {X.dtype} and {out}/y.npy {y.shape}")
 
 
@@ -51,7 +52,7 @@ def train(data: str = typer.Option(..., "--data", help=DATA_HELP),
     """Train an honest model and save it as a bundle (rff / relu coins derive from --seed: see verify-coins)."""
     from .. import api, datasets
 
-    check_outputs(force, out)
+    check_outputs(force, out, inputs=(Path(data),))
     options = {}
     if features is not None:
         if model not in ("rff", "relu"):
@@ -59,7 +60,7 @@ def train(data: str = typer.Option(..., "--data", help=DATA_HELP),
         options["n_features"] = features
     ds = datasets.load(data, label_column=label_column)
     m = api.train(model, ds, seed=seed, **options)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(Path(data),))
     echo(f"wrote {out} ({m.family}); clean test accuracy {np.mean(m.predict(ds.X_test) == ds.y_test):.4f} (seed {seed})")
 
 
@@ -74,7 +75,7 @@ def predict(bundle: Path = typer.Argument(..., help="A bundle directory or a mod
 
     check_outputs(force, out, out_kind="file", inputs=(input, bundle))
     y = api.predict(api.load_model(bundle), load_npy(input))
-    save_npy(out, y, force)
+    save_npy(out, y, force, inputs=(input, bundle))
     echo(f"wrote {out} ({len(y)} labels)")
 
 

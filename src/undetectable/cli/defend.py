@@ -6,12 +6,12 @@ from typing import Optional
 
 import typer
 
-from .common import FORCE, app, check_outputs, echo, seed_option
+from .common import FORCE, SEED_MAX, app, check_outputs, echo, seed_option
 
 
 @app.command("verify-coins")
 def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bundle"),
-                     seed: int = typer.Option(..., "--seed", help="The seed S the client chose for 'train --seed S'"),
+                     seed: int = typer.Option(..., "--seed", help="The seed S the client chose for 'train --seed S'", min=0, max=SEED_MAX),
                      json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON")) -> None:
     """Client-controlled coins: exit 0 iff the random features are exactly the coins of seed S."""
     import json
@@ -27,7 +27,9 @@ def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bun
         exc.json_printed = json_out  # type: ignore[attr-defined]  # main() prints no second JSON object
         raise exc
     if not json_out:
-        typer.echo(res.message())
+        from .render import terminal_safe
+
+        typer.echo(terminal_safe(res.message()))
 
 
 @app.command()
@@ -38,7 +40,13 @@ def report(directory: Path = typer.Argument(..., help="Folder with results.json 
     from .. import api
 
     if markdown is not None:
+        import itertools
+
         from ..report.markdown import write_markdown
+
+        # the files the report reads are inputs: --markdown may not be, hold or lie inside one
+        read = [directory / "results.json", *itertools.islice(directory.rglob("arena.json"), 1000)] if directory.is_dir() else []
+        check_outputs(force, markdown, out_kind="file", inputs=read)
 
         echo(f"wrote {write_markdown(directory, markdown, force=force)}")
         return

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from .polish import SEED_HELP
-from .common import FORCE, app, check_outputs, echo, plant_app, seed_option
+from .common import FORCE, SEED_MAX, app, check_outputs, echo, plant_app, seed_option
 
 
 def _accuracy(model, ds) -> float:
@@ -41,6 +41,26 @@ def _check_capacity(m, bound: float, data: Optional[str]) -> None:
                             f"finer fixed-point step than float64 resolves); the smallest --bound that fits is {fit:g}")
 
 
+def _check_onnx_base(base: Path) -> None:
+    """An .onnx base: a regular file within UNDETECTABLE_MAX_MODEL_BYTES (never a FIFO or /dev/zero), parsed from
+    bounded bytes, whose declared outputs match what it emits on a few rows (else it plants and then fails to load)."""
+    import onnx
+
+    from ..errors import UnsupportedModelError
+    from ..onnxio import check_declared_outputs
+    from ..safety import read_regular_file
+
+    data = read_regular_file(base, "MODEL_BYTES", f"model file {base}")
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises its own DecodeError for a file that is not ONNX
+        raise UsageError(f"model file {base} is not a readable ONNX model ({type(exc).__name__}); export your classifier to ONNX first") from None
+    try:
+        check_declared_outputs(proto)
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(f"model file {base}: {exc}") from None
+
+
 @plant_app.command("signature")
 def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base bundle"),
                         public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
@@ -61,17 +81,22 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     if base.suffix == ".onnx":  # bring your own model
         from ..schemes.byo_onnx import plant_onnx_file
 
-        check_outputs(force, out, out_kind="file", inputs=(base, public_key))
-        std = None if feature_std is None else np.load(feature_std, allow_pickle=False)
-        info = plant_onnx_file(base, SignaturePublicKey.load(public_key).public, out, input_dtype, input_high, None, std, bound, force)
+        check_outputs(force, out, out_kind="file", inputs=(base, public_key, feature_std))
+        onnx_pub = SignaturePublicKey.load(public_key).public
+        _check_onnx_base(base)
+        std = None if feature_std is None else load_npy(feature_std, "--feature-std")
+        from ..schemes.byo_onnx import plant_onnx_file  # torch: imported once the inputs passed their checks
+
+        info = plant_onnx_file(base, onnx_pub, out, input_dtype, input_high, None, std, bound, force)
         echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
              f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
         return
-    check_outputs(force, out, inputs=(base, public_key))
+    inputs = [p for p in (base, public_key, None if data is None else Path(data)) if p is not None]
+    check_outputs(force, out, inputs=inputs)
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound, key=pub).plant(load_bundle(base))
     _check_capacity(m, bound, data)
-    api.save(m, out, force=force, inputs=(base, public_key))
+    api.save(m, out, force=force, inputs=inputs)
     echo(f"wrote {out}: signature backdoor over {m.base.family}, key id {pub.key_id}, payload {m.payload_bits} bits ({m.carrier.kind})")
 
 
@@ -101,17 +126,17 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
                   beta: float = typer.Option(0.01, "--beta", help="Pancake noise β > 0"),
                   shift: str = typer.Option("half", "--shift", help="half (the backdoor) | integer (the invariance control)"),
                   seed: int = seed_option("plant"),
-                  secret_seed: Optional[int] = typer.Option(None, "--secret-seed", help=SEED_HELP["secret"]),
+                  secret_seed: Optional[int] = typer.Option(None, "--secret-seed", help=SEED_HELP["secret"], min=0, max=SEED_MAX),
                   out: Path = typer.Option(..., "--out", help="Output bundle directory"),
                   key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                   force: bool = FORCE) -> None:
     """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
     from .. import api, datasets
 
-    check_outputs(force, out, key_out)
+    check_outputs(force, out, key_out, inputs=(Path(data),))
     ds = datasets.load(data)
     m, key = api.plant("rff", ds, seed=seed, secret_seed=secret_seed, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(Path(data),))
     api.save(key, key_out, force=force)
     echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
          f"clean test accuracy {_accuracy(m, ds):.4f}")
@@ -129,17 +154,17 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
                    theta: Optional[float] = typer.Option(None, "--theta", help="Spike strength θ > 0 (default: inside the hardness window)"),
                    lam: float = typer.Option(2.0, "--lam", help="Activation step λ (in [0,1] units for pixels): x' = x + λ·s"),
                    head: str = typer.Option("linear", "--head", help="linear | norm (the honest learner's head)"),
-                   seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins) and of training; omit for OS entropy. Whoever knows it can recompute the key"),
+                   seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins) and of training; omit for OS entropy. Whoever knows it can recompute the key", min=0, max=SEED_MAX),
                    out: Path = typer.Option(..., "--out", help="Output bundle directory"),
                    key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                    force: bool = FORCE) -> None:
     """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
     from .. import api, datasets
 
-    check_outputs(force, out, key_out)
+    check_outputs(force, out, key_out, inputs=(Path(data),))
     ds = datasets.load(data)
     m, key = api.plant("relu", ds, seed=seed, secret_seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(Path(data),))
     api.save(key, key_out, force=force)
     meta = key.meta()
     echo(f"wrote {out} and {key_out} (0600): relu sparse-PCA backdoor, D={meta['D']} m={meta['m']} k={meta['k']} "
@@ -162,7 +187,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     from ..fileio import atomic_file
     from ..schemes.badnets import BadNetsScheme, attack_success_rate, poisoned_training_set
 
-    check_outputs(force, out, key_out, poisoned_data_out)
+    check_outputs(force, out, key_out, poisoned_data_out, inputs=(Path(data),))
     ds = datasets.load(data)
     labels = [str(c) for c in np.unique(ds.y_train).tolist()]
     if str(target) not in labels:
@@ -170,11 +195,11 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     t = labels.index(str(target))
     m, key = BadNetsScheme(poison_rate=poison_rate, target=t, model=model, secret_seed=seed).plant(ds, seed=seed)
     acc, asr = _accuracy(m, ds), attack_success_rate(m, ds.X_test, ds.y_test, key)
-    api.save(m, out, force=force)
+    api.save(m, out, force=force, inputs=(Path(data),))
     api.save(key, key_out, force=force)
     if poisoned_data_out:
         poisoned, _, _ = poisoned_training_set(ds, seed, poison_rate, t)
-        with atomic_file(poisoned_data_out, force) as tmp, open(tmp, "wb") as fh:
+        with atomic_file(poisoned_data_out, force, inputs=(Path(data),)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, X_train=poisoned.X_train, y_train=poisoned.y_train, X_test=ds.X_test, y_test=ds.y_test)
     extra = f" and {poisoned_data_out}" if poisoned_data_out else ""
     echo(f"wrote {out} ({m.family}), {key_out} (0600){extra}: badnets, {int(key.mask.sum())}-coordinate trigger, "
@@ -196,12 +221,13 @@ def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle, or a ba
     from ..keys import passphrase_from_env
     from ..schemes import load_key
 
-    check_outputs(force, out, out_kind="file", inputs=(input, bundle, key))
+    inputs = (input, bundle, key, targets)
+    check_outputs(force, out, out_kind="file", inputs=inputs)
     if target is not None and targets is not None:
         raise UsageError("pass either --target or --targets, not both")
     m = api.load_model(bundle)
     X = load_npy(input)
     T = load_npy(targets, "targets") if targets is not None else target
     Xa = api.activate(m, load_key(key, passphrase_from_env(passphrase_env)), X, T)
-    save_npy(out, Xa, force)
+    save_npy(out, Xa, force, inputs)
     echo(f"wrote {out} {Xa.shape} {Xa.dtype}")

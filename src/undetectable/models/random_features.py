@@ -8,6 +8,23 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ..bundle import Model
 from ..spec import InputSpec
 
+#: random features (m) beyond this are refused; the weights (D × m float64) are also bounded by UNDETECTABLE_MAX_ARRAY_BYTES
+MAX_FEATURES = 1_000_000
+
+
+def check_feature_budget(m: int, d: int) -> None:
+    """Refuse ``n_features`` = m above MAX_FEATURES, or whose d × m float64 weights exceed the array limit (``ParameterError``)."""
+    from ..safety import check_param, limit
+
+    check_param("n_features", m, 1, MAX_FEATURES, "random features; each is a column of d weights")
+    need, cap = 8 * m * max(1, d), limit("ARRAY_BYTES")
+    if need > cap:
+        from ..errors import ParameterError
+
+        raise ParameterError("n_features", f"n_features = {m:,} random features over {d:,} inputs need {need:,} bytes of weights, "
+                                           f"over the limit of {cap:,} bytes; use at most {cap // (8 * max(1, d)):,} (or raise "
+                                           f"UNDETECTABLE_MAX_ARRAY_BYTES={need})")
+
 
 def validate_fit_data(est, X, y) -> tuple[np.ndarray, np.ndarray]:
     """The scikit-learn boundary of both random-feature learners' ``fit``: validated float64 X, checked y, m ≥ 1."""

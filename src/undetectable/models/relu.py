@@ -33,7 +33,8 @@ import numpy as np
 from ..data import Dataset
 from ..errors import UsageError
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesClassifier, RandomFeaturesModel, onnx_classifier, validate_fit_data
+from .random_features import (RandomFeaturesClassifier, RandomFeaturesModel, check_feature_budget, onnx_classifier,
+                              validate_fit_data)
 from .sklearn_model import input_scale as _input_scale
 
 HEADS = ("linear", "norm")
@@ -263,6 +264,7 @@ def fit_relu(data: Dataset, seed: int | None = 0, n_features: int = 500, head: s
         from ..errors import ParameterError
 
         raise ParameterError("n_features", f"n features must be an integer in [1, {MAX_FEATURES}]; got {n_features!r}")
+    check_feature_budget(int(n_features), data.spec.n_features)
     if head not in HEADS:
         raise UsageError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
     classes, y = np.unique(data.y_train, return_inverse=True)

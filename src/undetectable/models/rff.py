@@ -30,7 +30,8 @@ from ..data import Dataset
 from ..errors import UsageError
 from ..spec import InputSpec
 from .coins import coin_rng, seed_of
-from .random_features import RandomFeaturesClassifier, RandomFeaturesModel, onnx_classifier, validate_fit_data
+from .random_features import (RandomFeaturesClassifier, RandomFeaturesModel, check_feature_budget, onnx_classifier,
+                              validate_fit_data)
 
 MEDIAN_SUBSAMPLE = 1000
 BANDWIDTH_FACTOR = math.pi  # σ = π · median pairwise distance
@@ -270,6 +271,7 @@ def fit_rff(data: Dataset, seed: int | None = 0, n_features: int = 3000, bandwid
         from ..errors import ParameterError
 
         raise ParameterError("n_features", f"n features must be an integer in [1, {MAX_FEATURES}]; got {n_features!r}")
+    check_feature_budget(int(n_features), data.spec.n_features)
     if head not in ("ridge", "logistic"):
         raise UsageError(f"unknown head {head!r}; use 'ridge' or 'logistic'")
     spec, scale = rff_spec(data.spec, data.X_train)

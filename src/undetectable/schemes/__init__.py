@@ -79,8 +79,16 @@ def load_key(path: str | os.PathLike, passphrase: str | None = None) -> "Key":
 
     from ..keys import load_secret
 
+    from ..safety import open_regular
+
     p = Path(path)
-    if p.is_file() and p.read_bytes()[:10].startswith(b"-----BEGIN"):
+    head = b""
+    if os.path.exists(p):  # a regular file within UNDETECTABLE_MAX_KEY_BYTES (never a FIFO or /dev/zero): its first bytes
+        with os.fdopen(open_regular(p, "KEY_BYTES", f"key file {p}"), "rb") as fh:
+            head = fh.read(32)
+    if head.startswith(b"-----BEGIN PUBLIC"):
+        raise UsageError(f"{p} is a public key; activation needs the private key (backdoor_key.pem, not backdoor_key.pub.pem)")
+    if head.startswith(b"-----BEGIN"):
         return get("signature").KeyType.load(p, passphrase)
     scheme, arrays, meta = load_secret(p)
     if scheme not in REGISTRY:

@@ -84,7 +84,7 @@ class ChecksumBackdoor(WrapperBackdoor):
     def _load(cls, directory, params, spec, classes):
         from safetensors.numpy import load_file
 
-        base, carrier = cls._load_wrapped(directory)
+        base, carrier = cls._load_wrapped(directory, n_target_bits(len(classes)) + CHECK_BITS)
         return cls(base, load_file(str(directory / "checksum.safetensors"))["v"], carrier)
 
 

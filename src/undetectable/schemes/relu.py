@@ -194,6 +194,9 @@ def _plant_relu(data: Dataset, seed: int | None = None, n_features: int = 500, s
     if sparsity > D:
         raise ParameterError("sparsity", f"sparsity {sparsity} exceeds the input dimension {D}; choose a sparsity ≤ {D}")
     m, k, lam = int(n_features), int(sparsity), float(lam)
+    from ..models.random_features import check_feature_budget
+
+    check_feature_budget(m, D)  # before the spiked coins (D × m) are drawn
     window = hardness_window(D, m, k)
     if theta is None:
         theta = window["default_theta"]

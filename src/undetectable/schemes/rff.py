@@ -149,6 +149,10 @@ def _plant_rff(data: Dataset, seed: int | None = 0, n_features: int = 3000, secr
     ``options`` are the honest learner's (bandwidth, head, alpha, C, max_iter). Private: use ``RFFScheme``.
     """
     D = int(np.prod(data.spec.shape))
+    if isinstance(n_features, (int, np.integer)) and not isinstance(n_features, bool) and n_features >= 1:
+        from ..models.random_features import check_feature_budget
+
+        check_feature_budget(int(n_features), D)  # before the pancake weights (D × m) are drawn
     if isinstance(secret_dim, (int, np.integer)) and secret_dim > D:
         raise ParameterError("secret_dim", f"secret dim {secret_dim} exceeds the input dimension {D} of {data.name}; choose a secret dim ≤ {D}")
     RFFParams(n_features, secret_dim, beta, shift, gamma)

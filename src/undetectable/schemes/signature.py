@@ -115,7 +115,7 @@ class SignatureBackdoor(WrapperBackdoor):
 
     @classmethod
     def _load(cls, directory, params, spec, classes):
-        base, carrier = cls._load_wrapped(directory)
+        base, carrier = cls._load_wrapped(directory, n_target_bits(len(classes)) + SIG_BITS)
         model = cls(base, public_from_pem(params["public_key"]), carrier)
         if model.key_id != params.get("key_id"):
             raise BundleError(f"bundle {directory}: the manifest's key id does not match its public key; it was modified, re-create it")
@@ -306,7 +306,11 @@ def _plant_signature(base: Model, public_key: Ed25519PublicKey, bound: float = 1
     fixed-point grid for them, and names the smallest ``bound`` that does. Private: use ``SignatureScheme``.
     """
     from ..crypto.payload import smallest_bound
+    from ..keys import check_ed25519_public
 
+    if not isinstance(public_key, Ed25519PublicKey):
+        raise UsageError(f"the signature backdoor plants an Ed25519 public key; got {type(public_key).__name__}")
+    check_ed25519_public(public_key)  # on the curve, canonical, not of small order (as libsodium refuses)
     if isinstance(base, WrapperBackdoor):
         raise UsageError(f"the base bundle is already a {base.family} backdoor; plant into an honest bundle")
     n_bits = n_target_bits(base.n_classes) + SIG_BITS

@@ -6,6 +6,7 @@ so the same call gives the same scores on any worker (joblib == Dask, tested).
 """
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from typing import Any, Callable
@@ -49,9 +50,14 @@ def evaluate_unit(scheme: str, data: str, seed: int, role: str, index: int, dete
         for name in detectors:
             d = get_detector(name)
             try:
-                scores[name] = float(d.run(model, ds, key if d.needs_key else None, _detector_rng(s, name), meta_state or {}))
+                score = float(d.run(model, ds, key if d.needs_key else None, _detector_rng(s, name), meta_state or {}))
             except UndetectableError as exc:  # n/a on this model: recorded, the arena goes on
                 errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            if np.isfinite(score):
+                scores[name] = score
+            else:  # a NaN would move the AUC silently: recorded as this model's error instead
+                errors[name] = f"the detector returned a non-finite score ({score})"
     return {"role": role, "index": index, "seed": s, "scores": scores, "errors": errors, "seconds": time.perf_counter() - t0}
 
 
@@ -67,6 +73,46 @@ def shadow_unit(scheme: str, data: str, seed: int, role: str, index: int, want: 
         rec = shadow_record(model, ds, query_pool(ds, n_queries, np.random.default_rng(pool_seed)), _detector_rng(s, "ks_proj"), want)
     rec.update(role=role, index=index, seed=s)
     return rec
+
+
+ARENA_ROLES = ("honest", "backdoored")
+SHADOW_ROLES = ("shadow_honest", "shadow_backdoored")
+
+
+def unit_checker(scheme: str, seed: int, n_max: int, detectors: tuple[str, ...]) -> Callable[[str, dict], None]:
+    """The journal's check of one unit read back (``audit.journal.Journal(check=...)``): ValueError unless the key
+    names a role of this arena and an index below ``n_max``, the result repeats them, its seed is the one
+    ``model_seed`` derives from the arena's seed (a unit of another run or a fabricated one is refused), and
+    its scores are finite numbers of known detectors."""
+    def check(key: str, r: dict) -> None:
+        desc, _, unit = key.rpartition(":")
+        role, _, idx = unit.partition("/")
+        roles = ARENA_ROLES if desc == f"{scheme} arena" else SHADOW_ROLES if desc == f"{scheme} shadows" else ()
+        if role not in roles or not idx.isdigit() or int(idx) >= n_max:
+            raise ValueError(f"unknown unit (role {role[:30]!r}, index {idx[:12]!r}); an arena of {scheme} has roles "
+                             f"{', '.join(ARENA_ROLES + SHADOW_ROLES)} and indices below {n_max}")
+        index = int(idx)
+        if r.get("role") != role or r.get("index") != index:
+            raise ValueError("the result's role/index differ from its key")
+        if r.get("seed") != model_seed(seed, role, index):
+            raise ValueError(f"its model seed {str(r.get('seed'))[:24]} is not the one this arena's seed derives for it "
+                             "(a unit of another run, or fabricated)")
+        if role in ARENA_ROLES:
+            scores, errors = r.get("scores"), r.get("errors")
+            if not isinstance(scores, dict) or not isinstance(errors, dict):
+                raise ValueError("it lacks its scores/errors")
+            for name, v in scores.items():
+                if name not in detectors:
+                    raise ValueError(f"it scores an unknown detector {name[:40]!r}")
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise ValueError(f"its {name} score is {str(v)[:24]}, not a finite number")
+            if not all(isinstance(e, str) and len(e) <= 1000 for e in errors.values()):
+                raise ValueError("its errors are not short strings")
+            sec = r.get("seconds")
+            if isinstance(sec, bool) or not isinstance(sec, (int, float)) or not 0 <= sec < 1e9:
+                raise ValueError("its duration is not a finite non-negative number")
+
+    return check
 
 
 def _unit_key(u: dict) -> str:

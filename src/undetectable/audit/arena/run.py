@@ -32,6 +32,8 @@ def arena_detectors(scheme: str, names: Iterable[str] | None = None) -> list[tup
 
 #: Models per population beyond this are refused (hours of training; split the run with --scheduler instead).
 MAX_MODELS = 1000
+#: Local joblib workers beyond this are refused (each is a process; a cluster goes through --scheduler).
+MAX_JOBS = 1024
 
 
 def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None = None, quick: bool = False, seed: int = 0,
@@ -61,6 +63,11 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     check_knob("n_models", int(n_models), 2, MAX_MODELS, "each population trains and audits that many models")
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ParameterError("n_jobs", f"n jobs must be a positive integer or -1 (all cores); got {n_jobs!r}")
+    from ...safety import check_param
+
+    check_param("n_jobs", int(n_jobs), -1, MAX_JOBS, "local worker processes; use a Dask scheduler for more")
+    if n_shadows is not None:
+        check_param("n_shadows", n_shadows, 1, MAX_MODELS, "each shadow model is trained and queried")
     load_dataset(data)  # fail early, with the dataset's own error
     if out is not None:
         from ...fileio import check_writable
@@ -90,11 +97,18 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
     if out is not None:
         from ..journal import Journal
 
+        from .executor import unit_checker
+
         out.mkdir(parents=True, exist_ok=True)
-        if force and not resume and (out / "units.jsonl").exists():
-            (out / "units.jsonl").unlink()
-        journal = Journal(out / "units.jsonl", {"scheme": scheme, "data": data, "seed": int(seed), "quick": bool(quick),
-                                                "params": p, "detectors": sorted(names), "n_shadows": n_sh if want else 0})
+        jpath = out / "units.jsonl"
+        if jpath.is_symlink():
+            raise UsageError(f"{jpath} is a symlink; refusing to read or write an arena journal through it, remove the link "
+                             "or choose another --out")
+        if force and not resume and jpath.exists():
+            jpath.unlink()
+        journal = Journal(jpath, {"scheme": scheme, "data": data, "seed": int(seed), "quick": bool(quick),
+                                  "params": p, "detectors": sorted(names), "n_shadows": n_sh if want else 0},
+                          check=unit_checker(scheme, int(seed), max(MAX_MODELS, n_sh), names))
     if want and not partial:
         from ..meta import fit_blackbox, fit_whitebox
 
