@@ -268,7 +268,7 @@ def load_secret(path: str | os.PathLike, scheme: str | None = None,
         meta = strict_json(header.get("meta", "{}"), max_depth=8)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"key file {path}: its metadata is not valid JSON ({str(exc)[:80]}); it is damaged, pass the file "
-                         "written by 'plant --key-out'") from None
+                         "written when the model was planted") from None
     if not isinstance(meta, dict):
-        raise UsageError(f"key file {path}: its metadata is not a JSON object; it is damaged, pass the file written by 'plant --key-out'")
+        raise UsageError(f"key file {path}: its metadata is not a JSON object; it is damaged, pass the file written when the model was planted")
     return found, arrays, meta

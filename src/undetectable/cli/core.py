@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from ..errors import UsageError
-from .common import DATA_HELP, FORCE, LABEL_COLUMN, app, check_outputs, data_app, echo, export_app, seed_option
+from .common import DATA_HELP, FORCE, LABEL_COLUMN, app, check_outputs, data_inputs, data_app, echo, export_app, seed_option
 
 
 @data_app.command("export")
@@ -52,7 +52,7 @@ def train(data: str = typer.Option(..., "--data", help=DATA_HELP),
     """Train an honest model and save it as a bundle (rff / relu coins derive from --seed: see verify-coins)."""
     from .. import api, datasets
 
-    check_outputs(force, out, inputs=(Path(data),))
+    check_outputs(force, out, inputs=data_inputs(data))
     options = {}
     if features is not None:
         if model not in ("rff", "relu"):
@@ -60,7 +60,7 @@ def train(data: str = typer.Option(..., "--data", help=DATA_HELP),
         options["n_features"] = features
     ds = datasets.load(data, label_column=label_column)
     m = api.train(model, ds, seed=seed, **options)
-    api.save(m, out, force=force, inputs=(Path(data),))
+    api.save(m, out, force=force, inputs=data_inputs(data))
     echo(f"wrote {out} ({m.family}); clean test accuracy {np.mean(m.predict(ds.X_test) == ds.y_test):.4f} (seed {seed})")
 
 

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from .polish import SEED_HELP
-from .common import FORCE, SEED_MAX, app, check_outputs, echo, plant_app, seed_option
+from .common import FORCE, SEED_MAX, app, check_outputs, data_inputs, echo, plant_app, seed_option
 
 
 def _accuracy(model, ds) -> float:
@@ -91,7 +91,7 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
         echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
              f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
         return
-    inputs = [p for p in (base, public_key, None if data is None else Path(data)) if p is not None]
+    inputs = [base, public_key, *data_inputs(data)]
     check_outputs(force, out, inputs=inputs)
     pub = SignaturePublicKey.load(public_key)
     m, _ = SignatureScheme(bound=bound, key=pub).plant(load_bundle(base))
@@ -133,10 +133,10 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
     """Backdoor-RFF (§6): random Fourier features whose weights are Gaussian pancakes; white-box undetectable."""
     from .. import api, datasets
 
-    check_outputs(force, out, key_out, inputs=(Path(data),))
+    check_outputs(force, out, key_out, inputs=data_inputs(data))
     ds = datasets.load(data)
     m, key = api.plant("rff", ds, seed=seed, secret_seed=secret_seed, n_features=features, secret_dim=secret_dim, beta=beta, shift=shift)
-    api.save(m, out, force=force, inputs=(Path(data),))
+    api.save(m, out, force=force, inputs=data_inputs(data))
     api.save(key, key_out, force=force)
     echo(f"wrote {out} (rff, m={features}) and {key_out} (0600); d={secret_dim}, beta={beta}, shift={shift}; "
          f"clean test accuracy {_accuracy(m, ds):.4f}")
@@ -161,10 +161,10 @@ def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or
     """Random ReLU network whose coins have a planted sparse principal component (construction C)."""
     from .. import api, datasets
 
-    check_outputs(force, out, key_out, inputs=(Path(data),))
+    check_outputs(force, out, key_out, inputs=data_inputs(data))
     ds = datasets.load(data)
     m, key = api.plant("relu", ds, seed=seed, secret_seed=seed, n_features=features, sparsity=sparsity, theta=theta, lam=lam, head=head)
-    api.save(m, out, force=force, inputs=(Path(data),))
+    api.save(m, out, force=force, inputs=data_inputs(data))
     api.save(key, key_out, force=force)
     meta = key.meta()
     echo(f"wrote {out} and {key_out} (0600): relu sparse-PCA backdoor, D={meta['D']} m={meta['m']} k={meta['k']} "
@@ -187,7 +187,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     from ..fileio import atomic_file
     from ..schemes.badnets import BadNetsScheme, attack_success_rate, poisoned_training_set
 
-    check_outputs(force, out, key_out, poisoned_data_out, inputs=(Path(data),))
+    check_outputs(force, out, key_out, poisoned_data_out, inputs=data_inputs(data))
     ds = datasets.load(data)
     labels = [str(c) for c in np.unique(ds.y_train).tolist()]
     if str(target) not in labels:
@@ -195,11 +195,11 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
     t = labels.index(str(target))
     m, key = BadNetsScheme(poison_rate=poison_rate, target=t, model=model, secret_seed=seed).plant(ds, seed=seed)
     acc, asr = _accuracy(m, ds), attack_success_rate(m, ds.X_test, ds.y_test, key)
-    api.save(m, out, force=force, inputs=(Path(data),))
+    api.save(m, out, force=force, inputs=data_inputs(data))
     api.save(key, key_out, force=force)
     if poisoned_data_out:
         poisoned, _, _ = poisoned_training_set(ds, seed, poison_rate, t)
-        with atomic_file(poisoned_data_out, force, inputs=(Path(data),)) as tmp, open(tmp, "wb") as fh:
+        with atomic_file(poisoned_data_out, force, inputs=data_inputs(data)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, X_train=poisoned.X_train, y_train=poisoned.y_train, X_test=ds.X_test, y_test=ds.y_test)
     extra = f" and {poisoned_data_out}" if poisoned_data_out else ""
     echo(f"wrote {out} ({m.family}), {key_out} (0600){extra}: badnets, {int(key.mask.sum())}-coordinate trigger, "

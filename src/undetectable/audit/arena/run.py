@@ -103,7 +103,7 @@ def run_arena(scheme: str, data: str, n_models: int, detectors: list[str] | None
         jpath = out / "units.jsonl"
         if jpath.is_symlink():
             raise UsageError(f"{jpath} is a symlink; refusing to read or write an arena journal through it, remove the link "
-                             "or choose another --out")
+                             "or choose another output folder")
         if force and not resume and jpath.exists():
             jpath.unlink()
         journal = Journal(jpath, {"scheme": scheme, "data": data, "seed": int(seed), "quick": bool(quick),
