@@ -82,7 +82,7 @@ def test_weak_public_key_is_refused_by_the_api(base, name):
     m = api.load(base)
     for k in (key, SignaturePublicKey(key)):
         with pytest.raises(UsageError, match=needle):
-            SignatureScheme().plant(m, key=k)
+            SignatureScheme(key=k).plant(m)
 
 
 def test_the_small_order_list_is_the_8_torsion():

@@ -18,6 +18,7 @@ import contextvars
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -247,6 +248,8 @@ def load_bundle_and_manifest(path: str | os.PathLike) -> tuple[Model, dict]:
     path = Path(path)
     if _DEPTH.get() == 0:  # the top-level read: a bundle swapped in while we read it is read again
         for attempt in range(READ_ATTEMPTS):
+            if attempt:
+                time.sleep(min(0.005 * 2 ** attempt, 0.25))  # back off: let a writer mid-swap finish
             before = _identity(path)
             try:
                 result = _load_once(path)
@@ -261,7 +264,7 @@ def load_bundle_and_manifest(path: str | os.PathLike) -> tuple[Model, dict]:
 
 
 #: how often a reader retries a bundle replaced under it (each replacement is one atomic directory swap)
-READ_ATTEMPTS = 5
+READ_ATTEMPTS = 12
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:

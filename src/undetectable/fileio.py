@@ -116,7 +116,6 @@ def _check_replaceable_dir(path: Path) -> None:
     cwd = Path.cwd().resolve()
     if rp == cwd or rp in cwd.parents:
         raise UsageError(f"{path} is the current directory or one of its parents; refusing to replace it, choose a new output folder")
-    check_not_an_input(path, inputs)
     with os.scandir(path) as it:
         if next(it, None) is None:
             return  # an empty folder: replacing it destroys nothing

@@ -24,7 +24,7 @@ def data_export(name: str = typer.Argument(..., help="mnist5k | digits | breast-
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a directory; pass a directory")
     out.mkdir(parents=True, exist_ok=True)
-    inputs = (Path(name),)
+    inputs = data_inputs(name)
     check_outputs(force, out / "X.npy", other=out / "y.npy", out_kind="file", inputs=inputs)
     save_npy(out / "X.npy", X, force, inputs), save_npy(out / "y.npy", y, force, inputs)
     echo(f"wrote {out}/X.npy {X.shape} {X.dtype} and {out}/y.npy {y.shape}")

@@ -79,7 +79,7 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
     from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
     if base.suffix == ".onnx":  # bring your own model
-        from ..schemes.byo_onnx import plant_onnx_file
+        from ..fileio import load_npy
 
         check_outputs(force, out, out_kind="file", inputs=(base, public_key, feature_std))
         onnx_pub = SignaturePublicKey.load(public_key).public

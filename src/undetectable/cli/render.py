@@ -59,11 +59,9 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], sh
 
 
 def inspect_table(bundle: Any, info: dict[str, Any]) -> None:
-    from rich.markup import escape  # "[null, 64]" is data, not a style tag
-
-    what = "model file" if info.get("family") == "onnx" else "bundle"
-    _table(f"{what} {escape(str(bundle))}", ("field", "value"), [(k, escape(json.dumps(v, default=str)[:400])) for k, v in info.items()],
-           show_header=False)
+    what = "model file" if info.get("family") == "onnx" else "bundle"  # every cell goes through markup_safe in _table:
+    _table(f"{what} {bundle}", ("field", "value"), [(k, json.dumps(v, default=str)[:400]) for k, v in info.items()],
+           show_header=False)  # "[null, 64]" is data, not a style tag
 
 
 def audit_table(bundle: Any, family: str, seed: int, rows: list[dict[str, Any]]) -> None:
