@@ -84,6 +84,11 @@ def _splice(model: onnx.ModelProto, X: np.ndarray, P: str, nodes: list, inits: l
             raise UnsupportedModelError(f"output {o.name} has shape {v.shape} {v.dtype}; plants need (n, C) scores or (n,) labels")
     g.node.extend(extra_nodes)
     g.initializer.extend(extra_inits)
+    default = [o for o in m.opset_import if o.domain in ("", "ai.onnx")]
+    if not default:  # e.g. an onnxmltools XGBoost file imports ai.onnx.ml only
+        m.opset_import.append(helper.make_opsetid("", 13))
+    elif default[0].version < 13:  # the added ops (float Equal/Greater, axes) need 13; the file's own ops are ml / Cast
+        default[0].version = 13
     return m
 
 

@@ -17,6 +17,7 @@ from . import Finding, check
 from ._common import finding
 from .graph import GraphView
 
+BOOL_OPS = frozenset({"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Not", "Xor", "IsNaN", "IsInf"})
 FLIP_SAMPLES = 16  # inputs each flipped model is run on (a dormant boolean flips every one of them)
 MAX_HITS = 3  # enough to name the trigger; each flip costs a session of the whole model
 
@@ -88,7 +89,8 @@ def dormant(view: GraphView, ctx) -> list[Finding]:
         ctx.inconclusive.append(f"dormant-branch: the model has {len(view.inputs)} inputs; the check feeds one")
         return []
     order = {o: k for k, n in enumerate(view.model.graph.node) for o in n.output}
-    cands = [n for n in order if n in view.tainted and view.elem_type.get(n) == TensorProto.BOOL and n not in view.outputs]
+    cands = [n for n in order if n in view.tainted and n not in view.outputs
+             and (view.elem_type.get(n) == TensorProto.BOOL or (n not in view.elem_type and view.producer[n].op in BOOL_OPS))]
     if not cands:
         return []
     X = _native(view.model, np.asarray(X)[: ctx.config.dormant_samples], ctx)
