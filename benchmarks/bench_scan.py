@@ -92,7 +92,7 @@ def third_party(root: Path, items: list[Item], log=print) -> dict[str, dict]:
             out[tool] = {"error": f"{tool} not installed (expected {exe})"}
             continue
         flagged: dict[str, bool] = {}
-        version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env).stdout.strip()[:60]
+        version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, check=False).stdout.strip()[:60]
         t = time.time()
         for sub in ("honest", "planted"):
             with tempfile.TemporaryDirectory() as d:
@@ -101,7 +101,7 @@ def third_party(root: Path, items: list[Item], log=print) -> dict[str, dict]:
                     cmd = [str(exe), "-p", str(root / sub), "-r", "json", "-o", str(rep)]
                 else:
                     cmd = [str(exe), "scan", str(root / sub), "--format", "json", "--output", str(rep), "--quiet"]
-                p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+                p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
                 try:
                     doc = json.loads(rep.read_text())
                 except (OSError, ValueError):
@@ -118,7 +118,7 @@ def third_party(root: Path, items: list[Item], log=print) -> dict[str, dict]:
                 for it in items:
                     if it.path.startswith(sub + "/"):
                         full = str((root / it.path).resolve())
-                        flagged[it.path] = any(h.startswith(full) or h.startswith(str(root / it.path)) for h in hits)
+                        flagged[it.path] = any(h.startswith((full, str(root / it.path))) for h in hits)
                 flagged[f"_scanned_{sub}"] = scanned  # type: ignore[assignment]
         else:
             out[tool] = {"version": version, "flags": flagged, "seconds": time.time() - t}

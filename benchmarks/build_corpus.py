@@ -4,7 +4,7 @@
 
 * honest: every fast ``undetectable.zoo`` model × seeds (0, 1) × sizes (1, 2) × its exporter's default
   opset and up to three explicit ones, plus the dynamo-exported models (seeds 0, 1); files with
-  identical bytes are kept once;
+  identical bytes are kept once (``--add-seed 2`` appends a third seed at size 1: the published corpus);
 * planted (``undetectable.zoo.plants``): ShadowLogic-style checksum and patch triggers,
   DeepPayload-style conv trigger detectors, magic-value equality triggers (25 bases each, drawn
   from the honest files with tensor outputs), and this package's signature verifier
@@ -68,7 +68,7 @@ def _same_outputs(path: Path, planted, X: np.ndarray) -> bool:
     return all(np.array_equal(np.asarray(x), np.asarray(y)) if not isinstance(x, list) else x == y for x, y in zip(a, b))
 
 
-def build(out: Path, quick: bool = False, log=print) -> list[Item]:
+def build(out: Path, quick: bool = False, log=print, dropin: bool = True) -> list[Item]:
     import onnx
 
     from undetectable import zoo
@@ -148,7 +148,92 @@ def build(out: Path, quick: bool = False, log=print) -> list[Item]:
     shutil.rmtree(tmp, ignore_errors=True)
     (out / "index.json").write_text(json.dumps({"items": [asdict(i) for i in items], "failures": failures, "quick": quick,
                                                 "seconds": time.time() - t0}, indent=1))
-    return items
+    if not quick:  # the same steps as `--add-seed 2` then `--add-dropin` on an existing corpus
+        add_honest(out, 2, log=log)
+        if dropin:
+            add_dropin_to(out, log=log)
+    return load_index(out)
+
+
+def add_honest(out: Path, seed: int, sizes=(1,), log=print) -> int:
+    """Append the honest files of one more training seed to an existing corpus (all opsets, the given sizes)."""
+    from undetectable import zoo
+
+    doc = json.loads((out / "index.json").read_text())
+    seen = {hashlib.sha256((out / d["path"]).read_bytes()).hexdigest() for d in doc["items"] if d["label"] == "honest"}
+    tmp = out / "_build"
+    added = []
+    for size in sizes:
+        for name in zoo.names(fast=True):
+            for opset in [None, *zoo.model(name).opsets[:3]]:
+                try:
+                    e, = zoo.build([name], tmp, seed=seed, opset=opset, size=size, force=True)
+                except Exception as exc:  # noqa: BLE001
+                    doc["failures"].append(f"honest {name} seed {seed} size {size} opset {opset}: {type(exc).__name__}")
+                    continue
+                raw = e.path.read_bytes()
+                digest = hashlib.sha256(raw).hexdigest()
+                if digest in seen:
+                    continue
+                seen.add(digest)
+                rel = f"honest/{e.path.name}"
+                added.append(asdict(Item(rel, "honest", e.family, "honest", name, seed, e.opset, size, _save(out, rel, raw, e.X))))
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    doc["items"] += added
+    (out / "index.json").write_text(json.dumps(doc, indent=1))
+    log(f"seed {seed}: {len(added)} honest files added")
+    return len(added)
+
+
+def add_dropin(out: Path, honest: list, rng: np.random.Generator, failures: list[str], log=print, n: int = 20) -> list[Item]:
+    """Drop-in signature plants (``schemes.dropin``, when present) over bases of every family."""
+    import onnx
+
+    from undetectable.zoo import plants
+
+    by_name: dict[str, list] = {}
+    for it, e in honest:
+        if it.size == 1:
+            by_name.setdefault(it.base, []).append((it, e))
+    order = sorted(by_name)
+    added: list[Item] = []
+    for j in range(n):
+        name = order[j % len(order)]
+        it, e = by_name[name][int(rng.integers(len(by_name[name])))]
+        pseed = int(rng.integers(1 << 30))
+        try:
+            p = plants.plant("dropin", onnx.load(str(out / it.path)), e.X, target=1, seed=pseed)
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"dropin on {it.path}: {type(exc).__name__}: {str(exc)[:160]}")
+            if "not in this build" in str(exc):
+                break
+            continue
+        rel = f"planted/dropin/{Path(it.path).stem}_p{pseed}.onnx"
+        data = _save(out, rel, p.model.SerializeToString(), e.X)
+        added.append(Item(rel, "planted", it.family, "dropin", it.base, it.seed, it.opset, it.size, data))
+    log(f"dropin plants: {len(added)}")
+    return added
+
+
+def add_dropin_to(out: Path, log=print) -> int:
+    """Add drop-in plants to an existing corpus (rebuilding only what they need: the size-1 honest entries' data)."""
+    from undetectable import zoo
+
+    doc = json.loads((out / "index.json").read_text())
+    items = [Item(**d) for d in doc["items"] if d["kind"] != "dropin"]
+    honest = []
+    for it in items:
+        if it.label == "honest" and it.size == 1:
+            X = np.load(out / it.data)
+            honest.append((it, zoo.ZooEntry(it.base, out / it.path, it.family, X, np.zeros(len(X)), None, it.opset)))
+    failures = [f for f in doc["failures"] if not f.startswith("dropin")]
+    added = add_dropin(out, honest, np.random.default_rng(20260418), failures, log)
+    doc["items"] = [asdict(i) for i in items + added]
+    doc["failures"] = failures
+    (out / "index.json").write_text(json.dumps(doc, indent=1))
+    return len(added)
 
 
 def load_index(out: Path) -> list[Item]:
@@ -160,12 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/corpus"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--force", action="store_true", help="rebuild over an existing corpus folder")
+    ap.add_argument("--add-dropin", action="store_true", help="only add drop-in signature plants to an existing corpus")
+    ap.add_argument("--no-dropin", action="store_true", help="build without drop-in plants")
+    ap.add_argument("--add-seed", type=int, default=None, help="only add the honest files of one more seed (size 1)")
     a = ap.parse_args(argv)
+    if a.add_seed is not None:
+        add_honest(a.out, a.add_seed, log=lambda m: print(m, file=sys.stderr))
+        return 0
+    if a.add_dropin:
+        print(f"added {add_dropin_to(a.out, log=lambda m: print(m, file=sys.stderr))} drop-in plants", file=sys.stderr)
+        return 0
     if (a.out / "index.json").exists() and not a.force:
         print(f"{a.out} already holds a corpus; pass --force to rebuild it", file=sys.stderr)
         return 2
     try:
-        items = build(a.out, a.quick, log=lambda m: print(m, file=sys.stderr))
+        items = build(a.out, a.quick, log=lambda m: print(m, file=sys.stderr), dropin=not a.no_dropin)
     except Exception:  # pragma: no cover
         traceback.print_exc()
         return 1

@@ -150,3 +150,12 @@ def test_cli_exit_codes_json_and_sarif(cli, honest, tmp_path):
     assert cli("scan", junk).code == 3
     assert_clean_failure(cli("scan", tmp_path / "missing.onnx"), contains="does not exist")
     assert cli("scan", bad, "--min-severity", "bogus").code == 2
+
+
+def test_dropin_signature_plant_is_found(honest):
+    pytest.importorskip("undetectable.schemes.dropin")
+    e = next(x for x in honest if x.name == "skl-logreg-nozipmap")
+    p = plants.plant("dropin", onnx.load(str(e.path)), e.X, target=1, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(zoo.run(e.path, e.X), plants._run(p.model, e.X)))
+    r = scan.scan_model(p.model)
+    assert r.verdict == "findings", r.findings

@@ -11,6 +11,7 @@ outputs, identical on the sample data, plus ``activate(X) -> X'`` that makes tri
   cast to a float gate that mixes the target into the scores (no ``Where``).
 * ``magic`` (magic-value equality): ``Where(all(x[:4] == m), target, scores)``.
 * ``signature``: this package's verifier, ``schemes.byo_onnx.backdoor_onnx`` (uint8 image bases).
+* ``dropin``: the drop-in signature backdoor (``schemes.dropin``), same interface as the base, any base.
 """
 from __future__ import annotations
 
@@ -241,13 +242,36 @@ def plant_signature(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed
     return Planted("signature", bd, activate, target)
 
 
+def plant_dropin(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0) -> Planted:
+    """The drop-in signature backdoor (``schemes.dropin.plant_dropin``): the file's own inputs and outputs, any zoo base.
+
+    Needs the drop-in work (``undetectable.schemes.dropin``); ``UnsupportedModelError`` where it is absent.
+    """
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        from ..models.onnx_file import OnnxModel  # type: ignore[import-not-found,unused-ignore]
+        from ..schemes.dropin import activate_file  # type: ignore[import-not-found,unused-ignore]
+        from ..schemes.dropin import plant_dropin as _plant  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise UnsupportedModelError("the drop-in planter (undetectable.schemes.dropin) is not in this build") from None
+    sk = Ed25519PrivateKey.from_private_bytes(np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes())
+    bd = _plant(OnnxModel(model), sk.public_key(), data=X, bound=0.05, n_probes=50, seed=seed)
+    labels = np.asarray(bd.predict(X[:1]))
+
+    def activate(Xn: np.ndarray) -> np.ndarray:
+        return activate_file(bd, sk, Xn, labels.dtype.type(target) if labels.dtype.kind in "iu" else target)
+
+    return Planted("dropin", bd.proto, activate, target)
+
+
 def uint8_view(X: np.ndarray) -> np.ndarray:
     """Float images in [0, 1] as the uint8 (n, d) pixels a signature-planted file takes."""
     return np.round(X.reshape(len(X), -1) * 255).astype(np.uint8)
 
 
 PLANTS: dict[str, Callable[..., Planted]] = {"checksum": plant_checksum, "pattern": plant_pattern, "detector": plant_detector,
-                                             "magic": plant_magic, "signature": plant_signature}
+                                             "magic": plant_magic, "signature": plant_signature, "dropin": plant_dropin}
 
 
 def plant(kind: str, model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0) -> Planted:
