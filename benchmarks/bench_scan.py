@@ -313,7 +313,10 @@ def markdown(rep: dict) -> str:
               "The arithmetic-only verifier of issue 17 item 3 is not in this corpus. The honest corpus is small models from five "
               "exporters, not the public model hubs; FPR on large real-world graphs (attention masks, tokenizers, detection "
               "post-processing with If/Loop) is not measured here. modelscan and modelaudit are run with their defaults; "
-              "modelaudit's flag counts severities warning and critical.")]
+              "modelaudit's flag counts severities warning and critical; the signature files it flags are flagged for the "
+              "string 'backdoor' in node names (rule S310, 'C&C pattern'), a naming leak of `byo_onnx` that the drop-in "
+              "planter (neutral names) does not have, not for the graph's structure; its file counts include the `.X.npy` "
+              "sample files. modelscan reports 0 files scanned: it skips ONNX.")]
     tm = rep.get("timing")
     if tm:
         lines += ["", "## The timing channel", "",
@@ -327,9 +330,12 @@ def markdown(rep: dict) -> str:
                 r = row[b]
                 lines.append(f"| {name} | {row['params']:,} | {b[5:]} | {r['honest_ms']:.3f} | {r['backdoored_ms']:.2f} | "
                              f"{r['slowdown']:.1f}× | {r['auc_one_query']:.3f} |")
-        lines += ["", ("The verifier's cost is per example and independent of the base, so it dominates a small base and is "
-                  "diluted by a large one; at these sizes one timed query separates them. A planter's answer is a faster "
-                  "verifier, or a base whose own cost hides it; the measurement was taken on a shared 2-core machine.")]
+        lines += ["", ("The verifier runs a fixed number of loop iterations over the whole batch, so its cost is nearly the same "
+                  "per call at batch 1 and 64: it dominates a small base at any batch and a ResNet-18-sized one at batch 1 "
+                  "(AUC 1 from a single query); at batch 64 the ResNet's own cost hides most of it (see the slowdown and AUC "
+                  "rows; few repetitions at that size, so that AUC is noisy). A planter's answer is a faster verifier or a base "
+                  "whose own cost hides it. Measured on a shared 2-core machine (load about 11): absolute milliseconds are "
+                  "inflated; honest and backdoored queries were interleaved so the load hits both alike.")]
     return "\n".join(lines) + "\n"
 
 
