@@ -310,6 +310,10 @@ def markdown(rep: dict) -> str:
             lines.append(f"| {c} | " + " | ".join(str(d.get(k, 0)) for k in kinds) + " |")
     lines += ["", ("Honest caveats: the planted kinds are the published *shapes* of graph backdoors, built here; a planter who "
               "knows the checks can avoid each (no Equal, no Mod, no Where: arithmetic-only gates, limbs without Floor). "
+              "Tried once by hand: the patch trigger of this corpus with its gate written as min(relu(100·(min(x[patch]) − t)), 1) "
+              "mixed into the logits (no comparison, no boolean) scans `clean` with and without data on a torch MLP while "
+              "triggering 10/10; the dormant-branch check flips booleans only, and a float gate constant on natural data "
+              "is the next thing to look for. "
               "The arithmetic-only verifier of issue 17 item 3 is not in this corpus. The honest corpus is small models from five "
               "exporters, not the public model hubs; FPR on large real-world graphs (attention masks, tokenizers, detection "
               "post-processing with If/Loop) is not measured here. modelscan and modelaudit are run with their defaults; "
