@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         items = build(a.out, a.quick, log=lambda m: print(m, file=sys.stderr), dropin=not a.no_dropin)
-    except Exception:  # pragma: no cover
+    except Exception:  # noqa: BLE001  # pragma: no cover
         traceback.print_exc()
         return 1
     print(f"{len(items)} files in {a.out} ({sum(i.label == 'honest' for i in items)} honest)", file=sys.stderr)

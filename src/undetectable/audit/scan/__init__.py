@@ -36,8 +36,8 @@ Examples
 >>> y = helper.make_tensor_value_info("y", TensorProto.INT64, ["n", 4])
 >>> g = helper.make_graph([helper.make_node("BitwiseXor", ["x", "x"], ["y"])], "g", [x], [y])
 >>> r = scan_model(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]))
->>> r.verdict, [f.check for f in r.findings]
-('findings', ['integer-ops'])
+>>> r.verdict, [(f.check, f.severity) for f in r.findings]
+('findings', [('integer-ops', 'high'), ('hash-mixing', 'low')])
 """
 from __future__ import annotations
 
