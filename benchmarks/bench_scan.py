@@ -143,12 +143,13 @@ def rates(items: list[Item], flagged) -> dict:
     return out
 
 
-def error_rates(root: Path, items: list[Item], with_third_party: bool = True, log=print) -> dict:
+def error_rates(root: Path, items: list[Item], with_third_party: bool = True, log=print, tuned: bool = True) -> dict:
+    """The table's numbers; ``tuned=False`` uses scan's default threshold (itself tuned on the full corpus's tune half)."""
     res = scan_corpus(root, items, log)
     report: dict = {"n_honest": sum(i.label == "honest" for i in items), "n_planted": sum(i.label == "planted" for i in items),
                     "n_tune": sum(i.label == "honest" and half(i) == "tune" for i in items), "tools": {}}
     for mode in ("static", "data"):
-        bar = tune(items, res, mode)
+        bar = tune(items, res, mode) if tuned else SEVS.index("medium")
         name = "scan" if mode == "static" else "scan --data"
         r = rates(items, lambda i, bar=bar, mode=mode: _verdict(res[i.path][mode], bar) == "findings")
         r["threshold"] = SEVS[bar]
@@ -376,7 +377,7 @@ def run() -> list[dict]:
         root = Path(d)
         items = build(root, quick=True, log=lambda m: None)
         t = time.time()
-        rep = error_rates(root, items, with_third_party=False, log=lambda m: None)
+        rep = error_rates(root, items, with_third_party=False, log=lambda m: None, tuned=False)  # a slice is too small to tune on
         per_file = (time.time() - t) / (2 * len(items))
         import onnx
 
