@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import UndetectableError
-from . import audit, core, defend, plant  # noqa: F401  (each module registers its commands)
+from . import audit, core, defend, plant, scan  # noqa: F401  (each module registers its commands)
 from .polish import json_failure
 from .common import app, echo, flag_message, switch_words
 

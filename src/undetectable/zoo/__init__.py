@@ -72,6 +72,16 @@ class ZooModel:
 
 
 REGISTRY: dict[str, ZooModel] = {}
+_FITTED: dict[tuple, Any] = {}  # trained models by (kind, seed, size): one training serves every opset and exporter
+
+
+def fitted(key: tuple, train: Callable[[], Any]) -> Any:
+    """``train()`` once per ``key`` in this process (the corpus exports one trained model at several opsets)."""
+    if key not in _FITTED:
+        if len(_FITTED) > 256:
+            _FITTED.clear()
+        _FITTED[key] = train()
+    return _FITTED[key]
 
 
 def register(name: str, family: str, opsets: Sequence[int] = (), slow: bool = False):

@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Built, register
+from . import Built, fitted, register
 from ._data import tabular
 
 SKL_OPSETS = (13, 15, 17, 18)
 
 
-def _skl(est, Xtr, ytr, Xs, ys, opset, options=None, double=False) -> Built:
+def _skl(est, Xtr, ytr, Xs, ys, opset, options=None, double=False, key=None) -> Built:
     import warnings
 
     from skl2onnx import to_onnx
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(Xtr.astype(np.float64) if double else Xtr, ytr)
+    def train():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return est.fit(Xtr.astype(np.float64) if double else Xtr, ytr)
+
+    est = fitted(key, train) if key is not None else train()
     X = Xs.astype(np.float64) if double else Xs
     kw = {"target_opset": {"": opset, "ai.onnx.ml": 3}} if opset else {}
     onx = to_onnx(est, X[:1], options=options, **kw)
@@ -29,7 +32,7 @@ def skl_logreg(seed, opset, size):
     from sklearn.linear_model import LogisticRegression
 
     Xtr, ytr, Xs, ys = tabular("breast-cancer", seed)
-    return _skl(LogisticRegression(max_iter=300 * size, C=0.5 * size, random_state=seed), Xtr, ytr, Xs, ys, opset)
+    return _skl(LogisticRegression(max_iter=300 * size, C=0.5 * size, random_state=seed), Xtr, ytr, Xs, ys, opset, key=("skl-logreg", seed, size))
 
 
 @register("skl-logreg-nozipmap", "skl2onnx", SKL_OPSETS)
@@ -38,7 +41,7 @@ def skl_logreg_nozipmap(seed, opset, size):
     from sklearn.linear_model import LogisticRegression
 
     Xtr, ytr, Xs, ys = tabular("digits", seed)
-    return _skl(LogisticRegression(max_iter=100 * size, random_state=seed), Xtr, ytr, Xs, ys, opset, {"zipmap": False})
+    return _skl(LogisticRegression(max_iter=100 * size, random_state=seed), Xtr, ytr, Xs, ys, opset, {"zipmap": False}, key=("skl-logreg-nozipmap", seed, size))
 
 
 @register("skl-scaler-logreg", "skl2onnx", SKL_OPSETS)
@@ -50,7 +53,7 @@ def skl_scaler_logreg(seed, opset, size):
 
     Xtr, ytr, Xs, ys = tabular("wine", seed)
     est = make_pipeline(StandardScaler(), LogisticRegression(C=float(size), random_state=seed))
-    return _skl(est, Xtr, ytr, Xs, ys, opset, {"zipmap": False}, double=True)
+    return _skl(est, Xtr, ytr, Xs, ys, opset, {"zipmap": False}, double=True, key=("skl-scaler-logreg", seed, size))
 
 
 @register("skl-rf", "skl2onnx", SKL_OPSETS)
@@ -59,7 +62,7 @@ def skl_rf(seed, opset, size):
     from sklearn.ensemble import RandomForestClassifier
 
     Xtr, ytr, Xs, ys = tabular("digits", seed)
-    return _skl(RandomForestClassifier(n_estimators=8 * size, max_depth=6 + 2 * size, random_state=seed), Xtr, ytr, Xs, ys, opset)
+    return _skl(RandomForestClassifier(n_estimators=8 * size, max_depth=6 + 2 * size, random_state=seed), Xtr, ytr, Xs, ys, opset, key=("skl-rf", seed, size))
 
 
 @register("skl-gb", "skl2onnx", SKL_OPSETS)
@@ -69,7 +72,7 @@ def skl_gb(seed, opset, size):
 
     Xtr, ytr, Xs, ys = tabular("breast-cancer", seed)
     return _skl(GradientBoostingClassifier(n_estimators=15 * size, max_depth=3, random_state=seed), Xtr, ytr, Xs, ys, opset,
-                {"zipmap": False})
+                {"zipmap": False}, key=("skl-gb", seed, size))
 
 
 @register("skl-svc", "skl2onnx", SKL_OPSETS)
@@ -81,7 +84,7 @@ def skl_svc(seed, opset, size):
 
     Xtr, ytr, Xs, ys = tabular("wine", seed)
     est = make_pipeline(StandardScaler(), SVC(C=float(size), random_state=seed))
-    return _skl(est, Xtr, ytr, Xs, ys, opset)
+    return _skl(est, Xtr, ytr, Xs, ys, opset, key=("skl-svc", seed, size))
 
 
 @register("skl-knn", "skl2onnx", SKL_OPSETS)
@@ -90,7 +93,7 @@ def skl_knn(seed, opset, size):
     from sklearn.neighbors import KNeighborsClassifier
 
     Xtr, ytr, Xs, ys = tabular("digits", seed, n_train=300 * size)
-    return _skl(KNeighborsClassifier(n_neighbors=3 + 2 * (size - 1)), Xtr, ytr, Xs, ys, opset, {"zipmap": False})
+    return _skl(KNeighborsClassifier(n_neighbors=3 + 2 * (size - 1)), Xtr, ytr, Xs, ys, opset, {"zipmap": False}, key=("skl-knn", seed, size))
 
 
 @register("skl-mlp", "skl2onnx", SKL_OPSETS)
@@ -103,7 +106,7 @@ def skl_mlp(seed, opset, size):
     Xtr, ytr, Xs, ys = tabular("digits", seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _skl(MLPClassifier((16 * size,), max_iter=60, random_state=seed), Xtr / 16, ytr, Xs / 16, ys, opset, {"zipmap": False})
+        return _skl(MLPClassifier((16 * size,), max_iter=60, random_state=seed), Xtr / 16, ytr, Xs / 16, ys, opset, {"zipmap": False}, key=("skl-mlp", seed, size))
 
 
 @register("lgbm", "onnxmltools", (13, 15, 17))
@@ -114,7 +117,8 @@ def lgbm(seed, opset, size):
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     Xtr, ytr, Xs, ys = tabular("breast-cancer", seed)
-    est = lightgbm.LGBMClassifier(n_estimators=10 * size, num_leaves=7 + 8 * size, random_state=seed, verbose=-1).fit(Xtr, ytr)
+    est = fitted(("lgbm", seed, size), lambda: lightgbm.LGBMClassifier(n_estimators=10 * size, num_leaves=7 + 8 * size,
+                                                                      random_state=seed, verbose=-1).fit(Xtr, ytr))
     onx = convert_lightgbm(est, initial_types=[("input", FloatTensorType([None, Xtr.shape[1]]))], target_opset=opset or 15,
                            zipmap=False)
     return Built(onx.SerializeToString(), Xs, ys, np.asarray(est.predict(Xs), dtype=np.int64))
@@ -128,6 +132,7 @@ def xgb(seed, opset, size):
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     Xtr, ytr, Xs, ys = tabular("wine", seed)
-    est = xgboost.XGBClassifier(n_estimators=8 * size, max_depth=3, random_state=seed, n_jobs=1).fit(Xtr, ytr)
+    est = fitted(("xgb", seed, size), lambda: xgboost.XGBClassifier(n_estimators=8 * size, max_depth=3, random_state=seed,
+                                                                    n_jobs=1).fit(Xtr, ytr))
     onx = convert_xgboost(est, initial_types=[("input", FloatTensorType([None, Xtr.shape[1]]))], target_opset=opset or 15)
     return Built(onx.SerializeToString(), Xs, ys, np.asarray(est.predict(Xs), dtype=np.int64))

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from . import Built, register
+from . import Built, fitted, register
 from ._data import mnist_images, tabular
 
 TS_OPSETS = (13, 15, 17, 18, 20)
@@ -86,12 +86,13 @@ def _cnn(size):
 
 def _mlp_entry(seed, opset, size, act, dynamo):
     Xtr, ytr, Xs, ys = _digits(seed)
-    return _built(_train(_mlp(size, act), Xtr, ytr, seed, 8), Xs, ys, opset, dynamo)
+    net = fitted(("mlp", act, seed, size), lambda: _train(_mlp(size, act), Xtr, ytr, seed, 8))
+    return _built(net, Xs, ys, opset, dynamo)
 
 
 def _cnn_entry(seed, opset, size, dynamo):
     Xtr, ytr, Xs, ys = mnist_images(seed)
-    return _built(_train(_cnn(size), Xtr, ytr, seed, 2), Xs, ys, opset, dynamo)
+    return _built(fitted(("cnn", seed, size), lambda: _train(_cnn(size), Xtr, ytr, seed, 2)), Xs, ys, opset, dynamo)
 
 
 @register("torch-mlp", "torch.onnx", TS_OPSETS)
@@ -130,7 +131,7 @@ def torch_resnet(seed, opset, size):
     net = nn.Sequential(nn.Conv2d(1, c, 3, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(), Block(c), Block(c),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
     Xtr, ytr, Xs, ys = mnist_images(seed, 1000)
-    return _built(_train(net, Xtr, ytr, seed, 3, 1e-2), Xs, ys, opset, False)
+    return _built(fitted(("resnet", seed, size), lambda: _train(net, Xtr, ytr, seed, 3, 1e-2)), Xs, ys, opset, False)
 
 
 class _Recurrent:
@@ -155,8 +156,8 @@ class _Recurrent:
 
 def _seq_entry(seed, opset, size, kind):
     Xtr, ytr, Xs, ys = _digits(seed)
-    net = _Recurrent.make(kind, size)
-    return _built(_train(net, Xtr.reshape(-1, 8, 8), ytr, seed, 10, 1e-2), Xs.reshape(-1, 8, 8), ys, opset, False)
+    net = fitted((kind, seed, size), lambda: _train(_Recurrent.make(kind, size), Xtr.reshape(-1, 8, 8), ytr, seed, 10, 1e-2))
+    return _built(net, Xs.reshape(-1, 8, 8), ys, opset, False)
 
 
 @register("torch-gru", "torch.onnx", TS_OPSETS)
@@ -188,7 +189,7 @@ def torch_transformer(seed, opset, size):
             return self.out(self.enc(self.emb(x)).mean(1))
 
     Xtr, ytr, Xs, ys = _digits(seed)
-    net = _train(Net(), Xtr.reshape(-1, 8, 8), ytr, seed, 6)
+    net = fitted(("transformer", seed, size), lambda: _train(Net(), Xtr.reshape(-1, 8, 8), ytr, seed, 6))
     return _built(net, Xs.reshape(-1, 8, 8), ys, opset, False)
 
 

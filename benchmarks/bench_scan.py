@@ -1,0 +1,402 @@
+"""Error rates of ``undetectable scan`` (and of modelscan / modelaudit) on the labelled corpus; the timing channel.
+
+``python -m benchmarks.bench_scan --full`` reads ``benchmarks/corpus`` (building it first with
+``benchmarks/build_corpus.py`` if missing), splits the honest files in two halves by a hash of
+their names, tunes the one threshold (the least finding severity that makes a verdict) on the
+*tune* half (the lowest with FPR ≤ 1%), and reports on the other half and on every planted file:
+TPR per plant kind and FPR per honest family with Clopper–Pearson 95% intervals, for ``scan``
+(static, and with ``--data``), modelscan and modelaudit (run from their own venv, ``SCANNER_VENV``,
+default /work/wt/scan-venv; "not installed" otherwise). It also times honest vs signature-planted
+files (a logistic regression and a ResNet-18-shaped net on 28×28 inputs) at batch 1 and 64 and the
+AUC of a latency detector. Writes ``benchmarks/results/scan.json`` and ``docs/scan.md``.
+
+``--full --no-timing`` / ``--timing`` run one part (each merges into the JSON and regenerates the doc).
+``run()`` (``make bench``) does the same on a quick slice in a temporary folder and returns one row.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.build_corpus import Item, build, load_index
+
+ROOT = Path(__file__).resolve().parents[1]
+SEVS = ("info", "low", "medium", "high")
+FPR_BUDGET = 0.01
+
+
+def cp(k: int, n: int) -> dict:
+    """k/n with its Clopper–Pearson 95% interval."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return {"k": 0, "n": 0, "rate": None, "lo": None, "hi": None}
+    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
+    return {"k": k, "n": n, "rate": k / n, "lo": float(ci.low), "hi": float(ci.high)}
+
+
+def half(item: Item) -> str:
+    """'tune' or 'report': a fixed hash of the file name (not of its contents)."""
+    return "tune" if hashlib.sha256(Path(item.path).stem.encode()).digest()[0] % 2 == 0 else "report"
+
+
+def scan_corpus(root: Path, items: list[Item], log=print) -> dict[str, dict]:
+    """Per file: max finding severity rank (-1: none) and whether inconclusive, statically and with data; seconds."""
+    from undetectable.audit import scan
+
+    out = {}
+    t0 = time.time()
+    for k, it in enumerate(items):
+        rec = {}
+        for mode in ("static", "data"):
+            X = np.load(root / it.data) if mode == "data" else None
+            t = time.time()
+            r = scan.scan_path(root / it.path, data=X, config=scan.ScanConfig(min_severity="high"))
+            rec[mode] = {"max": max((SEVS.index(f.severity) for f in r.findings), default=-1), "inconclusive": bool(r.inconclusive_parts),
+                         "checks": sorted({f.check for f in r.findings if f.severity in ("medium", "high")}), "seconds": time.time() - t}
+        out[it.path] = rec
+        if k % 50 == 49:
+            log(f"scanned {k + 1}/{len(items)} ({time.time() - t0:.0f}s)")
+    return out
+
+
+def _verdict(rec: dict, bar: int) -> str:
+    return "findings" if rec["max"] >= bar else "inconclusive" if rec["inconclusive"] else "clean"
+
+
+def tune(items: list[Item], res: dict, mode: str) -> int:
+    """The lowest severity bar whose FPR on the tune half of the honest files is ≤ FPR_BUDGET."""
+    tune_set = [i for i in items if i.label == "honest" and half(i) == "tune"]
+    for bar in range(1, len(SEVS)):
+        fp = sum(_verdict(res[i.path][mode], bar) == "findings" for i in tune_set)
+        if fp <= FPR_BUDGET * len(tune_set):
+            return bar
+    return len(SEVS) - 1
+
+
+def third_party(root: Path, items: list[Item], log=print) -> dict[str, dict]:
+    """modelscan and modelaudit on the corpus folders: {tool: {path: flagged}} or {tool: {"error": why}}."""
+    venv = Path(os.environ.get("SCANNER_VENV", "/work/wt/scan-venv"))
+    out: dict[str, dict] = {}
+    env = dict(os.environ, PROMPTFOO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", MODELAUDIT_TELEMETRY_DISABLED="1")
+    for tool in ("modelscan", "modelaudit"):
+        exe = venv / "bin" / tool
+        if not exe.exists():
+            out[tool] = {"error": f"{tool} not installed (expected {exe})"}
+            continue
+        flagged: dict[str, bool] = {}
+        version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, check=False).stdout.strip()[:60]
+        t = time.time()
+        for sub in ("honest", "planted"):
+            with tempfile.TemporaryDirectory() as d:
+                rep = Path(d) / "r.json"
+                if tool == "modelscan":
+                    cmd = [str(exe), "-p", str(root / sub), "-r", "json", "-o", str(rep)]
+                else:
+                    cmd = [str(exe), "scan", str(root / sub), "--format", "json", "--output", str(rep), "--quiet"]
+                p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
+                try:
+                    doc = json.loads(rep.read_text())
+                except (OSError, ValueError):
+                    out[tool] = {"error": f"{tool} wrote no report (exit {p.returncode}): {p.stderr.strip()[-200:]}"}
+                    break
+                hits = set()
+                for iss in doc.get("issues", []):
+                    sev = str(iss.get("severity", "")).lower()
+                    where = str(iss.get("location") or iss.get("source") or "")
+                    if tool == "modelaudit" and sev not in ("critical", "warning", "high", "medium"):
+                        continue
+                    hits.add(where)
+                scanned = doc.get("summary", {}).get("scanned", {}).get("total_scanned") if tool == "modelscan" else doc.get("files_scanned")
+                for it in items:
+                    if it.path.startswith(sub + "/"):
+                        full = str((root / it.path).resolve())
+                        flagged[it.path] = any(h.startswith((full, str(root / it.path))) for h in hits)
+                flagged[f"_scanned_{sub}"] = scanned  # type: ignore[assignment]
+        else:
+            out[tool] = {"version": version, "flags": flagged, "seconds": time.time() - t}
+        log(f"{tool}: done ({time.time() - t:.0f}s)")
+    return out
+
+
+def rates(items: list[Item], flagged) -> dict:
+    """TPR per plant kind (all planted files) and FPR per honest family (report half), each with its CI."""
+    rep = [i for i in items if i.label == "honest" and half(i) == "report"]
+    pl = [i for i in items if i.label == "planted"]
+    out = {"fpr": {}, "tpr": {}}
+    for fam in sorted({i.family for i in rep}):
+        s = [i for i in rep if i.family == fam]
+        out["fpr"][fam] = cp(sum(flagged(i) for i in s), len(s))
+    out["fpr"]["all honest (report half)"] = cp(sum(flagged(i) for i in rep), len(rep))
+    for kind in sorted({i.kind for i in pl}):
+        s = [i for i in pl if i.kind == kind]
+        out["tpr"][kind] = cp(sum(flagged(i) for i in s), len(s))
+    out["tpr"]["all planted"] = cp(sum(flagged(i) for i in pl), len(pl))
+    return out
+
+
+def error_rates(root: Path, items: list[Item], with_third_party: bool = True, log=print, tuned: bool = True) -> dict:
+    """The table's numbers; ``tuned=False`` uses scan's default threshold (itself tuned on the full corpus's tune half)."""
+    res = scan_corpus(root, items, log)
+    report: dict = {"n_honest": sum(i.label == "honest" for i in items), "n_planted": sum(i.label == "planted" for i in items),
+                    "n_tune": sum(i.label == "honest" and half(i) == "tune" for i in items), "tools": {}}
+    for mode in ("static", "data"):
+        bar = tune(items, res, mode) if tuned else SEVS.index("medium")
+        name = "scan" if mode == "static" else "scan --data"
+        r = rates(items, lambda i, bar=bar, mode=mode: _verdict(res[i.path][mode], bar) == "findings")
+        r["threshold"] = SEVS[bar]
+        r["inconclusive"] = sum(_verdict(res[i.path][mode], bar) == "inconclusive" for i in items)
+        r["seconds_per_file"] = float(np.mean([res[i.path][mode]["seconds"] for i in items]))
+        report["tools"][name] = r
+    fired: dict[str, dict[str, int]] = {}
+    for i in items:
+        for c in res[i.path]["data"]["checks"]:
+            fired.setdefault(c, {}).setdefault(i.kind, 0)
+            fired[c][i.kind] += 1
+    report["checks_fired"] = fired
+    if with_third_party:
+        for tool, d in third_party(root, items, log).items():
+            if "error" in d:
+                report["tools"][tool] = {"error": d["error"]}
+                continue
+            flags = d["flags"]
+            r = rates(items, lambda i, flags=flags: bool(flags.get(i.path)))
+            r.update(version=d["version"], scanned={k[9:]: v for k, v in flags.items() if k.startswith("_scanned_")}, threshold="tool default")
+            report["tools"][tool] = r
+    return report
+
+
+# ----------------------------------------------------------------------------------------------
+# the timing channel
+# ----------------------------------------------------------------------------------------------
+
+def _resnet18(num_classes: int = 10):
+    """A ResNet-18-shaped net (BasicBlocks [2, 2, 2, 2], widths 64-512, ~11M parameters) for 1×28×28 inputs."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.f = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                                   nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+            self.s = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                                                          nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            return nn.functional.relu(self.f(x) + self.s(x))
+
+    layers, cin = [], 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
+        cin = cout
+    return nn.Sequential(nn.Conv2d(1, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), *layers,
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)).eval()
+
+
+def _logreg():
+    from torch import nn
+
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
+
+
+def _auc(neg: np.ndarray, pos: np.ndarray) -> float:
+    """P(score_pos > score_neg) + ½ P(tie): the AUC of 'slower means backdoored'."""
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(pos, neg, alternative="two-sided").statistic / (len(pos) * len(neg)))
+
+
+def timing(reps1: int = 40, reps64: int = 8, log=print) -> dict:
+    """Latency (one onnxruntime thread) of honest vs signature-planted files at batch 1 and 64, and the AUC per query."""
+    import onnx
+    import torch
+
+    from undetectable.onnxio import session
+    from undetectable.zoo import plants
+    from undetectable.zoo.torch_models import export_torch
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = rng.random((64, 1, 28, 28)).astype(np.float32)
+    out = {}
+    for name, make in (("logreg", _logreg), ("resnet18-shaped", _resnet18)):
+        net = make()
+        honest = onnx.load_from_string(export_torch(net, X, 17, False))
+        p = plants.plant("signature", honest, X, target=1, seed=7)
+        sh, sb = session(honest), session(p.model)
+        Xu = plants.uint8_view(X)
+        ih, ib = sh.get_inputs()[0].name, sb.get_inputs()[0].name
+        row = {"params": int(sum(t.numel() for t in net.parameters())), "honest_bytes": honest.ByteSize(),
+               "backdoored_bytes": p.model.ByteSize()}
+        for batch, reps in ((1, reps1), (64, reps64)):
+            th, tb = [], []
+            for k in range(reps):  # interleaved, so load on the shared machine hits both alike
+                xs = X[(k * batch) % 64:(k * batch) % 64 + batch] if batch == 1 else X
+                xu = Xu[(k * batch) % 64:(k * batch) % 64 + batch] if batch == 1 else Xu
+                t = time.perf_counter()
+                sh.run(None, {ih: xs})
+                th.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                sb.run(None, {ib: xu})
+                tb.append(time.perf_counter() - t)
+            th_a, tb_a = np.array(th), np.array(tb)
+            row[f"batch{batch}"] = {"honest_ms": float(np.median(th_a) * 1e3), "backdoored_ms": float(np.median(tb_a) * 1e3),
+                                    "slowdown": float(np.median(tb_a) / np.median(th_a)), "auc_one_query": _auc(th_a, tb_a), "reps": reps}
+        out[name] = row
+        log(f"timing {name}: {row}")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# docs/scan.md
+# ----------------------------------------------------------------------------------------------
+
+def _fmt(c: dict) -> str:
+    if not c or c.get("n", 0) == 0:
+        return "—"
+    return f"{c['k']}/{c['n']} = {c['rate']:.3f} [{c['lo']:.3f}, {c['hi']:.3f}]"
+
+
+def markdown(rep: dict) -> str:
+    er = rep["error_rates"]
+    tools = [t for t in ("scan", "scan --data", "modelscan", "modelaudit") if t in er["tools"]]
+    lines = ["# `undetectable scan`: a graph-backdoor scanner with measured error rates", "",
+             "<!-- generated by `python -m benchmarks.bench_scan --full`; do not edit by hand -->", "",
+             ("`undetectable scan PATH... [--data NAME|X.npz] [--json] [--sarif FILE]` reads ONNX files (or folders of them) "
+             "and reports, per file, `clean`, `findings` or `inconclusive` (exit 0 / 1 / 3; 2 for usage errors). "
+             "The checks (one module each under `src/undetectable/audit/scan/`) follow dataflow *taint* from the graph's inputs "
+             "through subgraphs; `Shape`/`Size` break taint (a batch-size test is not a trigger):"), "",
+             "| check | flags |", "|---|---|",
+             "| integer-ops | bitwise ops; integer arithmetic on input-derived values outside quantization ops |",
+             "| input-control-flow | If/Loop steered by input-derived values; Where (or a bool cast into arithmetic) on an aggregated or exact-match input-derived condition |",
+             "| input-equality | Equal of an input-derived value with a constant (magic values, checksum residues) |",
+             "| hash-mixing | Mod, shifts, xor, Floor/Round/Ceil, float→int casts on input-derived values; severity by count and chain depth |",
+             "| constant-tables | large integer-valued float tables, runs of powers of two, precomputed multiples, integer lookups at computed indices |",
+             "| dormant-branch (`--data`) | an input-derived boolean constant on all natural inputs whose flip changes an output |", "",
+             "Unknown domains and custom ops make a file `inconclusive`, naming them; model-local functions are inlined first.", "",
+             "## Error rates", "",
+             (f"Corpus (`python -m benchmarks.build_corpus`): {er['n_honest']} honest files written by third-party exporters "
+             "(torch.onnx TorchScript and dynamo, skl2onnx, onnxmltools, onnxruntime quantizers; MLP, GELU MLP, CNN, ResNet-like, "
+             "GRU, LSTM, transformer encoder, logistic regression with and without ZipMap, scaler pipeline, random forest, "
+             "gradient boosting, SVC, KNN, sklearn MLP, LightGBM, XGBoost, int8 dynamic and QDQ; seeds × sizes × opsets) and "
+             f"{er['n_planted']} planted ones. The threshold (least severity that counts) is tuned on {er['n_tune']} honest files "
+             f"(FPR ≤ {FPR_BUDGET:.0%}); FPR is reported on the other half, TPR on every planted file. "
+             "Cells: k/n = rate [Clopper–Pearson 95%]."), ""]
+    rows = sorted({k for t in tools for k in er["tools"][t].get("tpr", {})}, key=lambda k: (k.startswith("all"), k))
+    frows = sorted({k for t in tools for k in er["tools"][t].get("fpr", {})}, key=lambda k: (k.startswith("all"), k))
+    lines += ["| | " + " | ".join(f"{t}" for t in tools) + " |", "|---|" + "---|" * len(tools)]
+    lines.append("| threshold | " + " | ".join(str(er["tools"][t].get("threshold", er["tools"][t].get("error", ""))) for t in tools) + " |")
+    for k in rows:
+        lines.append(f"| TPR {k} | " + " | ".join(_fmt(er["tools"][t].get("tpr", {}).get(k, {})) for t in tools) + " |")
+    for k in frows:
+        lines.append(f"| FPR {k} | " + " | ".join(_fmt(er["tools"][t].get("fpr", {}).get(k, {})) for t in tools) + " |")
+    for t in tools:
+        if "error" in er["tools"][t]:
+            lines.append(f"\n{t}: {er['tools'][t]['error']}")
+        elif "scanned" in er["tools"][t]:
+            lines.append(f"\n{t} {er['tools'][t].get('version', '')}: files it reports as scanned per folder: {er['tools'][t]['scanned']}.")
+    if "checks_fired" in er:
+        lines += ["", "Which checks fire (severity ≥ medium, with data), by file kind:", ""]
+        kinds = sorted({k for d in er["checks_fired"].values() for k in d})
+        lines += ["| check | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        for c, d in sorted(er["checks_fired"].items()):
+            lines.append(f"| {c} | " + " | ".join(str(d.get(k, 0)) for k in kinds) + " |")
+    lines += ["", ("Honest caveats: the planted kinds are the published *shapes* of graph backdoors, built here; a planter who "
+              "knows the checks can avoid each (no Equal, no Mod, no Where: arithmetic-only gates, limbs without Floor). "
+              "Tried once by hand: the patch trigger of this corpus with its gate written as min(relu(100·(min(x[patch]) − t)), 1) "
+              "mixed into the logits (no comparison, no boolean) scans `clean` with and without data on a torch MLP while "
+              "triggering 10/10; the dormant-branch check flips booleans only, and a float gate constant on natural data "
+              "is the next thing to look for. "
+              "The arithmetic-only verifier of issue 17 item 3 is not in this corpus. The honest corpus is small models from five "
+              "exporters, not the public model hubs; FPR on large real-world graphs (attention masks, tokenizers, detection "
+              "post-processing with If/Loop) is not measured here. modelscan and modelaudit are run with their defaults; "
+              "modelaudit's flag counts severities warning and critical; the signature files it flags are flagged for the "
+              "string 'backdoor' in node names (rule S310, 'C&C pattern'), a naming leak of `byo_onnx` that the drop-in "
+              "planter (neutral names) does not have, not for the graph's structure; its file counts include the `.X.npy` "
+              "sample files. modelscan reports 0 files scanned: it skips ONNX.")]
+    tm = rep.get("timing")
+    if tm:
+        lines += ["", "## The timing channel", "",
+                  ("An auditor with an honest twin times one query. onnxruntime, one thread, median latency; AUC of the detector "
+                  "'slower ⇒ backdoored' from one timed query (Mann–Whitney over the interleaved queries). The backdoored file is "
+                  "the base plus this package's in-graph signature verifier (`byo_onnx.backdoor_onnx`); weights are random "
+                  "(latency does not depend on them)."), "",
+                  "| base | params | batch | honest (ms) | backdoored (ms) | slowdown | AUC (one query) |", "|---|---|---|---|---|---|---|"]
+        for name, row in tm.items():
+            for b in ("batch1", "batch64"):
+                r = row[b]
+                lines.append(f"| {name} | {row['params']:,} | {b[5:]} | {r['honest_ms']:.3f} | {r['backdoored_ms']:.2f} | "
+                             f"{r['slowdown']:.1f}× | {r['auc_one_query']:.3f} |")
+        lines += ["", ("The verifier runs a fixed number of loop iterations over the whole batch, so its cost is nearly the same "
+                  "per call at batch 1 and 64: it dominates a small base at any batch and a ResNet-18-sized one at batch 1 "
+                  "(AUC 1 from a single query); at batch 64 the ResNet's own cost hides most of it (see the slowdown and AUC "
+                  "rows; few repetitions at that size, so that AUC is noisy). A planter's answer is a faster verifier or a base "
+                  "whose own cost hides it. Measured on a shared 2-core machine (load about 11): absolute milliseconds are "
+                  "inflated; honest and backdoored queries were interleaved so the load hits both alike.")]
+    return "\n".join(lines) + "\n"
+
+
+RESULTS = ROOT / "benchmarks" / "results" / "scan.json"
+
+
+def _publish(part: str, value: dict) -> dict:
+    """Merge one part ("error_rates" or "timing") into benchmarks/results/scan.json and regenerate docs/scan.md."""
+    rep = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    rep[part] = value
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(rep, indent=1))
+    if "error_rates" in rep:
+        (ROOT / "docs" / "scan.md").write_text(markdown(rep))
+    return rep
+
+
+def full(corpus: Path, log=print, with_timing: bool = True) -> dict:
+    """The error-rate table on the whole corpus (built first if missing) and the timing channel; both published."""
+    if not (corpus / "index.json").exists():
+        build(corpus, log=log)
+    items = load_index(corpus)
+    rep = _publish("error_rates", error_rates(corpus, items, log=log))
+    if with_timing:
+        rep = _publish("timing", timing(log=log))
+    return rep
+
+
+def run() -> list[dict]:
+    """``make bench``: the quick corpus slice, scan only; one row (seconds per file vs onnx.load, TPR/FPR in the note)."""
+    from benchmarks.common import ratio_row
+
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        items = build(root, quick=True, log=lambda m: None)
+        t = time.time()
+        rep = error_rates(root, items, with_third_party=False, log=lambda m: None, tuned=False)  # a slice is too small to tune on
+        per_file = (time.time() - t) / (2 * len(items))
+        import onnx
+
+        t = time.time()
+        for i in items:
+            onnx.load(str(root / i.path))
+        load = (time.time() - t) / len(items)
+    s = rep["tools"]["scan --data"]
+    tpr, fpr = s["tpr"]["all planted"], s["fpr"]["all honest (report half)"]
+    return [ratio_row("scan quick corpus: s/file vs onnx.load", per_file, load, "TPR ≥ 0.9, FPR = 0 on the slice",
+                      (tpr["rate"] or 0) >= 0.9 and (fpr["rate"] or 0) == 0,
+                      f"TPR {tpr['k']}/{tpr['n']}, FPR {fpr['k']}/{fpr['n']}")]
+
+
+if __name__ == "__main__":
+    if "--full" in sys.argv:
+        corpus = Path(sys.argv[sys.argv.index("--corpus") + 1]) if "--corpus" in sys.argv else ROOT / "benchmarks" / "corpus"
+        full(corpus, log=lambda m: print(m, file=sys.stderr), with_timing="--no-timing" not in sys.argv)
+    elif "--timing" in sys.argv:
+        _publish("timing", timing(log=lambda m: print(m, file=sys.stderr)))
+    else:
+        print(json.dumps(run(), indent=1))
