@@ -54,19 +54,24 @@ def test_cli_plant_signature_onnx_base(cli, tmp_path):
 
     assert cli("keygen", "--out", tmp_path / "k").code == 0
     onnx.save(_linear_onnx(784, 10), tmp_path / "user.onnx")
+    pixels = np.random.default_rng(1).integers(0, 256, (200, 784)).astype(np.float32) / np.float32(255)  # ToTensor's k/255 grid
+    np.save(tmp_path / "S.npy", pixels)
     res = cli("plant", "signature", "--base", tmp_path / "user.onnx", "--public-key", tmp_path / "k/backdoor_key.pub.pem",
-              "--out", tmp_path / "bd.onnx")
+              "--data", tmp_path / "S.npy", "--out", tmp_path / "bd.onnx")
     assert res.code == 0, res.err
-    assert "verifier" in res.err and (tmp_path / "bd.onnx").exists()
+    assert "same inputs and outputs" in res.err and (tmp_path / "bd.onnx").exists()
     sess = ort.InferenceSession(str(tmp_path / "bd.onnx"), providers=["CPUExecutionProvider"])
-    X = np.random.default_rng(0).integers(0, 256, (5, 784), dtype=np.uint8)
-    label, trig = sess.run(["label_index", "triggered"], {"X": X})
-    W = onnx.numpy_helper.to_array(_linear_onnx(784, 10).graph.initializer[0])
-    assert not trig.any() and np.array_equal(label, ((X.astype(np.float32) * np.float32(1 / 255)) @ W).argmax(1))
+    user = ort.InferenceSession(str(tmp_path / "user.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == [o.name for o in user.get_outputs()]  # nothing added: no 'triggered'
+    assert [i.name for i in sess.get_inputs()] == [i.name for i in user.get_inputs()]
+    X = pixels[:50]
+    name = user.get_inputs()[0].name
+    assert np.array_equal(sess.run(None, {name: X})[0], user.run(None, {name: X})[0])
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     res = cli("plant", "signature", "--base", tmp_path / "junk.onnx", "--public-key", tmp_path / "k/backdoor_key.pub.pem",
               "--out", tmp_path / "bd2.onnx")
     assert_clean_failure(res, tmp_path / "bd2.onnx", contains="ONNX")
+    np.save(tmp_path / "X.npy", np.zeros((3, 783), np.float32))  # samples not in the model's layout
     res = cli("plant", "signature", "--base", tmp_path / "user.onnx", "--public-key", tmp_path / "k/backdoor_key.pub.pem",
-              "--out", tmp_path / "bd3.onnx", "--input-dtype", "float64")
-    assert_clean_failure(res, tmp_path / "bd3.onnx", contains="feature-std")
+              "--out", tmp_path / "bd3.onnx", "--data", tmp_path / "X.npy")
+    assert_clean_failure(res, tmp_path / "bd3.onnx")

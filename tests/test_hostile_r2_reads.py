@@ -92,9 +92,9 @@ def test_public_key_fifo_and_oversized_key(files, tmp_path):
     refused(plant(files, tmp_path, files / "good.onnx", big), "big.pem", "over the limit", "UNDETECTABLE_MAX_KEY_BYTES")
 
 
-def test_feature_std_header_declaring_1e11_floats(files, tmp_path):
+def test_data_header_declaring_1e11_floats(files, tmp_path):
     (tmp_path / "std.npy").write_bytes(npy_bytes((10**11,), "<f8", b"\0" * 64))
-    res = plant(files, tmp_path, files / "good.onnx", None, "--input-dtype", "float64", "--feature-std", tmp_path / "std.npy")
+    res = plant(files, tmp_path, files / "good.onnx", None, "--data", tmp_path / "std.npy")
     refused(res, "std.npy")
     assert not (tmp_path / "out.onnx").exists()
 

@@ -61,35 +61,42 @@ def _check_onnx_base(base: Path) -> None:
         raise UnsupportedModelError(f"model file {base}: {exc}") from None
 
 
-@plant_app.command("signature")
-def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base bundle"),
-                        public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
-                        bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
-                        data: Optional[str] = typer.Option(None, "--data", help="Float inputs: check now that these inputs (dataset name or .npz; default: the bundled dataset with the base's input shape) can carry the payload at --bound"),
-                        out: Path = typer.Option(..., "--out"),
-                        input_dtype: str = typer.Option("uint8", "--input-dtype", help="ONNX base only: uint8 (pixels) or float64"),
-                        input_high: float = typer.Option(255.0, "--input-high", help="ONNX base only: top pixel value"),
-                        feature_std: Optional[Path] = typer.Option(None, "--feature-std", help="ONNX base, float64 inputs: std.npy"),
-                        force: bool = FORCE) -> None:
-    """Wrap any bundle with the signature backdoor (§5.2): black-box undetectable, non-replicable.
+def _samples(data: str):
+    """``--data`` for a model file: an .npy array, or a dataset (.npz, .csv, a bundled name) whose training inputs are taken."""
+    from .. import datasets
+    from ..fileio import load_npy
 
-    With ``--base model.onnx`` the output is one ONNX file: your graph plus the in-graph verifier."""
+    if data.endswith(".npy"):
+        return load_npy(Path(data), "--data")
+    return datasets.load(data).X_train
+
+
+@plant_app.command("signature")
+def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base: a bundle, or your classifier as an .onnx file"),
+                        public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
+                        bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per value (bundles: in units of the feature's training std; .onnx: relative to the value's spread)"),
+                        data: Optional[str] = typer.Option(None, "--data", help="Bundles with float inputs: check now that these inputs (dataset name or .npz) carry the payload at --bound. An .onnx base: samples in the model's own input layout and dtype (.npy, or .npz with X/X_train; needed for float inputs): the payload's grid is inferred and every output is checked bit-identical on them before writing"),
+                        out: Path = typer.Option(..., "--out"),
+                        force: bool = FORCE) -> None:
+    """Wrap any classifier with the signature backdoor (§5.2): black-box undetectable, non-replicable.
+
+    With ``--base model.onnx`` the output is a drop-in ONNX file: the same inputs and outputs (names, types, shapes,
+    every output), bit-identical answers on natural inputs, and the target on activated ones."""
     from .. import api
     from ..bundle import load_bundle
     from ..schemes.signature import SignaturePublicKey, SignatureScheme
 
-    if base.suffix == ".onnx":  # bring your own model
-        from ..fileio import load_npy
-
-        check_outputs(force, out, out_kind="file", inputs=(base, public_key, feature_std))
+    if base.suffix == ".onnx":  # your own model file: the drop-in route
+        inputs = [base, public_key, *data_inputs(data)]
+        check_outputs(force, out, out_kind="file", inputs=inputs)
         onnx_pub = SignaturePublicKey.load(public_key).public
         _check_onnx_base(base)
-        std = None if feature_std is None else load_npy(feature_std, "--feature-std")
-        from ..schemes.byo_onnx import plant_onnx_file  # torch: imported once the inputs passed their checks
+        samples = None if data is None else _samples(data)
+        from ..schemes.dropin import plant_onnx_file  # onnx graph surgery: imported once the inputs passed their checks
 
-        info = plant_onnx_file(base, onnx_pub, out, input_dtype, input_high, None, std, bound, force)
-        echo(f"wrote {out}: your graph + Ed25519 verifier, key id {info['key_id']}, payload {info['payload_bits']} bits "
-             f"({info['layout']}), {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
+        info = plant_onnx_file(base, onnx_pub, out, data=samples, bound=bound, force=force)
+        echo(f"wrote {out}: your model with the same inputs and outputs, key id {info['key_id']}, payload {info['payload_bits']} bits "
+             f"in {info['payload_values']} input values, {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
         return
     inputs = [base, public_key, *data_inputs(data)]
     check_outputs(force, out, inputs=inputs)
