@@ -35,7 +35,6 @@ def test_user_cnn_backdoored_agrees_and_activates(mnist, rng):
 
 
 def _linear_onnx(d: int, c: int, seed: int = 0):
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     W = np.random.default_rng(seed).normal(size=(d, c)).astype(np.float32)

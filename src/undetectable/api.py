@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,7 +42,7 @@ __all__ = ["activate", "arena", "arena_files", "audit_model", "immunize", "inspe
            "plant", "predict", "save", "train", "verify_coins", "write_report"]
 
 
-def _data(data: "Dataset | str") -> "Dataset":
+def _data(data: Dataset | str) -> Dataset:
     from .data import Dataset, load_dataset
     from .errors import ArgumentTypeError
 
@@ -74,7 +75,7 @@ def _require_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def _require_names(name: str, value: Any) -> "list[str] | None":
+def _require_names(name: str, value: Any) -> list[str] | None:
     from .errors import ParameterError
 
     if value is None:
@@ -84,7 +85,7 @@ def _require_names(name: str, value: Any) -> "list[str] | None":
     return list(value) or None
 
 
-def train(kind: str, data: "Dataset | str", *, seed: int = 0, **options: Any) -> "Model":
+def train(kind: str, data: Dataset | str, *, seed: int = 0, **options: Any) -> Model:
     """Train an honest model on ``data``'s training split.
 
     Parameters
@@ -115,7 +116,7 @@ def train(kind: str, data: "Dataset | str", *, seed: int = 0, **options: Any) ->
     return train_model(kind, _data(data), seed=_require_int("seed", seed), **options)
 
 
-def keygen(*, rng: np.random.Generator | None = None) -> "SignatureKey":
+def keygen(*, rng: np.random.Generator | None = None) -> SignatureKey:
     """A fresh Ed25519 key pair for the signature scheme; ``key.public`` is what ``plant`` takes.
 
     Other schemes draw their (secret-key) key inside ``plant``.
@@ -135,8 +136,8 @@ def keygen(*, rng: np.random.Generator | None = None) -> "SignatureKey":
     return _keygen(rng)
 
 
-def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: int | None = None,
-          **params: Any) -> "tuple[Model, Key]":
+def plant(scheme: str, base: Model | Dataset | str, *, key: Any = None, seed: int | None = None,
+          **params: Any) -> tuple[Model, Key]:
     """Backdoor → (model, key) with the construction ``scheme`` and its parameters ``params``.
 
     ``ud.plant(name, base, key=..., seed=S, **params)`` is ``schemes.create(name, key=..., **params).plant(base, seed=S)``.
@@ -188,7 +189,7 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     return sch.plant(base, seed=seed)
 
 
-def _require_model(model: Any, what: str = "model") -> "Model":
+def _require_model(model: Any, what: str = "model") -> Model:
     from .bundle import Model
     from .errors import ArgumentTypeError
     from .schemes.base import Key
@@ -213,7 +214,7 @@ def _require_array(X: Any, what: str = "X") -> Any:
     return X
 
 
-def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarray:
+def activate(model: Model, key: Key, X: Any, target: Any = None) -> np.ndarray:
     """Activate(x, bk[, target]) = ``key.activate(model, X, target)``: inputs close to ``X`` on which
     ``model`` outputs ``target`` (targeted schemes) or flips (rff, relu, badnets: no target).
 
@@ -244,7 +245,7 @@ def activate(model: "Model", key: "Key", X: Any, target: Any = None) -> np.ndarr
     return key.activate(model, _require_array(X), target)
 
 
-def predict(model: "Model", X: Any = None) -> np.ndarray:
+def predict(model: Model, X: Any = None) -> np.ndarray:
     """Labels (in the dataset's label values) for inputs ``X`` (validated against the model's input spec).
 
     Examples
@@ -263,8 +264,8 @@ def predict(model: "Model", X: Any = None) -> np.ndarray:
     return model.predict(_require_array(X))
 
 
-def save(obj: "Model | Key", path: "str | os.PathLike | None" = None, *, force: bool = False, passphrase: str | None = None,
-         inputs: "tuple[str | os.PathLike, ...] | list" = ()) -> Path:
+def save(obj: Model | Key, path: str | os.PathLike | None = None, *, force: bool = False, passphrase: str | None = None,
+         inputs: tuple[str | os.PathLike, ...] | list = ()) -> Path:
     """Save a model as a bundle directory (an ``OnnxModel`` to a path ending in ``.onnx``: the ONNX file), or a key
     as a key file (0600); atomic, no overwrite without ``force``.
 
@@ -302,7 +303,7 @@ def save(obj: "Model | Key", path: "str | os.PathLike | None" = None, *, force: 
     raise ArgumentTypeError(f"save takes a Model or a Key; got {type(obj).__name__}")
 
 
-def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | Key":
+def load(path: str | os.PathLike, *, passphrase: str | None = None) -> Model | Key:
     """Load a bundle (a directory: verified hashes, safe formats only), a model file (``*.onnx``: an ``OnnxModel``)
     or a key file (it records its scheme).
 
@@ -327,8 +328,8 @@ def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | 
     return load_key(path, passphrase)
 
 
-def audit_model(model: "Model", data: "Dataset | str | None" = None, *, detectors: Sequence[str] | None = None,
-          key: "Key | None" = None, seed: int = 0) -> list[dict[str, Any]]:
+def audit_model(model: Model, data: Dataset | str | None = None, *, detectors: Sequence[str] | None = None,
+          key: Key | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """Run the detectors on one model: one row per detector {"detector", "score", "status", "note", "seconds"}.
 
     Higher score = more suspicious; "n/a" rows say why a detector cannot run on this model. With ``key``
@@ -382,7 +383,7 @@ def arena(scheme: str, data: str, n_models: int, *, detectors: Sequence[str] | N
                      out=None if out is None else _require_path(out, "out"), params=params, force=_require_bool("force", force))
 
 
-def immunize(model: "Model", sigma: "float | None" = None, *, n: int = 100, alpha: float = 0.001, seed: int = 0) -> "Model":
+def immunize(model: Model, sigma: float | None = None, *, n: int = 100, alpha: float = 0.001, seed: int = 0) -> Model:
     """Randomized smoothing (Thm 2.4, Cohen et al. 2019): a model that votes over ``n`` noisy copies
     (σ in [0, 1] pixel units for images) and abstains unless the binomial test rejects at ``alpha``.
 
@@ -406,7 +407,7 @@ def immunize(model: "Model", sigma: "float | None" = None, *, n: int = 100, alph
     return _immunize(model, sigma, n=_require_int("n", n, 1), alpha=alpha, seed=_require_int("seed", seed))
 
 
-def verify_coins(model: "Model | str | os.PathLike", seed: int) -> "CoinsResult":
+def verify_coins(model: Model | str | os.PathLike, seed: int) -> CoinsResult:
     """Client-controlled coins: are an rff / relu model's random features exactly the coins of ``seed``?
 
     Examples
@@ -458,7 +459,7 @@ def _plant_module(scheme: str, module: Any, key: Any, params: dict[str, Any]) ->
     return plant_module(module, public, **params), key
 
 
-def load_model(path: str | os.PathLike) -> "Model":
+def load_model(path: str | os.PathLike) -> Model:
     """A model from a path: a bundle directory, or a model file (``*.onnx``, read as an ``OnnxModel``).
 
     Raises ``BundleError`` when nothing is there, ``ArgumentTypeError`` for a key file and ``UsageError`` naming the
@@ -493,7 +494,7 @@ def load_model(path: str | os.PathLike) -> "Model":
                      "or your classifier exported to ONNX with a .onnx name")
 
 
-def inspect_model(model: "Model | str | os.PathLike") -> dict[str, Any]:
+def inspect_model(model: Model | str | os.PathLike) -> dict[str, Any]:
     """What a white-box auditor sees. A model file: its I/O signature (symbolic dims), opsets, op histogram, node,
     initializer and parameter counts, size, the ``integer-subgraph`` score; a bundle: its manifest and weights' shapes.
 
@@ -526,7 +527,7 @@ def inspect_model(model: "Model | str | os.PathLike") -> dict[str, Any]:
             "model": model.describe()}
 
 
-def arena_files(honest: str | os.PathLike, suspect: str | os.PathLike, data: "Dataset | str | None" = None, *,
+def arena_files(honest: str | os.PathLike, suspect: str | os.PathLike, data: Dataset | str | None = None, *,
                 detectors: Sequence[str] | None = None, seed: int = 0, out: str | os.PathLike | None = None,
                 force: bool = False) -> dict[str, Any]:
     """The arena over your own populations: every ``.onnx`` file in ``honest`` vs every one in ``suspect``, every

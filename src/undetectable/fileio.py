@@ -36,7 +36,7 @@ import signal
 import stat
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 

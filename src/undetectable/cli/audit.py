@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
@@ -27,7 +26,7 @@ audit_app = typer.Typer(cls=_AuditGroup, no_args_is_help=True,
 app.add_typer(audit_app, name="audit")
 
 
-def _key(key: Optional[Path], passphrase_env: Optional[str]):
+def _key(key: Path | None, passphrase_env: str | None):
     from ..keys import passphrase_from_env
     from ..schemes import load_key
 
@@ -36,11 +35,11 @@ def _key(key: Optional[Path], passphrase_env: Optional[str]):
 
 @audit_app.command("run")
 def audit_run(bundle: Path = typer.Argument(..., help="Bundle or model file (.onnx) to audit"),
-              data: Optional[str] = typer.Option(None, "--data", help="Dataset: a bundled name, an .npz (X_train, y_train[, X_test, y_test] or X, y; samples in the model's own input layout) or a .csv. Black-box and training-data detectors need it (the set the model was trained on); graph detectors (integer-subgraph) run without"),
-              label_column: Optional[str] = LABEL_COLUMN,
-              detectors: Optional[str] = typer.Option(None, "--detectors", help=DETECTORS_HELP),
-              key: Optional[Path] = typer.Option(None, "--key", help="Backdoor key: also run the key oracles (positive controls)"),
-              passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
+              data: str | None = typer.Option(None, "--data", help="Dataset: a bundled name, an .npz (X_train, y_train[, X_test, y_test] or X, y; samples in the model's own input layout) or a .csv. Black-box and training-data detectors need it (the set the model was trained on); graph detectors (integer-subgraph) run without"),
+              label_column: str | None = LABEL_COLUMN,
+              detectors: str | None = typer.Option(None, "--detectors", help=DETECTORS_HELP),
+              key: Path | None = typer.Option(None, "--key", help="Backdoor key: also run the key oracles (positive controls)"),
+              passphrase_env: str | None = typer.Option(None, "--passphrase-env"),
               seed: int = seed_option("audit"),
               reference: int = typer.Option(3, "--reference", help="Honest models of the same family trained on --data as the reference range of each score (0: none; at most 20)"),
               reference_all: bool = typer.Option(False, "--reference-all", help="Also give slow detectors (over 5 s per model) a reference"),
@@ -94,9 +93,9 @@ def audit_report_table(bundle: Path, family: str, seed: int, rep) -> None:
 def audit_replication(bundle: Path = typer.Argument(..., help="A signature or checksum bundle"),
                       key: Path = typer.Option(..., "--key", help="Its key (the adversary gets activations, never the key)"),
                       k: int = typer.Option(32, "--k", help="Activated examples the adversary sees (inputs of its choice)"),
-                      data: Optional[str] = typer.Option(None, "--data", help="Pool of inputs (default: the bundled dataset matching the bundle's input)"),
+                      data: str | None = typer.Option(None, "--data", help="Pool of inputs (default: the bundled dataset matching the bundle's input)"),
                       steps: int = typer.Option(50, "--steps", help="Hill-climbing steps per example"),
-                      passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
+                      passphrase_env: str | None = typer.Option(None, "--passphrase-env"),
                       seed: int = typer.Option(0, "--seed", help="Seed of the adversary's choices (inputs, targets, attacks).", min=0, max=SEED_MAX),
                       json_out: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """The replication game: k activated examples → attempts at new activated inputs (signature: 0 successes)."""
@@ -117,18 +116,18 @@ def audit_replication(bundle: Path = typer.Argument(..., help="A signature or ch
 
 
 @app.command()
-def arena(scheme: Optional[str] = typer.Option(None, "--scheme", help="rff | relu | signature | checksum | badnets (or --honest/--suspect)"),
-          data: Optional[str] = typer.Option(None, "--data", help="Dataset name, .npz or .csv (with --honest/--suspect: samples in the models' own input layout, for the black-box detectors)"),
-          honest: Optional[Path] = typer.Option(None, "--honest", help="Your own populations: a folder of honest .onnx model files (with --suspect)"),
-          suspect: Optional[Path] = typer.Option(None, "--suspect", help="A folder of suspect .onnx model files: every detector that applies, AUC with 95% CI (label 1 = suspect)"),
-          label_column: Optional[str] = LABEL_COLUMN,
-          models: Optional[int] = typer.Option(None, "--models", help="Models per population (N honest + N backdoored)"),
-          target_ci_width: Optional[float] = typer.Option(None, "--target-ci-width", help="Print the models per side that a simultaneous AUC CI of this total width needs (Hanley–McNeil, Bonferroni over the key-free detectors) and the AUC that --models rules out; runs the arena only with --models"),
+def arena(scheme: str | None = typer.Option(None, "--scheme", help="rff | relu | signature | checksum | badnets (or --honest/--suspect)"),
+          data: str | None = typer.Option(None, "--data", help="Dataset name, .npz or .csv (with --honest/--suspect: samples in the models' own input layout, for the black-box detectors)"),
+          honest: Path | None = typer.Option(None, "--honest", help="Your own populations: a folder of honest .onnx model files (with --suspect)"),
+          suspect: Path | None = typer.Option(None, "--suspect", help="A folder of suspect .onnx model files: every detector that applies, AUC with 95% CI (label 1 = suspect)"),
+          label_column: str | None = LABEL_COLUMN,
+          models: int | None = typer.Option(None, "--models", help="Models per population (N honest + N backdoored)"),
+          target_ci_width: float | None = typer.Option(None, "--target-ci-width", help="Print the models per side that a simultaneous AUC CI of this total width needs (Hanley–McNeil, Bonferroni over the key-free detectors) and the AUC that --models rules out; runs the arena only with --models"),
           quick: bool = typer.Option(False, "--quick", help="Smaller models (tests, quick looks)"),
-          detectors: Optional[str] = typer.Option(None, "--detectors", help=DETECTORS_HELP),
+          detectors: str | None = typer.Option(None, "--detectors", help=DETECTORS_HELP),
           jobs: int = typer.Option(1, "--jobs", help="Local joblib workers (one BLAS thread each); -1 = all cores"),
-          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask: tcp://HOST:PORT of a running `dask scheduler`, or local[:N] (a LocalCluster of N one-thread workers); needs the 'dist' extra"),
-          shadows: Optional[int] = typer.Option(None, "--shadows", help="Shadow models per side for the meta-classifiers (default: N, or N/2 with --quick)"),
+          scheduler: str | None = typer.Option(None, "--scheduler", help="Dask: tcp://HOST:PORT of a running `dask scheduler`, or local[:N] (a LocalCluster of N one-thread workers); needs the 'dist' extra"),
+          shadows: int | None = typer.Option(None, "--shadows", help="Shadow models per side for the meta-classifiers (default: N, or N/2 with --quick)"),
           resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/units.jsonl (same options; --models may grow)"),
           partial: bool = typer.Option(False, "--partial", help="With --resume: run nothing, summarize the finished units into OUT/arena.partial.json"),
           seed: int = seed_option("arena"),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -89,14 +88,14 @@ def names(csv: str | None) -> list[str] | None:
     return [d.strip() for d in csv.split(",") if d.strip()] if csv else None
 
 
-def data_inputs(data: "str | None") -> tuple[Path, ...]:
+def data_inputs(data: str | None) -> tuple[Path, ...]:
     """The input paths behind a ``--data`` value: () for a bundled dataset's name, else the file it names."""
     from .. import datasets
 
     return () if data is None or data in datasets.names() else (Path(data),)
 
 
-def check_outputs(force: bool, out: Path, key_out: Optional[Path] = None, other: Optional[Path] = None,
+def check_outputs(force: bool, out: Path, key_out: Path | None = None, other: Path | None = None,
                   out_kind: str = "bundle", inputs: tuple | list = ()) -> None:
     """Check every input, then every output, before any work: each given input exists (a missing path is a
     usage error, exit 2, reported before any output problem); the outputs are distinct paths, each

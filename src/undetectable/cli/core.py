@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
@@ -32,7 +31,7 @@ def data_export(name: str = typer.Argument(..., help="mnist5k | digits | breast-
 
 @app.command()
 def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_key.pem and backdoor_key.pub.pem"),
-           passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env", help="Encrypt the private key with the passphrase in this environment variable"),
+           passphrase_env: str | None = typer.Option(None, "--passphrase-env", help="Encrypt the private key with the passphrase in this environment variable"),
            force: bool = FORCE) -> None:
     """Generate an Ed25519 backdoor key pair (private key file mode 0600)."""
     from ..keys import generate_keys, key_id, load_public_key, passphrase_from_env
@@ -43,9 +42,9 @@ def keygen(out: Path = typer.Option(..., "--out", help="Directory for backdoor_k
 
 @app.command()
 def train(data: str = typer.Option(..., "--data", help=DATA_HELP),
-          label_column: Optional[str] = LABEL_COLUMN,
+          label_column: str | None = LABEL_COLUMN,
           model: str = typer.Option("logreg", "--model", help="logreg | mlp | rff | relu"),
-          features: Optional[int] = typer.Option(None, "--features", help="rff / relu: m, the number of random features"),
+          features: int | None = typer.Option(None, "--features", help="rff / relu: m, the number of random features"),
           seed: int = seed_option("train"),
           out: Path = typer.Option(..., "--out", help="Output bundle directory"),
           force: bool = FORCE) -> None:

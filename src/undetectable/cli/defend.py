@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -34,7 +33,7 @@ def verify_coins_cmd(bundle: Path = typer.Argument(..., help="An rff or relu bun
 
 @app.command()
 def report(directory: Path = typer.Argument(..., help="Folder with results.json (written by 'undetectable demo') and/or arena.json files"),
-           markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the numbers as Markdown to this file (e.g. docs/results.md) instead of HTML"),
+           markdown: Path | None = typer.Option(None, "--markdown", help="Write the numbers as Markdown to this file (e.g. docs/results.md) instead of HTML"),
            force: bool = FORCE) -> None:
     """Write DIR/report.html: self-contained (inline figures and CSS) from DIR/results.json and DIR/**/arena.json."""
     from .. import api

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
@@ -16,7 +15,7 @@ def _accuracy(model, ds) -> float:
     return float(np.mean(model.predict(ds.X_test) == ds.y_test))
 
 
-def _check_capacity(m, bound: float, data: Optional[str]) -> None:
+def _check_capacity(m, bound: float, data: str | None) -> None:
     """Capacity at plant time, not at activation: the smallest --bound that fits the inputs, in the error."""
     from ..crypto.payload import FixedPointCarrier, smallest_bound
     from ..errors import CapacityError, UndetectableError
@@ -75,7 +74,7 @@ def _samples(data: str):
 def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base: a bundle, or your classifier as an .onnx file"),
                         public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
                         bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per value (bundles: in units of the feature's training std; .onnx: relative to the value's spread)"),
-                        data: Optional[str] = typer.Option(None, "--data", help="Bundles with float inputs: check now that these inputs (dataset name or .npz) carry the payload at --bound. An .onnx base: samples in the model's own input layout and dtype (.npy, or .npz with X/X_train; needed for float inputs): the payload's grid is inferred and every output is checked bit-identical on them before writing"),
+                        data: str | None = typer.Option(None, "--data", help="Bundles with float inputs: check now that these inputs (dataset name or .npz) carry the payload at --bound. An .onnx base: samples in the model's own input layout and dtype (.npy, or .npz with X/X_train; needed for float inputs): the payload's grid is inferred and every output is checked bit-identical on them before writing"),
                         out: Path = typer.Option(..., "--out"),
                         force: bool = FORCE) -> None:
     """Wrap any classifier with the signature backdoor (§5.2): black-box undetectable, non-replicable.
@@ -133,7 +132,7 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
                   beta: float = typer.Option(0.01, "--beta", help="Pancake noise β > 0"),
                   shift: str = typer.Option("half", "--shift", help="half (the backdoor) | integer (the invariance control)"),
                   seed: int = seed_option("plant"),
-                  secret_seed: Optional[int] = typer.Option(None, "--secret-seed", help=SEED_HELP["secret"], min=0, max=SEED_MAX),
+                  secret_seed: int | None = typer.Option(None, "--secret-seed", help=SEED_HELP["secret"], min=0, max=SEED_MAX),
                   out: Path = typer.Option(..., "--out", help="Output bundle directory"),
                   key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                   force: bool = FORCE) -> None:
@@ -158,10 +157,10 @@ def plant_rff_cmd(data: str = typer.Option(..., "--data", help="Dataset name or 
 def plant_relu_cmd(data: str = typer.Option(..., "--data", help="Dataset name or .npz path"),
                    features: int = typer.Option(500, "--features", help="m, the number of random ReLU units"),
                    sparsity: int = typer.Option(10, "--sparsity", help="k, the number of non-zeros of the secret direction s"),
-                   theta: Optional[float] = typer.Option(None, "--theta", help="Spike strength θ > 0 (default: inside the hardness window)"),
+                   theta: float | None = typer.Option(None, "--theta", help="Spike strength θ > 0 (default: inside the hardness window)"),
                    lam: float = typer.Option(2.0, "--lam", help="Activation step λ (in [0,1] units for pixels): x' = x + λ·s"),
                    head: str = typer.Option("linear", "--head", help="linear | norm (the honest learner's head)"),
-                   seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins) and of training; omit for OS entropy. Whoever knows it can recompute the key", min=0, max=SEED_MAX),
+                   seed: int | None = typer.Option(None, "--seed", help="Seed of the secret (s and the spiked coins) and of training; omit for OS entropy. Whoever knows it can recompute the key", min=0, max=SEED_MAX),
                    out: Path = typer.Option(..., "--out", help="Output bundle directory"),
                    key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
                    force: bool = FORCE) -> None:
@@ -187,7 +186,7 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
                       seed: int = seed_option("badnets"),
                       out: Path = typer.Option(..., "--out", help="Output bundle (an ordinary torch-mlp / sklearn bundle)"),
                       key_out: Path = typer.Option(..., "--key-out", help="Secret key file: the trigger (0600)"),
-                      poisoned_data_out: Optional[Path] = typer.Option(None, "--poisoned-data-out", help="Also write the poisoned training set (.npz) for training-data audits"),
+                      poisoned_data_out: Path | None = typer.Option(None, "--poisoned-data-out", help="Also write the poisoned training set (.npz) for training-data audits"),
                       force: bool = FORCE) -> None:
     """BadNets data poisoning: the classical, detectable control."""
     from .. import api, datasets
@@ -217,9 +216,9 @@ def plant_badnets_cmd(data: str = typer.Option(..., "--data", help="Dataset name
 def activate(bundle: Path = typer.Argument(..., help="Backdoored bundle, or a backdoored model file (.onnx)"),
              key: Path = typer.Option(..., "--key", help="The backdoor key (backdoor_key.pem or a --key-out file)"),
              input: Path = typer.Option(..., "--input", help="X.npy (for a model file: in the model's own input layout and dtype)"),
-             target: Optional[str] = typer.Option(None, "--target", help="Target label for every row"),
-             targets: Optional[Path] = typer.Option(None, "--targets", help="T.npy: one target label per row"),
-             passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env"),
+             target: str | None = typer.Option(None, "--target", help="Target label for every row"),
+             targets: Path | None = typer.Option(None, "--targets", help="T.npy: one target label per row"),
+             passphrase_env: str | None = typer.Option(None, "--passphrase-env"),
              out: Path = typer.Option(..., "--out", help="XA.npy"),
              force: bool = FORCE) -> None:
     """Activate(x, bk[, target]): inputs close to X whose output is the target / flipped."""

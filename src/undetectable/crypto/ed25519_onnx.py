@@ -41,7 +41,7 @@ class Builder:
     Subgraphs (loop bodies) are child builders sharing the root's constants (outer-scope names).
     """
 
-    def __init__(self, prefix: str = "v", root: "Builder | None" = None) -> None:
+    def __init__(self, prefix: str = "v", root: Builder | None = None) -> None:
         self.prefix = prefix
         self.nodes: list = []
         self.root = root or self
@@ -71,7 +71,7 @@ class Builder:
             root._consts[key] = name
         return root._consts[key]
 
-    def child(self, hint: str) -> "Builder":
+    def child(self, hint: str) -> Builder:
         return Builder(self.name(hint), self.root)
 
     def graph(self, name: str, inputs, outputs) -> onnx.GraphProto:
@@ -90,7 +90,7 @@ class Builder:
         ax = self.const([axis])
         return self.op("Concat", *[self.op("Unsqueeze", x, ax) for x in xs], axis=axis)
 
-    def loop(self, trip: str, body: "Builder", carried, body_in, body_out, scan_out=(), dtype: int = TensorProto.INT64):
+    def loop(self, trip: str, body: Builder, carried, body_in, body_out, scan_out=(), dtype: int = TensorProto.INT64):
         """A ``Loop`` node: ``trip`` iterations; returns the final carried values then scan outputs."""
         it = helper.make_tensor_value_info(body.name("iter"), TensorProto.INT64, [])
         cond = helper.make_tensor_value_info(body.name("cond"), TensorProto.BOOL, [])

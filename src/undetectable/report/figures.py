@@ -17,7 +17,7 @@ matplotlib is imported on first use only (``plt()``), never at module import.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

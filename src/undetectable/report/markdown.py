@@ -8,6 +8,7 @@ from a demo run's results.json, so the docs cannot drift from the code.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from .fmt import tidy_text
@@ -29,7 +30,7 @@ def _cell(v: object) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(head: list[str], rows: list[list[object]]) -> list[str]:
+def _table(head: list[str], rows: Sequence[Sequence[object]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
     return out + [""]

@@ -49,7 +49,7 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
-def get(name: str) -> "type[Scheme]":
+def get(name: str) -> type[Scheme]:
     """The ``Scheme`` class registered as ``name``; a one-line ``UsageError`` for an unknown name."""
     path = REGISTRY.get(name)
     if path is None:
@@ -58,12 +58,12 @@ def get(name: str) -> "type[Scheme]":
     return cls
 
 
-def create(name: str, **params: Any) -> "Scheme":
+def create(name: str, **params: Any) -> Scheme:
     """``get(name)(**params)``: a scheme with validated parameters."""
     return get(name)(**params)
 
 
-def load_key(path: str | os.PathLike, passphrase: str | None = None) -> "Key":
+def load_key(path: str | os.PathLike, passphrase: str | None = None) -> Key:
     """Read any key file: the file records its scheme (a PEM private key is a signature key).
 
     Examples

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,7 +70,7 @@ class BadNetsKey(Key):
         return {"n_features": int(len(self.mask))}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "BadNetsKey":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> BadNetsKey:
         if not {"mask", "pattern", "target"} <= set(arrays):
             raise UsageError("the badnets key file lacks mask, pattern or target; load the key file written when the badnets model was planted")
         return cls(arrays["mask"], arrays["pattern"], int(arrays["target"].ravel()[0]))

@@ -21,7 +21,8 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def check_seed(name: str, value: Any) -> int | None:
     return int(value)
 
 
-def check_learner(name: str, value: Any, kinds: tuple[str, ...] | None = None) -> "Learner | None":
+def check_learner(name: str, value: Any, kinds: tuple[str, ...] | None = None) -> Learner | None:
     """``value`` (a ``Learner``, a learner kind such as "logreg", or None) as a ``Learner`` or None."""
     from ..models import LEARNERS
 
@@ -190,7 +191,7 @@ class Key:
         return {}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "Key":  # pragma: no cover - abstract
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Key:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def save(self, path: str | os.PathLike, force: bool = False, passphrase: str | None = None) -> Path:
@@ -202,7 +203,7 @@ class Key:
         return save_secret(path, self.scheme, self.arrays(), self.meta(), force)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, passphrase: str | None = None) -> "Key":
+    def load(cls, path: str | os.PathLike, passphrase: str | None = None) -> Key:
         """Read a key file of this scheme; refuses a key of another scheme."""
         from ..keys import load_secret
 
@@ -248,7 +249,7 @@ class Scheme:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"
 
-    def replace(self, **changes: Any) -> "Scheme":
+    def replace(self, **changes: Any) -> Scheme:
         """The same scheme with some parameters changed (validated again)."""
         return type(self)(dataclasses.replace(self.params, **changes))
 

@@ -131,7 +131,7 @@ class ChecksumKey(Key):
         self.v = v.astype(np.uint8)
 
     @classmethod
-    def generate(cls, rng: np.random.Generator, n_blocks: int = N_BLOCKS) -> "ChecksumKey":
+    def generate(cls, rng: np.random.Generator, n_blocks: int = N_BLOCKS) -> ChecksumKey:
         return cls(rng.integers(0, 2, size=n_blocks, dtype=np.uint8))
 
     @property
@@ -155,7 +155,7 @@ class ChecksumKey(Key):
         return {"secret_id": self.secret_id}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "ChecksumKey":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> ChecksumKey:
         if "v" not in arrays:
             raise UsageError("the checksum key file has no 'v'; load the key file written when the checksum model was planted")
         return cls(arrays["v"])

@@ -248,7 +248,7 @@ class PersistentKey(Key):
         return {"mask": self.mask, "tau": np.array([self.tau])}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "PersistentKey":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> PersistentKey:
         if not {"mask", "tau"} <= set(arrays):
             raise UsageError("the persistent key file lacks mask or tau; load the key file written when the model was planted")
         return cls(arrays["mask"], float(arrays["tau"].ravel()[0]))

@@ -136,7 +136,7 @@ class ReLUKey(Key):
         return self._meta or {"D": len(self.s), "k": int(np.count_nonzero(self.s)), "theta": self.theta, "lam": self.lam}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "ReLUKey":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> ReLUKey:
         return validate_key(arrays, what="relu key file")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -89,7 +88,7 @@ class RFFKey(Key):
         return self._meta
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "RFFKey":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> RFFKey:
         if "bk" not in arrays:
             raise UsageError("the rff key file has no 'bk' array; load the key file written when the rff model was planted")
         return cls(arrays["bk"], meta)

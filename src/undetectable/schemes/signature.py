@@ -161,7 +161,7 @@ class SignaturePublicKey:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "SignaturePublicKey":
+    def load(cls, path: str | os.PathLike) -> SignaturePublicKey:
         return cls(load_public_key(path))
 
     def __repr__(self) -> str:
@@ -185,7 +185,7 @@ class SignatureKey(Key):
         self.private = private
 
     @classmethod
-    def generate(cls, rng: np.random.Generator | None = None) -> "SignatureKey":
+    def generate(cls, rng: np.random.Generator | None = None) -> SignatureKey:
         """A fresh key pair (OS entropy; from ``rng``'s bytes when given: reproducible, for arenas only)."""
         if rng is None:
             return cls(Ed25519PrivateKey.generate())
@@ -230,7 +230,7 @@ class SignatureKey(Key):
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, passphrase: str | None = None) -> "SignatureKey":
+    def load(cls, path: str | os.PathLike, passphrase: str | None = None) -> SignatureKey:
         return cls(load_private_key(path, passphrase))
 
 

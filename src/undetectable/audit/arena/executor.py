@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
 
 import numpy as np
 

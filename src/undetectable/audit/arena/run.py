@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
 from ...errors import ParameterError, UsageError
-from .catalogue import SCHEMES, check_scheme, construction_params, dataset, scheme_params
+from .catalogue import check_scheme, construction_params, dataset, scheme_params
 from .executor import evaluate_unit, run_units, shadow_unit
 from .metrics import detector_summary
 
