@@ -111,7 +111,7 @@ def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes:
     bg = base.graph
     if len(bg.input) != 1:
         raise UsageError(f"the base ONNX graph has {len(bg.input)} inputs; a backdoor needs a classifier with one input tensor")
-    b = O.Builder("bd")
+    b = O.Builder("v")
     b.nodes.append(helper.make_node("Identity", ["X"], [bg.input[0].name]))
     b.nodes.extend(bg.node)
     b.root.inits.extend(bg.initializer)
@@ -129,10 +129,8 @@ def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes:
         b.nodes.append(helper.make_node("Identity", [scores], ["scores"]))
         stype = next(o.type.tensor_type.elem_type for o in bg.output if o.name == s)
         outputs.insert(0, helper.make_tensor_value_info("scores", stype, ["n", n_classes]))
-    outputs.append(helper.make_tensor_value_info("triggered", TensorProto.BOOL, ["n"]))
-    b.nodes.append(helper.make_node("Identity", [valid], ["triggered"]))
-    d = int(np.prod(shape))
-    g = b.graph("signature_backdoor", [helper.make_tensor_value_info("X", input_type, ["n", d])], outputs)
+    d = int(np.prod(shape))  # nothing added to the outputs: no output (or graph name) names the backdoor
+    g = b.graph("classifier", [helper.make_tensor_value_info("X", input_type, ["n", d])], outputs)
     opset = max(O.OPSET, max((o.version for o in base.opset_import if o.domain in ("", "ai.onnx")), default=O.OPSET))
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="undetectable")
     model.ir_version = 9
