@@ -197,6 +197,7 @@ def test_unexpected_exception_is_one_line_with_debug_hint(cli, made, tmp_path, m
         raise ZeroDivisionError("something we did not foresee")
 
     monkeypatch.setattr(bundle, "load_bundle", boom)
+    np.save(tmp_path / "none.npy", np.zeros((1, 4), np.uint8))  # inputs are checked before the model is loaded
     line = fails(cli, tmp_path, *predict(made, tmp_path, "none.npy"), needle="re-run with --debug", code=1)
     assert "ZeroDivisionError" in line
     with pytest.raises(ZeroDivisionError):
@@ -210,6 +211,7 @@ def test_memory_error_is_one_line(cli, made, tmp_path, monkeypatch):
         raise MemoryError
 
     monkeypatch.setattr(bundle, "load_bundle", oom)
+    np.save(tmp_path / "none.npy", np.zeros((1, 4), np.uint8))  # inputs are checked before the model is loaded
     fails(cli, tmp_path, *predict(made, tmp_path, "none.npy"), needle="out of memory", code=1)
 
 
@@ -231,5 +233,6 @@ def test_interrupt_is_one_line_and_exit_130(cli, made, tmp_path, monkeypatch, ho
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bundle, "load_bundle", interrupted)
+    np.save(tmp_path / "none.npy", np.zeros((1, 4), np.uint8))  # inputs are checked before the model is loaded
     fails(cli, tmp_path, *predict(made, tmp_path, "none.npy"), needle="interrupted", code=130)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or how == "ctrl-c"

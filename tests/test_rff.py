@@ -195,7 +195,7 @@ def test_cli_plant_activate_export_and_errors(cli, tmp_path, synthetic):
     assert r.code == 0 and (tmp_path / "m.onnx").stat().st_size > 200 * 784 * 8
     # bad parameters: one clean error line, nothing written
     bad = tmp_path / "bad"
-    for args, msg in ((["--secret-dim", "800"], "exceeds"), (["--beta", "0"], "beta"), (["--features", "8"], "smaller"),
+    for args, msg in ((["--secret-dim", "800"], "secret dim"), (["--beta", "0"], "beta"), (["--features", "8"], "smaller"),
                       (["--shift", "third"], "shift")):
         assert_clean_failure(cli("plant", "rff", "--data", "synthetic", "--features", "200", *args, "--out", bad, "--key-out", tmp_path / "bk"),
                              bad, tmp_path / "bk", contains=msg)
