@@ -12,6 +12,14 @@ import onnx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from onnx import TensorProto, helper
+from test_ed25519_torch import (
+    _py_encode,
+    _py_mul,
+    _py_sign,
+    mutate,
+    openssl_verify,
+    raw_public,
+)
 
 from undetectable import onnxio
 from undetectable.crypto import arith_verifier as V
@@ -21,20 +29,18 @@ from undetectable.crypto.arith_field import canonical, fmul, join
 from undetectable.crypto.arith_ops import Builder, cut, fconst
 from undetectable.crypto.arith_sha512 import sha512
 
-from test_ed25519_torch import _py_encode, _py_mul, _py_sign, mutate, openssl_verify, raw_public
-
 DATA = Path(__file__).parent / "data"
 SK = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PK = raw_public(SK)
 M = 20
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(pk: bytes, m: int, unroll: bool) -> onnx.ModelProto:
     return V.verifier_model(pk, m, unroll=unroll)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _session(pk: bytes, m: int, unroll: bool):
     return onnxio.session(_model(pk, m, unroll))
 
@@ -211,7 +217,7 @@ def test_field_multiply_is_exact_at_the_limb_bounds():
     x[8:12], y[8:12] = -724, -724
     x[12], y[12] = 0, 0
     lazy, by = onnxio.session(onnxio.assemble(g)).run(None, {"x": x, "y": y})
-    val = lambda r: sum(int(v) << (8 * i) for i, v in enumerate(r))  # noqa: E731
+    val = lambda r: sum(int(v) << (8 * i) for i, v in enumerate(r))
     for i in range(len(x)):
         want = val(x[i]) * val(y[i]) % E.P
         assert val(lazy[i]) % E.P == want and val(by[i]) == want

@@ -20,7 +20,17 @@ from onnx import TensorProto
 
 from . import ed25519_torch as E
 from .arith_field import NL, fmul, fmulc
-from .arith_ops import Builder, cut, fconst, floor_shift, join, reshape, seq_carry, split, take
+from .arith_ops import (
+    Builder,
+    cut,
+    fconst,
+    floor_shift,
+    join,
+    reshape,
+    seq_carry,
+    split,
+    take,
+)
 
 L_BYTES = np.frombuffer(E.L.to_bytes(32, "little"), dtype=np.uint8).astype(np.float32)
 DELTA_BYTES = np.frombuffer(E.DELTA.to_bytes(32, "little"), dtype=np.uint8).astype(np.float32)
@@ -119,4 +129,4 @@ def point_sum(b: Builder, pts: str) -> str:
     return reshape(b, q, [-1, 4, NL])
 
 
-__all__ = ["mod_l", "less_than_l", "base_points", "key_points", "lookup", "point_sum", "cut"]
+__all__ = ["base_points", "cut", "key_points", "less_than_l", "lookup", "mod_l", "point_sum"]

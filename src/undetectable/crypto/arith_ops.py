@@ -17,7 +17,7 @@ True
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from onnx import TensorProto, helper

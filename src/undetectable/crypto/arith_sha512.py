@@ -2,7 +2,7 @@
 
 A 64-bit word is a vector of 64 bits (least significant first), each a float32 0/1:
 
-* rotations and shifts are a constant ``Gather`` (a shift reads a zero column); the XOR of three
+* rotations and shifts are ``Slice``s of (x ‖ x ‖ 0); the XOR of three
   is their sum mod 2 (``s − 2·floor(s/2)``);
 * ``Ch(e, f, g) = g + e·(f − g)``, ``Maj(a, b, c) = floor((a + b + c)/2)``;
 * additions mod 2^64 sum the bit vectors (several terms at once), weight them into four 16-bit
@@ -33,7 +33,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import ed25519_torch as E
-from .arith_ops import Builder, axes, bits_of, cut, fconst, index, repeat, reshape, take, unsq
+from .arith_ops import (
+    Builder,
+    bits_of,
+    cut,
+    fconst,
+    repeat,
+    reshape,
+    take,
+    unsq,
+)
 
 ROUNDS_PER_ITER = 8
 
@@ -77,12 +86,6 @@ def _xor_sum(b: Builder, s: str) -> str:
     return b.op("Sub", s, b.op("Mul", b.op("Floor", b.op("Mul", s, fconst(b, 0.5))), fconst(b, 2.0)))
 
 
-def _sigma_index(rots, shr, offset: int, zero: int) -> list[list[int]]:
-    rows = [[offset + (i + r) % 64 for i in range(64)] for r in rots]
-    rows += [[offset + i + s if i + s < 64 else zero for i in range(64)] for s in shr]
-    return rows
-
-
 def message_words(b: Builder, data: str, length: int, zero: str) -> tuple[str, int]:
     """Padded message (n, length) bytes → word bits (n, blocks, 16, 64), and the block count."""
     pad = np.frombuffer(E.sha512_padding(length), dtype=np.uint8).astype(np.float32)
@@ -93,33 +96,42 @@ def message_words(b: Builder, data: str, length: int, zero: str) -> tuple[str, i
     return reshape(b, bits, [-1, nb, 16, 64]), nb
 
 
+def _rotations(b: Builder, x: str, rots, shr=(), zeros: str | None = None) -> str:
+    """Σ over r in ``rots`` of rotr(x, r) plus x >> s for s in ``shr``, as bit counts (…, 64).
+
+    Slices of (x ‖ x ‖ 0): contiguous copies (onnxruntime's element-wise ``Gather`` measured 10× slower).
+    """
+    parts = [x, x] + ([zeros] if shr else [])
+    xx = b.op("Concat", *parts, axis=-1)
+    terms = [cut(b, xx, r, r + 64, -1) for r in rots] + [cut(b, xx, 64 + s, 128 + s, -1) for s in shr]
+    total = terms[0]
+    for t in terms[1:]:
+        total = b.op("Add", total, t)
+    return total
+
+
 def schedule(b: Builder, words: str, nb: int) -> str:
     """W_0..W_79 of every block, weighted into chunks plus K_t: (80, n, nb, 4)."""
-    w = [take(b, words, t, 2) for t in range(16)]  # (n, nb, 64)
-    zc = b.op("Mul", cut(b, w[0], 0, 1, -1), fconst(b, 0.0))
-    idx = np.array([_sigma_index((19, 61), (6,), 0, 128), _sigma_index((1, 8), (7,), 64, 128)], dtype=np.int32)
+    w = [reshape(b, cut(b, words, t, t + 1, 2), [-1, nb, 64]) for t in range(16)]  # (n, nb, 64)
+    zeros = b.op("Mul", w[0], fconst(b, 0.0))
     for t in range(16, 80):
-        cat = b.op("Concat", w[t - 2], w[t - 15], zc, axis=-1)
-        s = b.op("ReduceSum", b.op("Gather", cat, index(b, idx), axis=-1), axes(b, [-2]), keepdims=0)
-        sig = b.op("ReduceSum", _xor_sum(b, s), axes(b, [-2]), keepdims=0)
-        w.append(add64(b, b.op("Add", b.op("Add", sig, w[t - 7]), w[t - 16]), [-1, nb, 64]))
+        s1 = _xor_sum(b, _rotations(b, w[t - 2], (19, 61), (6,), zeros))
+        s0 = _xor_sum(b, _rotations(b, w[t - 15], (1, 8), (7,), zeros))
+        w.append(add64(b, b.op("Add", b.op("Add", s1, s0), b.op("Add", w[t - 7], w[t - 16])), [-1, nb, 64]))
     allw = b.op("Concat", *[unsq(b, x, 0) for x in w], axis=0)
     k = np.stack([_word_chunks(v) for v in E.SHA512_K]).reshape(80, 1, 1, 4)
     return b.op("Add", b.op("MatMul", allw, fconst(b, _chunk_matrix())), fconst(b, k))
 
 
-_ROUND_INDEX = np.array([_sigma_index((28, 34, 39), (), 0, 0), _sigma_index((14, 18, 41), (), 64, 0)], dtype=np.int32)
-
-
 def _round(b: Builder, pairs: list[str], kw: str) -> list[str]:
     """One SHA-512 round on pairs (a, e), (b, f), (c, g), (d, h), each (n, 2, 64); kw (n, 1, 4)."""
     p0, p1, p2, p3 = pairs
-    s = b.op("ReduceSum", b.op("Gather", reshape(b, p0, [-1, 128]), index(b, _ROUND_INDEX), axis=1), axes(b, [2]), keepdims=0)
+    s = b.op("Concat", _rotations(b, cut(b, p0, 0, 1, 1), (28, 34, 39)), _rotations(b, cut(b, p0, 1, 2, 1), (14, 18, 41)), axis=1)
     sig = _xor_sum(b, s)  # rows Σ0(a), Σ1(e)
     ch = b.op("Add", p2, b.op("Mul", p0, b.op("Sub", p1, p2)))  # row 1: Ch(e, f, g)
     maj = b.op("Floor", b.op("Mul", b.op("Add", b.op("Add", p0, p1), p2), fconst(b, 0.5)))  # row 0: Maj(a, b, c)
-    u = take(b, b.op("Add", b.op("Add", p3, sig), ch), [1], 1)  # h + Σ1 + Ch
-    v = b.op("Concat", take(b, b.op("Add", sig, maj), [0], 1), take(b, p3, [0], 1), axis=1)  # (Σ0 + Maj, d)
+    u = cut(b, b.op("Add", b.op("Add", p3, sig), ch), 1, 2, 1)  # h + Σ1 + Ch
+    v = b.op("Concat", cut(b, b.op("Add", sig, maj), 0, 1, 1), cut(b, p3, 0, 1, 1), axis=1)  # (Σ0 + Maj, d)
     new = add64(b, b.op("Add", u, v), [-1, 2, 64], kw)
     return [new, p0, p1, p2]
 

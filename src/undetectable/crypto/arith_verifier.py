@@ -37,7 +37,7 @@ from onnx import TensorProto, helper
 from .. import onnxio
 from . import arith_curve as C
 from .arith_field import NL, canonical, fmul, invert
-from .arith_ops import Builder, cut, fconst, floor_shift, join, reshape, take
+from .arith_ops import Builder, cut, fconst, floor_shift, join, take
 from .arith_sha512 import sha512
 
 #: Ops a verifier graph may contain (``Loop`` only when not unrolled).
