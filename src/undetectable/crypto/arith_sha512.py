@@ -101,7 +101,7 @@ def _rotations(b: Builder, x: str, rots, shr=(), zeros: str | None = None) -> st
 
     Slices of (x ‖ x ‖ 0): contiguous copies (onnxruntime's element-wise ``Gather`` measured 10× slower).
     """
-    parts = [x, x] + ([zeros] if shr else [])
+    parts = [x, x] + ([zeros] if shr and zeros is not None else [])
     xx = b.op("Concat", *parts, axis=-1)
     terms = [cut(b, xx, r, r + 64, -1) for r in rots] + [cut(b, xx, 64 + s, 128 + s, -1) for s in shr]
     total = terms[0]
