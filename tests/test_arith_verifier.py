@@ -101,6 +101,26 @@ def test_edge_encodings_s_ge_l_noncanonical_and_small_order_r():
     assert ssl[0] and not any(ssl[1:])
 
 
+def test_inputs_that_are_not_bytes_are_rejected_without_error():
+    """Floats that are not bytes (256, −1, 0.5, NaN, ±inf, 1e30) in R, S or the message: False, never an exception."""
+    msg = bytes(range(M))
+    sig = np.frombuffer(SK.sign(msg), dtype=np.uint8).astype(np.float32)
+    rows_s, rows_m = [sig.copy()], [np.frombuffer(msg, np.uint8).astype(np.float32)]
+    for pos in (0, 40, 63):
+        for bad in (256.0, -1.0, 0.5, np.nan, np.inf, -np.inf, 1e30):
+            s = sig.copy()
+            s[pos] = bad
+            rows_s.append(s)
+            rows_m.append(rows_m[0])
+    for bad in (256.0, -1.0, 0.5, np.nan):
+        m = rows_m[0].copy()
+        m[3] = bad
+        rows_s.append(sig)
+        rows_m.append(m)
+    out = _run(PK, np.array(rows_m), np.array(rows_s)).tolist()
+    assert out == [True] + [False] * (len(out) - 1)
+
+
 def test_small_order_key_component_and_off_curve_key():
     """k is reduced exactly mod L (a key with an order-2 component), and a key off the curve answers False."""
     a = 0x7654321 * 2**190 + 5

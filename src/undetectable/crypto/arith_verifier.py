@@ -10,7 +10,9 @@ byte for byte with the canonical encoding of [S]B − [k]A, so a non-canonical R
     valid = S < L  and  encode(Q) == R       arith_field (inversion, canonical bytes)
 
 Ops: MatMul, Mul, Add, Sub, Floor, Gather, Concat, Slice, Reshape, Unsqueeze, ReduceSum, Transpose,
-Cast (uint8 tables and int32 gather indices), Identity; Equal, Less, And for the final answer; with
+Cast (uint8 tables, int32 gather indices, a bool mask), Identity; Min, Max, Equal and Where clean the inputs
+(an entry that is not a byte, NaN included, becomes 0 and its row answers False: no input can produce an
+out-of-range index); Equal, Less, And for the final answer; with
 ``unroll=False`` also ``Loop`` (explicit ``cond``). No bitwise op, no int64 value is ever computed
 (int64 appears only as Reshape/Unsqueeze/ReduceSum shape and axes constants and Loop trip counts), no
 float64. ``verifier_model`` wraps it as a standalone model (``messages``, ``signatures`` → ``valid``).
@@ -41,15 +43,32 @@ from .arith_ops import Builder, cut, fconst, floor_shift, join, take
 from .arith_sha512 import sha512
 
 #: Ops a verifier graph may contain (``Loop`` only when not unrolled).
-ALLOWED_OPS = frozenset({"MatMul", "Mul", "Add", "Sub", "Floor", "Gather", "Concat", "Slice", "Reshape", "Unsqueeze",
+ALLOWED_OPS = frozenset({"MatMul", "Mul", "Add", "Sub", "Floor", "Min", "Max", "Where", "Gather", "Concat", "Slice", "Reshape", "Unsqueeze",
                          "ReduceSum", "Transpose", "Cast", "Identity", "Equal", "Less", "And", "Loop"})
 #: Bitwise and integer-hashing ops a scanner looks for; none may appear.
 FORBIDDEN_OPS = frozenset({"BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "Mod", "If", "Scan"})
 
 
+def _bytes(b: Builder, x: str) -> tuple[str, str]:
+    """(the entries of x that are bytes, others 0; (n,) bool: the whole row is bytes). NaN and ±inf are not bytes.
+
+    The verifier runs on the cleaned tensor, so no NaN or out-of-range table index can arise from any input.
+    """
+    t = b.op("Min", b.op("Max", b.op("Floor", x), fconst(b, 0.0)), fconst(b, 255.0))
+    is_byte = b.op("Equal", t, x)  # False for NaN, ±inf, fractions, values outside [0, 255]
+    clean = b.op("Where", is_byte, x, fconst(b, 0.0))
+    bad = b.op("ReduceSum", b.op("Sub", fconst(b, 1.0), b.op("Cast", is_byte, to=TensorProto.FLOAT)),
+               b.const(np.array([1]), np.int64), keepdims=0)
+    return clean, b.op("Equal", bad, fconst(b, 0.0))
+
+
 def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, message_len: int, *,
                  unroll: bool = False) -> str:
     """Inline the verifier into ``b``: float32 bytes (n, message_len), (n, 64) → (n,) bool tensor name."""
+    signatures, sig_ok = _bytes(b, signatures)
+    if message_len:
+        messages, msg_ok = _bytes(b, messages)
+        sig_ok = b.op("And", sig_ok, msg_ok)
     zero = b.op("Mul", cut(b, signatures, 0, 1, 1), fconst(b, 0.0))  # (n, 1): broadcasts constants to the batch
     r_bytes, s_bytes = cut(b, signatures, 0, 32, 1), cut(b, signatures, 32, 64, 1)
     a_row = b.op("Add", zero, fconst(b, np.frombuffer(bytes(public_key), np.uint8).astype(np.float32)[None, :]))
@@ -68,6 +87,7 @@ def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, 
     diff = b.op("Sub", enc, r_bytes)
     same = b.op("Equal", b.op("ReduceSum", b.op("Mul", diff, diff), b.const(np.array([1]), np.int64), keepdims=0), fconst(b, 0.0))
     ok = b.op("And", same, C.less_than_l(b, s_bytes))
+    ok = b.op("And", ok, sig_ok)
     if not key_ok:
         ok = b.op("And", ok, b.const(np.bool_(False), np.bool_))
     return ok
