@@ -133,9 +133,12 @@ def plant(scheme: str, base: "Model | Dataset | str", *, key: Any = None, seed: 
     """
     from . import schemes
 
+    data = params.pop("data", None)  # signature into a model file (OnnxModel): samples in the file's own layout
     sch = schemes.create(scheme, **params)
     if not sch.wraps and isinstance(base, (str, os.PathLike)):
         base = _data(base)
+    if data is not None:
+        return sch.plant(base, seed=seed, rng=rng, key=key, data=data)  # type: ignore[call-arg]
     return sch.plant(base, seed=seed, rng=rng, key=key)
 
 
@@ -171,7 +174,8 @@ def predict(model: "Model", X: Any) -> np.ndarray:
 
 def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, passphrase: str | None = None,
          inputs: "tuple[str | os.PathLike, ...] | list" = ()) -> Path:
-    """Save a model as a bundle directory, or a key as a key file (0600); atomic, no overwrite without ``force``.
+    """Save a model as a bundle directory (an ``OnnxModel`` to a path ending in ``.onnx``: the ONNX file), or a key
+    as a key file (0600); atomic, no overwrite without ``force``.
 
     With ``force`` only a bundle this tool wrote is replaced (never another folder, a key folder, a symlink or
     the current directory); ``inputs`` are paths the output must not contain (the bundle it was made from).
@@ -188,6 +192,8 @@ def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, pa
     """
     from .bundle import Model, save_bundle
 
+    if str(path).endswith(".onnx") and hasattr(obj, "proto") and hasattr(obj, "interface"):  # an OnnxModel: the file itself
+        return obj.save(path, force=force, inputs=inputs)  # type: ignore[union-attr, call-arg]
     if isinstance(obj, Model):
         if passphrase:
             from .errors import UsageError
@@ -198,7 +204,8 @@ def save(obj: "Model | Key", path: str | os.PathLike, *, force: bool = False, pa
 
 
 def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | Key":
-    """Load a bundle (a directory: verified hashes, safe formats only) or a key file (it records its scheme).
+    """Load a bundle (a directory: verified hashes, safe formats only), a model file (``*.onnx``: an ``OnnxModel``)
+    or a key file (it records its scheme).
 
     Examples
     --------
@@ -210,7 +217,14 @@ def load(path: str | os.PathLike, *, passphrase: str | None = None) -> "Model | 
     from .bundle import load_bundle
     from .schemes import load_key
 
-    return load_bundle(path) if Path(path).is_dir() else load_key(path, passphrase)
+    p = Path(path)
+    if p.is_dir():
+        return load_bundle(p)
+    if p.name.endswith(".onnx") and p.is_file():
+        from .models.onnx_file import OnnxModel
+
+        return OnnxModel.from_file(p)
+    return load_key(path, passphrase)
 
 
 def audit_model(model: "Model", data: "Dataset | str | None" = None, *, detectors: Sequence[str] | None = None,

@@ -43,6 +43,7 @@ FAMILY_PATHS: dict[str, str] = {
     "signature": "undetectable.schemes.signature:SignatureBackdoor",
     "checksum": "undetectable.schemes.checksum:ChecksumBackdoor",
     "smoothed": "undetectable.defend.smoothing:SmoothedModel",
+    "onnx": "undetectable.models.onnx_file:OnnxModel",  # a user's ONNX file; the bundle holds it as model.onnx
 }
 FAMILIES: dict[str, type[Model]] = {}  # classes added at run time with ``register`` (plug-ins, tests)
 

@@ -159,7 +159,7 @@ def validate_manifest(m: Any, fmt: str, version: int) -> dict:
 
     Fields: ``format`` (== ``fmt``), ``format_version`` (== ``version``), ``family`` (a short name),
     ``input`` ({shape: 1..4 positive ints, dtype: uint8|float64, low/high: finite or null,
-    feature_std: null or one finite number > 0 per feature}), ``classes`` (unique labels: strings
+    feature_std: null or one finite number > 0 per feature}; float32/int64: model files), ``classes`` (unique labels: strings
     or finite numbers), ``params`` (an object), ``files`` ({plain relative path: sha256 hex}).
     Extra top-level fields are allowed (strings, numbers or small objects), never read.
     """
@@ -187,8 +187,8 @@ def validate_manifest(m: Any, fmt: str, version: int) -> dict:
     if n_features > limit("FEATURES"):
         raise ValueError(f"'input.shape' declares {n_features:,} features, over the limit of {limit('FEATURES'):,} "
                          f"(raise it with UNDETECTABLE_MAX_FEATURES={n_features})")
-    if inp.get("dtype") not in ("uint8", "float64"):
-        raise ValueError(f"'input.dtype' must be 'uint8' or 'float64', not {str(inp.get('dtype'))[:40]!r}")
+    if inp.get("dtype") not in ("uint8", "float64", "float32", "int64"):
+        raise ValueError(f"'input.dtype' must be 'uint8', 'float64', 'float32' or 'int64', not {str(inp.get('dtype'))[:40]!r}")
     for k in ("low", "high"):
         if inp.get(k) is not None and not _is_num(inp[k]):
             raise ValueError(f"'input.{k}' must be a finite number or null")

@@ -22,7 +22,7 @@ class InputSpec:
     """
 
     shape: tuple[int, ...]
-    dtype: str  # "uint8" or "float64"
+    dtype: str  # "uint8" or "float64" (bundles); "float32" or "int64" (model files' native inputs)
     low: float | None = None  # None: unbounded (float features)
     high: float | None = None
     feature_std: tuple[float, ...] | None = field(default=None)
@@ -80,10 +80,17 @@ class InputSpec:
                         f"[{self.low:g}, {self.high:g}]; rescale it"
                     )
                 X = X.astype(np.uint8)
+        elif self.dtype == "int64":
+            if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+                raise UsageError(f"{what} has dtype {X.dtype}, the model expects integers; convert it")
+            if np.issubdtype(X.dtype, np.floating) and (not np.all(np.isfinite(X)) or np.any(X != np.round(X))
+                                                        or np.any(np.abs(X) >= 2.0**63)):
+                raise UsageError(f"{what} has non-integer or non-finite values, the model expects int64; convert it")
+            X = X.astype(np.int64, copy=False)
         else:
             if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
                 raise UsageError(f"{what} has dtype {X.dtype}, the model expects real numbers; convert it")
-            X = X.astype(np.float64, copy=False)
+            X = X.astype(np.float32 if self.dtype == "float32" else np.float64, copy=False)
             if not np.all(np.isfinite(X)):
                 n_bad = int((~np.isfinite(X)).any(axis=1).sum())
                 raise UsageError(f"{what} has NaN or infinite values in {n_bad} rows; remove or impute them")

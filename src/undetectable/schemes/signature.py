@@ -188,6 +188,10 @@ class SignatureKey(Key):
         return key_id(self.private.public_key())
 
     def activate(self, model: Model, X: Any, target: Any = None) -> np.ndarray:
+        if getattr(model, "family", None) == "onnx":  # a model file: the drop-in backdoor (schemes.dropin)
+            from .dropin import activate_file
+
+            return activate_file(model, self.private, X, target)  # type: ignore[arg-type]
         bd: SignatureBackdoor = planted(model, SignatureBackdoor, self.scheme, "a signature key (PEM)")
         return bd.activate(X, self.private, target)
 
@@ -246,7 +250,9 @@ class SignatureScheme(Scheme):
     default_learner = Learner("logreg")
 
     def plant(self, base: Any, *, seed: int | None = None, rng: np.random.Generator | None = None, key: Any = None,
-              learner: Learner | None = None) -> tuple[SignatureBackdoor, Any]:
+              learner: Learner | None = None, data: Any = None) -> tuple[Any, Any]:
+        """``base`` a Model; an ``OnnxModel`` (a user's file) gets the drop-in backdoor, ``data``: its samples
+        in the file's own layout (float inputs need them)."""
         if key is None:
             key = SignatureKey.generate(rng)
         if isinstance(key, SignatureKey):
@@ -257,6 +263,10 @@ class SignatureScheme(Scheme):
             public, key = key, SignaturePublicKey(key)
         else:
             raise UsageError(f"the signature scheme plants an Ed25519 public key; got {type(key).__name__}")
+        if getattr(base, "family", None) == "onnx":
+            from .dropin import plant_dropin
+
+            return plant_dropin(base, public, data=data, bound=self.params.bound), key
         return plant_signature(base, public, self.params.bound), key
 
     def null(self, model: Model, rng: np.random.Generator) -> SignatureKey:

@@ -1,0 +1,82 @@
+"""Drop-in planting into third-party ONNX files: the table file × plant / identical outputs / activation / interface.
+
+For every file of ``tests/dropin_files.py`` (skl2onnx, onnxmltools LightGBM/XGBoost, torch.onnx legacy and
+default exporters, onnxruntime int8, a hand-made opset-21 file): plant with ``plant_dropin``; compare every
+output bit for bit on ``N_ROWS`` rows (natural, noisy off the grid, noisy on the grid, random); activate
+``N_ACT`` rows for every class; compare the interfaces. Writes benchmarks/results/dropin_zoo.md.
+
+    PYTHONPATH=src:tests python -m benchmarks.study_dropin_zoo [N_ROWS]
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+N_ROWS, N_ACT = 10_000, 5
+
+
+def rows(X: np.ndarray, g, n: int, rng: np.random.Generator) -> np.ndarray:
+    flat = X.reshape(len(X), -1)
+    k = n // 4
+    nat = flat[rng.integers(0, len(flat), k)]
+    u = g.snap(flat[rng.integers(0, len(flat), k)])
+    on = g.values(np.clip(u + rng.integers(-1, 2, u.shape), 0, g.span - 1) + g.low.astype(np.int64))
+    if X.dtype == np.uint8:
+        noisy = np.clip(nat.astype(int) + rng.integers(-3, 4, nat.shape), 0, 255)
+        rand = rng.integers(0, 256, (n - 3 * k, flat.shape[1]))
+    else:
+        noisy = nat + rng.normal(0, 0.01, nat.shape) * flat.std()
+        rand = rng.uniform(flat.min(), flat.max(), (n - 3 * k, flat.shape[1]))
+    return np.concatenate([nat, noisy, on, rand]).astype(X.dtype)
+
+
+def main(n_rows: int = N_ROWS) -> str:
+    import dropin_files as F
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from undetectable.errors import UndetectableError
+    from undetectable.models.onnx_file import OnnxModel
+    from undetectable.schemes.dropin import activate_file, check_identical, grid_of, plant_dropin
+
+    sk = Ed25519PrivateKey.from_private_bytes(bytes(range(5, 37)))
+    rng = np.random.default_rng(0)
+    folder = Path(tempfile.mkdtemp())
+    lines = ["| file | input | opsets | plant (s) | identical outputs | activation | same interface |", "|---|---|---|---|---|---|---|"]
+    for name in (*F.NAMES, *F.SLOW):
+        path, X = F.build(name, folder)
+        m = OnnxModel.from_file(path)
+        cells = [name, f"{X.dtype} {X.shape[1:]}", str(m.interface.opsets)]
+        try:
+            t0 = time.perf_counter()
+            bd = plant_dropin(m, sk.public_key(), data=X, bound=0.05)
+            cells.append(f"{time.perf_counter() - t0:.1f}")
+        except UndetectableError as exc:
+            lines.append("| " + " | ".join(cells + [f"refused: {exc}", "", "", ""]) + " |")
+            continue
+        g, _ = grid_of(bd, F.raw_public(sk))
+        Q = rows(X, g, n_rows, rng)
+        n, bad = check_identical(m, bd, Q)
+        cells.append(f"{n:,}/{len(Q):,} rows" + ("" if bad is None else f" (differs: {bad})"))
+        hits = total = 0
+        for t in m.classes.tolist():
+            Xa = activate_file(bd, sk, X[:N_ACT], t)
+            hits += int(np.sum(bd.predict(Xa).astype(str) == str(t)))
+            total += N_ACT
+        cells.append(f"{hits}/{total} ({len(m.classes)} targets)")
+        same = bd.interface == m.interface
+        only_opset = (bd.interface.inputs, bd.interface.outputs) == (m.interface.inputs, m.interface.outputs)
+        cells.append("yes" if same else ("I/O yes; opset raised to 18" if only_opset else "NO"))
+        lines.append("| " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    table = main(int(sys.argv[1]) if len(sys.argv) > 1 else N_ROWS)
+    out = Path(__file__).parent / "results" / "dropin_zoo.md"
+    out.write_text("# Drop-in planting into third-party ONNX files\n\n" + table + "\n")
+    print(table)

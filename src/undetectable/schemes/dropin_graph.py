@@ -1,0 +1,200 @@
+"""Graph surgery for the drop-in backdoor: the user's graph, unchanged, plus the verifier, behind the same interface.
+
+``splice(model, prefix, add)`` keeps the user's inputs, outputs (names, types, shapes with symbolic dims,
+order), opset imports, IR version, producer and every node; the user's output tensors are renamed inside
+the graph (``{prefix}_o{i}``) and the outputs recomputed from them:
+
+* a label output (rank 1: int64, int32 or string): ``Where(valid, classes[target], label)``, so clean answers
+  are the original tensor itself, bit for bit;
+* a score output (n, C) float (probabilities or logits), or the tensor feeding a ``ZipMap`` (whose output then
+  follows): ``Where(valid, triggered_row, scores)``; a triggered row is one-hot for probabilities, and for
+  logits every entry the row minimum and the target the row maximum + 1 (+ |max|·2^-8);
+* any other output: ``UnsupportedModelError`` naming it.
+
+Every name added starts with one prefix that no name of the user's graph (subgraphs included) starts with.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from ..errors import UnsupportedModelError
+
+F32 = np.float32
+#: the default-domain opset the added graph needs (Reduce* with axes inputs; the current verifier's bitwise ops)
+MIN_OPSET = 18
+
+
+def _subgraphs(node: onnx.NodeProto):
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            yield a.g
+        elif a.type == onnx.AttributeProto.GRAPHS:
+            yield from a.graphs
+
+
+def all_names(graph: onnx.GraphProto) -> set[str]:
+    """Every name in ``graph`` and its subgraphs: values, nodes, initializers, inputs, outputs."""
+    out: set[str] = {graph.name}
+    out |= {v.name for v in [*graph.input, *graph.output, *graph.value_info]}
+    out |= {i.name for i in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
+    for n in graph.node:
+        out |= {n.name, *n.input, *n.output}
+        for g in _subgraphs(n):
+            out |= all_names(g)
+    out.discard("")
+    return out
+
+
+def prefix_candidates(raw_public: bytes, n: int = 64):
+    """Neutral name prefixes derived from the public key (the first one free of collisions is used)."""
+    for i in range(n):
+        yield "n" + hashlib.sha256(b"names" + raw_public + bytes([i])).hexdigest()[:7]
+
+
+def choose_prefix(raw_public: bytes, names: set[str]) -> str:
+    for p in prefix_candidates(raw_public):
+        if not any(s.startswith(p) for s in names):
+            return p
+    raise UnsupportedModelError("every candidate name prefix collides with the model's names")  # pragma: no cover
+
+
+def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename value ``old`` in every node of ``graph`` and of subgraphs that do not define it themselves."""
+    for n in graph.node:
+        for i, v in enumerate(n.input):
+            if v == old:
+                n.input[i] = new
+        for i, v in enumerate(n.output):
+            if v == old:
+                n.output[i] = new
+        for g in _subgraphs(n):
+            local = {v.name for v in g.input} | {i.name for i in g.initializer} | {o for m in g.node for o in m.output}
+            if old not in local:
+                _rename(g, old, new)
+    for vi in graph.value_info:
+        if vi.name == old:
+            vi.name = new
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputRole:
+    """How one output follows the target: "label", "probabilities", "logits" or "zipmap" (its ZipMap's input)."""
+
+    name: str
+    role: str
+    source: str = ""  # zipmap: the (n, C) tensor feeding it
+
+
+def header(model: onnx.ModelProto) -> tuple[dict[str, int], bool]:
+    """The opset imports the planted file declares: the user's, the default domain raised to MIN_OPSET if below.
+
+    Returns (imports, converted): ``converted`` when the user's graph had to be converted to MIN_OPSET.
+    """
+    from ..onnxio import opsets
+
+    imports = opsets(model)
+    if imports.get("", 0) >= MIN_OPSET:
+        return imports, False
+    imports[""] = MIN_OPSET
+    return imports, True
+
+
+def _same_semantics(graph: onnx.GraphProto, version: int) -> bool:
+    """True when every default-domain op of ``graph`` (subgraphs included) has the same schema at ``version`` and at
+    MIN_OPSET: the opset import can then be raised without touching a node."""
+    from onnx import defs
+
+    def ops(g):
+        for n in g.node:
+            if n.domain in ("", "ai.onnx"):
+                yield n.op_type
+            for sg in _subgraphs(n):
+                yield from ops(sg)
+
+    for op in set(ops(graph)):
+        if version < 1:
+            return False
+        try:
+            if defs.get_schema(op, version).since_version != defs.get_schema(op, MIN_OPSET).since_version:
+                return False
+        except Exception:  # noqa: BLE001 - an op unknown at one of the versions
+            return False
+    return True
+
+
+def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, target: str, classes: np.ndarray,
+           label_types: dict[str, int]) -> onnx.ModelProto:
+    """The user's model with its outputs recomputed through ``valid``/``target`` (nodes already in builder ``b``)."""
+    from ..onnxio import assemble, opsets
+
+    original = model
+    imports, converted = header(model)
+    if converted and not _same_semantics(model.graph, opsets(model).get("", 0)):
+        from onnx import version_converter
+
+        try:
+            model = version_converter.convert_version(model, MIN_OPSET)
+        except Exception as exc:  # noqa: BLE001 - the converter's own failure names the op
+            raise UnsupportedModelError(f"the model's opset {imports.get('', 0)} graph cannot be converted to opset {MIN_OPSET}, "
+                                        f"which the verifier needs ({str(exc).splitlines()[0][:160]}); re-export it with opset >= 18") from None
+        imports = {**opsets(model), "": MIN_OPSET}
+        converted_graph = onnx.GraphProto()
+        converted_graph.CopyFrom(model.graph)  # the converter re-infers I/O shapes: the user's declarations stay
+        for field in ("input", "output"):
+            getattr(converted_graph, field).clear()
+            getattr(converted_graph, field).extend(getattr(original.graph, field))
+        model.graph.CopyFrom(converted_graph)
+    g = onnx.GraphProto()
+    g.CopyFrom(model.graph)
+    p = b.prefix
+    n_cls = len(classes)
+    t_col = b.op("Unsqueeze", target, b.const([1]))
+    onehot = b.op("Equal", t_col, b.const(np.arange(n_cls, dtype=np.int64)[None, :]))
+    v_col = b.op("Unsqueeze", valid, b.const([1]))
+    tail = []
+    for i, r in enumerate(roles):
+        if r.role == "zipmap":  # the ZipMap reads the recomputed probabilities: it moves after them
+            j = next(j for j, n in enumerate(g.node) if r.name in n.output and n.op_type == "ZipMap")
+            zm = onnx.NodeProto()
+            zm.CopyFrom(g.node[j])
+            del g.node[j]
+            zm.input[0] = _scores(b, r.source, "probabilities", onehot, v_col)
+            tail.append(zm)
+            continue
+        orig = f"{p}_o{i}"
+        _rename(g, r.name, orig)
+        if r.role == "label":
+            et = label_types[r.name]
+            if et == TensorProto.STRING:
+                cl = f"{p}_labels"
+                b.root.inits.append(helper.make_tensor(cl, TensorProto.STRING, [n_cls], [str(c).encode() for c in classes.tolist()]))  # type: ignore[misc]
+            else:
+                cl = b.const(classes.astype(np.int64 if et == TensorProto.INT64 else np.int32), np.int64 if et == TensorProto.INT64 else np.int32)
+            out = b.op("Where", valid, b.op("Gather", cl, target, axis=0), orig)
+        else:
+            out = _scores(b, orig, r.role, onehot, v_col)
+        tail.append(helper.make_node("Identity", [out], [r.name], name=f"{p}_out{i}"))
+    g.node.extend(b.nodes + tail)
+    g.initializer.extend(b.root.inits)
+    m = assemble(g, imports, model.ir_version, model.producer_name)
+    m.producer_version = model.producer_version
+    m.domain, m.model_version, m.doc_string = model.domain, model.model_version, model.doc_string
+    m.metadata_props.extend(model.metadata_props)
+    m.functions.extend(model.functions)
+    return m
+
+
+def _scores(b, s: str, role: str, onehot: str, v_col: str) -> str:
+    if role == "probabilities":
+        trig = b.op("CastLike", onehot, s)
+    else:
+        mx = b.op("ReduceMax", s, b.const([1]), keepdims=1)
+        mn = b.op("ReduceMin", s, b.const([1]), keepdims=1)
+        bump = b.op("Add", b.op("CastLike", b.const(1.0, F32), mx), b.op("Mul", b.op("Abs", mx), b.op("CastLike", b.const(2.0**-8, F32), mx)))
+        trig = b.op("Where", onehot, b.op("Add", mx, bump), b.op("Expand", mn, b.op("Shape", s)))
+    return b.op("Where", v_col, trig, s)
