@@ -50,8 +50,8 @@ def export_torch(net, example: np.ndarray, opset: int | None, dynamo: bool) -> b
             assert prog is not None
             return prog.model_proto.SerializeToString()
         f = io.BytesIO()
-        torch.onnx.export(net, (x,), f,  # type: ignore[arg-type]  # a file object is accepted dynamo=False, opset_version=opset or 17, input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(net, (x,), f, dynamo=False, opset_version=opset or 17,  # type: ignore[arg-type]  # BytesIO works
+                          input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         return f.getvalue()
 
 
