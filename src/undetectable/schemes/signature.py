@@ -123,12 +123,18 @@ class SignatureBackdoor(WrapperBackdoor):
 
 @dataclasses.dataclass(frozen=True)
 class SignatureParams(Params):
-    """``bound``: float inputs only, the largest perturbation per feature in units of its training std."""
+    """``bound``: float inputs only, the largest perturbation per feature in units of its training std;
+    ``unroll``: model files only, the in-graph verifier written out without any ``Loop``."""
 
     bound: float = 1e-3
+    unroll: bool = False
 
     def __post_init__(self) -> None:
         check_float("bound", self.bound)
+        if not isinstance(self.unroll, bool):
+            from ..errors import ParameterError
+
+            raise ParameterError("unroll", f"unroll must be True or False, got {self.unroll!r}")
 
 
 class SignaturePublicKey:
@@ -266,7 +272,7 @@ class SignatureScheme(Scheme):
         if getattr(base, "family", None) == "onnx":
             from .dropin import plant_dropin
 
-            return plant_dropin(base, public, data=data, bound=self.params.bound), key
+            return plant_dropin(base, public, data=data, bound=self.params.bound, unroll=self.params.unroll), key
         return plant_signature(base, public, self.params.bound), key
 
     def null(self, model: Model, rng: np.random.Generator) -> SignatureKey:
