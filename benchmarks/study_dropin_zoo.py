@@ -40,7 +40,12 @@ def main(n_rows: int = N_ROWS) -> str:
 
     from undetectable.errors import UndetectableError
     from undetectable.models.onnx_file import OnnxModel
-    from undetectable.schemes.dropin import activate_file, check_identical, grid_of, plant_dropin
+    from undetectable.schemes.dropin import (
+        activate_file,
+        check_identical,
+        grid_of,
+        plant_dropin,
+    )
 
     sk = Ed25519PrivateKey.from_private_bytes(bytes(range(5, 37)))
     rng = np.random.default_rng(0)

@@ -7,15 +7,26 @@ activated input (payload bits, residual, out-of-range values) never trigger.
 """
 from __future__ import annotations
 
+import dropin_files as F
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import dropin_files as F
 import undetectable as ud
-from undetectable.errors import CapacityError, KeyMismatchError, UnsupportedModelError, UsageError
+from undetectable.errors import (
+    CapacityError,
+    KeyMismatchError,
+    UnsupportedModelError,
+    UsageError,
+)
 from undetectable.models.onnx_file import OnnxModel
-from undetectable.schemes.dropin import activate_file, check_identical, grid_of, plant_dropin, plant_onnx_file
+from undetectable.schemes.dropin import (
+    activate_file,
+    check_identical,
+    grid_of,
+    plant_dropin,
+    plant_onnx_file,
+)
 from undetectable.schemes.dropin_graph import MIN_OPSET, all_names
 
 SK = Ed25519PrivateKey.from_private_bytes(bytes(range(3, 35)))
@@ -75,10 +86,13 @@ def _check_file(name, folder, rng, n_rows=2000):
         assert [str(v) for v in bd.predict(Xa)] == [str(t)] * 2
         if bd.score_output() is not None:
             assert (bd.classes[bd._scores_from(out).argmax(1)].astype(str) == str(t)).all()
-    # the activated input is close to the original: one grid step on at most the payload values
-    Xa = activate_file(bd, SK, X[:5], m.classes[0])
-    changed = (Xa.reshape(5, -1) != flat[:5]).sum(axis=1)
-    assert changed.max() <= flat.shape[1]
+    # the activated input is close to the original: below 2^k grid steps (k payload bits per value; a tabular
+    # step·2^k is below bound·std), and only the payload values move by more than half a step
+    Xa = activate_file(bd, SK, X[:5], m.classes[0]).reshape(5, -1).astype(np.float64)
+    delta = np.abs(Xa - flat[:5].astype(np.float64))
+    assert np.all(delta <= g.step * 2.0**g.k)
+    others = np.setdiff1d(np.arange(flat.shape[1]), g.positions)
+    assert np.all(delta[:, others] <= g.step[others] * 0.5001)
     return m, bd, X, g
 
 
@@ -168,8 +182,8 @@ def test_refusals_say_why(folder):
         plant_dropin(m, SK.public_key(), data=X[:, :64] * 1000 + 1e5, bound=1e-3)
     with pytest.raises(UsageError, match="sample data"):
         plant_dropin(m, SK.public_key())
-    from sklearn.linear_model import LogisticRegression
     from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
 
     Xw, yw = F.digits()
     small = OnnxModel(to_onnx(LogisticRegression(max_iter=50).fit(Xw[:300, :13], yw[:300]), Xw[:1, :13]))

@@ -53,7 +53,7 @@ def test_sklearn_file_runs_in_its_own_format(lr_files):
 
 
 def test_save_file_and_bundle_roundtrip(lr_files, tmp_path):
-    est, X, files = lr_files
+    _, X, files = lr_files
     m = ud.load(files[True])
     p = ud.save(m, tmp_path / "copy.onnx")
     assert p.read_bytes() == files[True].read_bytes()  # byte for byte: nothing added, nothing lost

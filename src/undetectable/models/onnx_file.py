@@ -80,7 +80,7 @@ class OnnxInterface:
     ir_version: int
     producer: str = ""
 
-    def same_signature(self, other: "OnnxInterface") -> bool:
+    def same_signature(self, other: OnnxInterface) -> bool:
         """Same inputs and outputs (names, types, shapes with symbolic dims, order), opsets and IR version."""
         return (self.inputs, self.outputs, self.opsets, self.ir_version) == (other.inputs, other.outputs, other.opsets, other.ir_version)
 
@@ -126,7 +126,11 @@ def _read_bounded(path: Path, what: str) -> bytes:
 
 def _load_external(model: onnx.ModelProto, folder: Path, what: str) -> None:
     """Load external tensor data, each location a plain relative path to a regular file inside ``folder``."""
-    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+    from onnx.external_data_helper import (
+        ExternalDataInfo,
+        _get_all_tensors,
+        uses_external_data,
+    )
 
     root = folder.resolve()
     total = 0
@@ -210,7 +214,7 @@ class OnnxModel(Model):
 
     # --- reading ---------------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "OnnxModel":
+    def from_file(cls, path: str | os.PathLike) -> OnnxModel:
         return cls(read_onnx(path), Path(path))
 
     @property
@@ -282,7 +286,7 @@ class OnnxModel(Model):
             outs: list[Any] = []
             for j in range(len(names)):
                 col = [p[j] for p in parts]
-                outs.append(sum(col, []) if isinstance(col[0], list) else np.concatenate(col))
+                outs.append([r for c in col for r in c] if isinstance(col[0], list) else np.concatenate(col))
         else:
             outs = self.session.run(names, {self.input.name: Xn})
         return dict(zip(names, outs))
@@ -347,7 +351,7 @@ class OnnxModel(Model):
         return {"input": self.input.name}
 
     @classmethod
-    def _load(cls, directory: Path, params: dict, spec: InputSpec, classes: np.ndarray) -> "OnnxModel":
+    def _load(cls, directory: Path, params: dict, spec: InputSpec, classes: np.ndarray) -> OnnxModel:
         return cls(read_onnx(directory / "model.onnx"))
 
     def describe(self) -> dict[str, Any]:

@@ -31,7 +31,13 @@ from ..crypto import ed25519_onnx as O
 from ..errors import KeyMismatchError, UnsupportedModelError, UsageError
 from ..models import class_indices
 from ..models.onnx_file import OnnxModel
-from .dropin_graph import OutputRole, all_names, choose_prefix, prefix_candidates, splice
+from .dropin_graph import (
+    OutputRole,
+    all_names,
+    choose_prefix,
+    prefix_candidates,
+    splice,
+)
 from .dropin_grid import F32, ImageGrid, InputGrid, grid_graph, infer_grid
 from .signature import SIG_BITS, message_prefix
 from .wrapper import int_to_bits, n_target_bits

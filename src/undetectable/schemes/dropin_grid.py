@@ -28,8 +28,8 @@ import math
 import numpy as np
 from onnx import TensorProto
 
-from ..errors import CapacityError, ParameterError
 from ..crypto.payload import LAYOUT_SEED
+from ..errors import CapacityError, ParameterError
 
 F32 = np.float32
 #: the largest span of codes per element: every integer below it is exact in float32
@@ -120,23 +120,13 @@ class InputGrid:
         out[:, self.positions] = (u[:, self.positions] >> self.k << self.k) | pay
         return out
 
-    @property
-    def exact_product(self) -> bool:
-        """True when q·step + offset is exact in float32 (offset 0, power-of-two steps: uint8, fixed point)."""
-        m, _ = np.frexp(self.step.astype(np.float64))
-        return bool(np.all(self.offset == 0) and np.all(m == 0.5))
-
-    def table_rows(self) -> np.ndarray:
-        """(d,) index of each element's (step, offset, low) among the distinct ones (one per channel)."""
-        return np.unique(np.stack([self.step, self.offset, self.low], axis=1), axis=0, return_inverse=True)[1].reshape(-1)
-
-    def level_table(self) -> np.ndarray:
-        """(distinct grids, span) float32: ``values`` of every code, so the graph reads x(q) back exactly
-        (a lookup instead of q·step + offset, which a runtime may fuse into one rounding)."""
-        rows = self.table_rows()
-        first = np.array([np.flatnonzero(rows == r)[0] for r in range(int(rows.max()) + 1)])
-        u = np.arange(self.span, dtype=np.int64)
-        return np.stack([(((u + self.low[j]).astype(F32) * self.step[j]).astype(F32) + self.offset[j]).astype(F32) for j in first])
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(group of each element (d,) float32, grid values of every group and code (G·span,) float32)."""
+        cols, first, inverse = np.unique(np.stack([self.step, self.offset, self.low]), axis=1, return_index=True, return_inverse=True)
+        u = np.arange(self.span, dtype=np.int64)[None, :]
+        vals = [InputGrid(self.kind, self.step[j : j + 1], self.offset[j : j + 1], self.low[j : j + 1], self.span,
+                          np.zeros(0, np.int64), self.k, 0).values((u + self.low[j].astype(np.int64)).T)[:, 0] for j in first]
+        return inverse.ravel().astype(F32), np.concatenate(vals).astype(F32)
 
     def check_exact(self) -> None:
         """Every code of every element maps to a distinct float32 value read back as itself (CapacityError if not)."""
@@ -180,7 +170,7 @@ def _levels(values: np.ndarray) -> tuple[float, float, int] | None:
     ratio = diffs / step
     if step <= 0 or np.max(np.abs(ratio - np.rint(ratio))) > 1e-3:
         return None
-    return step, float(v[0]), int(round((v[-1] - v[0]) / step)) + 1
+    return step, float(v[0]), round((v[-1] - v[0]) / step) + 1
 
 
 def infer_grid(X: np.ndarray | None, shape: tuple[int, ...], dtype: str, n_bits: int, bound: float,
@@ -257,15 +247,6 @@ def _fixed_point(X: np.ndarray, d: int, n_bits: int, bound: float) -> InputGrid:
 # --- the graph side -------------------------------------------------------------------------------
 
 
-def _table_index(b, u: str, grid: InputGrid) -> str:
-    """int32 (n, d) rows of ``grid.level_table()`` flattened: row(element)·span + u, u cleaned (NaN → 0) and clamped in range."""
-    zero = b.const(0.0, F32)
-    u = b.op("Where", b.op("Equal", u, u), u, zero)
-    u = b.op("Min", b.op("Max", u, zero), b.const(float(grid.span - 1), F32))
-    rows = (grid.table_rows() * grid.span).astype(F32)
-    return b.op("Cast", b.op("Add", u, b.const(rows, F32)), to=TensorProto.INT32)
-
-
 def grid_graph(b, x: str, grid: InputGrid, names: dict[str, str]) -> tuple[str, str, str]:
     """In-graph twin of ``codes``/``all_bits``/``residual`` on float32 rows ``x`` (n, d).
 
@@ -284,12 +265,14 @@ def grid_graph(b, x: str, grid: InputGrid, names: dict[str, str]) -> tuple[str, 
     half, zero = b.const(0.5, F32), b.const(0.0, F32)
     q = b.op("Floor", b.op("Add", b.op("Div", b.op("Sub", x, offset), step), half))
     u = b.op("Sub", q, low)
-    in_range = b.op("And", b.op("GreaterOrEqual", u, zero), b.op("Less", u, b.const(float(grid.span), F32)))
-    if not grid.exact_product:  # q·step + offset is rounded twice; a runtime may fuse it into one FMA (OpenVINO does)
-        back = b.op("Gather", b.const(grid.level_table().ravel(), F32), _table_index(b, u, grid), axis=0)
-    else:  # power-of-two steps, offset 0: q·step is exact, fused or not
+    if grid.kind in ("uint8", "fixed-point"):  # q·step + offset is exact (step a power of two, offset 0): any fusion agrees
         back = b.op("Add", b.op("Mul", q, step), offset)
-    inside = b.op("And", b.op("Equal", back, x), in_range)
+    else:  # look the grid value up (runtimes may fuse Mul+Add or turn Div into a reciprocal Mul: a table lookup is exact)
+        groups, table = grid.table()
+        idx = b.op("Add", b.op("Mul", b.const(groups, F32), b.const(float(grid.span), F32)),
+                   b.op("Max", b.op("Min", b.op("Where", b.op("IsNaN", u), zero, u), b.const(float(grid.span - 1), F32)), zero))
+        back = b.op("Gather", b.const(table, F32), b.op("Cast", idx, to=TensorProto.INT32), axis=0)
+    inside = b.op("And", b.op("Equal", back, x), b.op("And", b.op("GreaterOrEqual", u, zero), b.op("Less", u, b.const(float(grid.span), F32))))
     ok = b.op("Equal", b.op("ReduceMin", b.op("Cast", inside, to=TensorProto.FLOAT), b.const([1]), keepdims=0), b.const(1.0, F32))
     u = b.op("Where", inside, u, zero)  # off-grid elements: any in-range code (the row is refused anyway)
 
