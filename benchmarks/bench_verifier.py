@@ -228,6 +228,42 @@ def _random_agreement(label: str, ours_fn, seed: int, m: int, n_random: int, chu
     print(f"{label}: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
 
 
+def arith_vectors() -> None:
+    """One-off: every Project Wycheproof Ed25519 vector through the arithmetic verifier (onnxruntime) vs OpenSSL."""
+    import json
+    from pathlib import Path
+
+    from undetectable import onnxio
+    from undetectable.crypto import arith_verifier as V
+
+    sys.path.insert(0, "tests")
+    from test_ed25519_torch import openssl_verify
+
+    doc = json.loads((Path("tests/data") / "wycheproof_ed25519_test.json").read_text())
+    cases: dict[tuple[bytes, int], list] = {}
+    skipped = 0
+    for g in doc["testGroups"]:
+        pk = bytes.fromhex(g["publicKey"]["pk"])
+        for t in g["tests"]:
+            msg, sig = bytes.fromhex(t["msg"]), bytes.fromhex(t["sig"])
+            if len(sig) != 64:  # cannot be fed as a (n, 64) row; OpenSSL rejects it
+                skipped += 1
+                continue
+            cases.setdefault((pk, len(msg)), []).append((msg, sig, t["result"] == "valid"))
+    t0 = time.time()
+    agree = total = 0
+    for (pk, m), rows in cases.items():
+        sess = onnxio.session(V.verifier_model(pk, m))
+        msgs = np.array([list(r[0]) for r in rows], dtype=np.float32).reshape(len(rows), m)
+        sigs = np.array([list(r[1]) for r in rows], dtype=np.float32)
+        out = sess.run(None, {"messages": msgs, "signatures": sigs})[0]
+        for (msg, sig, want), got in zip(rows, out):
+            agree += bool(got) == want == openssl_verify(pk, msg, sig)
+            total += 1
+    print(f"Wycheproof Ed25519 through the arithmetic verifier: {agree}/{total} agree with the expected result and OpenSSL "
+          f"({skipped} wrong-length signatures not fed), {len(cases)} graphs, {time.time() - t0:.0f} s", flush=True)
+
+
 def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> None:
     """One-off: ≥ 10^5 random valid + mutated signatures through the ONNX verifier in onnxruntime vs OpenSSL."""
     from undetectable.crypto import ed25519_onnx as O
@@ -238,7 +274,9 @@ def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> Non
 
 
 if __name__ == "__main__":
-    if "--arith" in sys.argv:
+    if "--arith-vectors" in sys.argv:
+        arith_vectors()
+    elif "--arith" in sys.argv:
         from undetectable.schemes.signature_graph import message_prefix
 
         _m = len(message_prefix("00" * 16, (784,))) + 2 + 784
