@@ -158,3 +158,12 @@ def test_checker_and_added_ops(planted, name):
     assert wide == []
     casts = [n for n in added if n.op_type == "Cast" and n.attribute[0].i in (onnx.TensorProto.INT64, onnx.TensorProto.DOUBLE)]
     assert casts == []
+
+
+def test_unroll_is_a_checked_planting_option():
+    from undetectable.errors import ParameterError
+    from undetectable.schemes.signature import SignatureScheme
+
+    assert SignatureScheme(unroll=True).params.unroll is True and SignatureScheme().params.unroll is False
+    with pytest.raises(ParameterError, match="unroll"):
+        SignatureScheme(unroll=1)
