@@ -5,6 +5,11 @@ torch verifier at batch 1024 (target ≥ 0.1), onnxruntime verifier at batch 102
 and the backdoored MNIST classifier as one ONNX file vs the Python wrapper bundle on activated
 inputs (every row verified). Notes carry node counts and file sizes.
 
+Arithmetic-only float32 verifier (``crypto.arith_verifier``; ``--arith`` runs only these rows): onnxruntime at
+batch 1024, one thread, for the ``Loop`` and the unrolled graph (target ≥ 1× OpenSSL, issue 17), with session
+creation time, node count and bytes in the name; OpenVINO's CPU plugin and ``onnx.reference`` (a tiny batch:
+an interpreter) on the looped graph, answers compared with onnxruntime's.
+
 ``python -m benchmarks.bench_verifier --all-vectors`` is the one-off agreement run: all 1,024
 ``cryptography-vectors`` cases (valid + two mutations each) and 10^5 random valid and mutated
 signatures, torch verifier vs OpenSSL; ``--onnx-random``: 10^5 random valid and mutated signatures
@@ -92,7 +97,57 @@ def run() -> list[dict]:
         ratio_row(f"ed25519 verify, onnxruntime, batch {BATCH}, 1 thread ({BATCH / t_ort:.0f}/CPU-s; {O.node_count(model)} nodes, "
                   f"{model.ByteSize() / 1e6:.2f} MB)", t_ort, ssl, "throughput ≥ 0.05× OpenSSL", ssl / t_ort >= 0.05, ratio=ssl / t_ort),
     ]
+    rows.extend(arith_rows(pk, msgs, sigs, ssl))
     rows.extend(_classifier_rows(sk))
+    return rows
+
+
+def arith_rows(pk: bytes, msgs, sigs, ssl: float) -> list[dict]:
+    """The arithmetic-only float32 verifier in onnxruntime (loop and unrolled), OpenVINO and onnx.reference."""
+    from undetectable.crypto import arith_verifier as V
+
+    m = msgs.shape[1]
+    feed = {"messages": msgs.astype(np.float32), "signatures": sigs.astype(np.float32)}
+    want = np.arange(len(msgs)) % 2 == 0
+    rows = []
+    for unroll in (False, True):
+        model = V.verifier_model(pk, m, unroll=unroll)
+        t0 = time.perf_counter()
+        sess = _session(model)
+        t_sess = time.perf_counter() - t0
+        assert (sess.run(None, feed)[0] == want).all()
+        t = _cpu(lambda s=sess: s.run(None, feed))
+        kind = "unrolled, no Loop" if unroll else "Loop"
+        nodes = sum(V.op_histogram(model).values())
+        rows.append(ratio_row(
+            f"ed25519 verify, float32 arithmetic only ({kind}), onnxruntime, batch {len(msgs)}, 1 thread "
+            f"({len(msgs) / t:.0f}/CPU-s; session {t_sess:.1f} s; {nodes} nodes, {model.ByteSize() / 1e6:.2f} MB)",
+            t, ssl, "throughput ≥ 1× OpenSSL (issue 17)", ssl / t >= 1.0, ratio=ssl / t))
+    model = V.verifier_model(pk, m, unroll=False)
+    try:
+        import openvino as ov
+    except ImportError:  # pragma: no cover - optional runtime
+        ov = None
+    if ov is not None:
+        core = ov.Core()
+        t0 = time.perf_counter()
+        compiled = core.compile_model(core.read_model(model.SerializeToString()), "CPU", {"INFERENCE_NUM_THREADS": 1})
+        t_comp = time.perf_counter() - t0
+        same = bool((compiled(feed)[compiled.output(0)] == want).all())
+        t = _cpu(lambda: compiled(feed))
+        rows.append(ratio_row(f"ed25519 verify, float32 arithmetic only (Loop), OpenVINO CPU, batch {len(msgs)}, 1 thread "
+                              f"({len(msgs) / t:.0f}/CPU-s; compile {t_comp:.1f} s; answers = onnxruntime's: {same})",
+                              t, ssl, "same answers as onnxruntime", same, ratio=ssl / t))
+    from onnx.reference import ReferenceEvaluator
+
+    ev = ReferenceEvaluator(model)
+    few = {k: v[:2] for k, v in feed.items()}
+    t0 = time.process_time()
+    same = ev.run(None, few)[0].tolist() == want[:2].tolist()
+    t = time.process_time() - t0
+    rows.append(ratio_row(f"ed25519 verify, float32 arithmetic only (Loop), onnx.reference, batch 2 ({2 / t:.2f}/CPU-s; "
+                          f"answers = onnxruntime's: {same})", t / 2 * len(msgs), ssl, "same answers as onnxruntime", same,
+                          ratio=ssl / (t / 2 * len(msgs))))
     return rows
 
 
@@ -173,6 +228,42 @@ def _random_agreement(label: str, ours_fn, seed: int, m: int, n_random: int, chu
     print(f"{label}: {agree}/{total} agree ({n_valid} valid, {total - n_valid} mutated: 6 kinds), {time.time() - t0:.0f} s", flush=True)
 
 
+def arith_vectors() -> None:
+    """One-off: every Project Wycheproof Ed25519 vector through the arithmetic verifier (onnxruntime) vs OpenSSL."""
+    import json
+    from pathlib import Path
+
+    from undetectable import onnxio
+    from undetectable.crypto import arith_verifier as V
+
+    sys.path.insert(0, "tests")
+    from test_ed25519_torch import openssl_verify
+
+    doc = json.loads((Path("tests/data") / "wycheproof_ed25519_test.json").read_text())
+    cases: dict[tuple[bytes, int], list] = {}
+    skipped = 0
+    for g in doc["testGroups"]:
+        pk = bytes.fromhex(g["publicKey"]["pk"])
+        for t in g["tests"]:
+            msg, sig = bytes.fromhex(t["msg"]), bytes.fromhex(t["sig"])
+            if len(sig) != 64:  # cannot be fed as a (n, 64) row; OpenSSL rejects it
+                skipped += 1
+                continue
+            cases.setdefault((pk, len(msg)), []).append((msg, sig, t["result"] == "valid"))
+    t0 = time.time()
+    agree = total = 0
+    for (pk, m), rows in cases.items():
+        sess = onnxio.session(V.verifier_model(pk, m))
+        msgs = np.array([list(r[0]) for r in rows], dtype=np.float32).reshape(len(rows), m)
+        sigs = np.array([list(r[1]) for r in rows], dtype=np.float32)
+        out = sess.run(None, {"messages": msgs, "signatures": sigs})[0]
+        for (msg, sig, want), got in zip(rows, out):
+            agree += bool(got) == want == openssl_verify(pk, msg, sig)
+            total += 1
+    print(f"Wycheproof Ed25519 through the arithmetic verifier: {agree}/{total} agree with the expected result and OpenSSL "
+          f"({skipped} wrong-length signatures not fed), {len(cases)} graphs, {time.time() - t0:.0f} s", flush=True)
+
+
 def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> None:
     """One-off: ≥ 10^5 random valid + mutated signatures through the ONNX verifier in onnxruntime vs OpenSSL."""
     from undetectable.crypto import ed25519_onnx as O
@@ -183,7 +274,16 @@ def onnx_random(n_random: int = 100_000, chunk: int = 4096, m: int = 120) -> Non
 
 
 if __name__ == "__main__":
-    if "--onnx-random" in sys.argv:
+    if "--arith-vectors" in sys.argv:
+        arith_vectors()
+    elif "--arith" in sys.argv:
+        from undetectable.schemes.signature_graph import message_prefix
+
+        _m = len(message_prefix("00" * 16, (784,))) + 2 + 784
+        _sk, _pk, _msgs, _sigs = _setup(_m)
+        for row in arith_rows(_pk, _msgs, _sigs, _openssl_loop(_pk, _msgs, _sigs)):
+            print(row, flush=True)
+    elif "--onnx-random" in sys.argv:
         onnx_random()
     elif "--all-vectors" in sys.argv:
         all_vectors()

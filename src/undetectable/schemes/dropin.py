@@ -61,15 +61,16 @@ def _key_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def _verify(b: O.Builder, public_key: bytes, messages: str, signatures: str, message_len: int) -> str:
+def _verify(b: O.Builder, public_key: bytes, messages: str, signatures: str, message_len: int, *, unroll: bool = False) -> str:
     """The in-graph Ed25519 verifier on float32 byte tensors (values 0..255) → valid (n,) bool.
 
-    THE swap point: today the int64 ``crypto.ed25519_onnx.add_verifier`` behind two Casts; the float32-only
-    verifier (``add_verifier(b, public_key, messages, signatures, message_len)``) replaces this body.
+    The portable ``crypto.arith_verifier``: float32 arithmetic only (no int64 value, no bitwise op), so
+    OpenVINO's CPU plugin (int32/float32 lowering), ``onnx.reference`` and onnxruntime give the same answers.
+    ``unroll=True``: no ``Loop`` at all (a larger file, slower to load).
     """
-    m = b.op("Cast", messages, to=TensorProto.INT64)
-    s = b.op("Cast", signatures, to=TensorProto.INT64)
-    return O.add_verifier(b, public_key, m, s, message_len)
+    from ..crypto.arith_verifier import add_verifier
+
+    return add_verifier(b, public_key, messages, signatures, message_len, unroll=unroll)
 
 
 # --- what the outputs are -------------------------------------------------------------------------
@@ -160,11 +161,12 @@ def check_identical(original: OnnxModel, planted: OnnxModel, Q: np.ndarray, batc
 
 
 def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float = 1e-3, grid: ImageGrid | None = None,
-                 n_probes: int = 500, seed: int = 0) -> OnnxModel:
+                 n_probes: int = 500, seed: int = 0, unroll: bool = False) -> OnnxModel:
     """The backdoored twin of ``model`` (see the module docstring); ``data``: samples in the model's own layout/dtype.
 
     ``grid`` states a float-pixel grid (otherwise inferred from ``data``); ``bound`` (tabular floats): the
-    largest change per feature in units of its spread; ``n_probes``: rows per probe kind for the check.
+    largest change per feature in units of its spread; ``n_probes``: rows per probe kind for the check;
+    ``unroll``: write the verifier out without any ``Loop`` (larger file; the planter's answer to a scanner).
     """
     raw = _raw(public_key)
     if len(model.interface.inputs) != 1:
@@ -209,11 +211,11 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     t_hi = b.op("Floor", b.op("Div", t, b.const(256.0, F32)))
     t_lo = b.op("Sub", t, b.op("Mul", t_hi, b.const(256.0, F32)))
     msg = b.op("Concat", pre, b.op("Unsqueeze", t_lo, b.const([1])), b.op("Unsqueeze", t_hi, b.const([1])), res, axis=1)
-    valid = _verify(b, raw, msg, sig, len(pre_bytes) + 2 + g.residual_len)
+    valid = _verify(b, raw, msg, sig, len(pre_bytes) + 2 + g.residual_len, unroll=unroll)
     meta = f"{p}_g{len(_GRID_KEYS)}"
     b.root.inits.append(numpy_helper.from_array(np.array([n_classes, g.span], F32), meta))
     valid = b.op("And", b.op("And", valid, ok), b.op("Less", t, b.op("Gather", meta, b.const(0))))
-    target = b.op("Cast", b.op("Min", t, b.const(float(n_classes - 1), F32)), to=TensorProto.INT64)
+    target = b.op("Cast", b.op("Min", t, b.const(float(n_classes - 1), F32)), to=TensorProto.INT32)  # an index: no int64 value
     label_types = {o.name: _elem(model, o.name) for o in model.interface.outputs}
     proto = splice(model.proto, b, roles, valid, target, classes, label_types)
     from ..onnxio import check
@@ -277,14 +279,15 @@ def activate_file(model: OnnxModel, private_key, X: Any, target: Any) -> np.ndar
 
 
 def plant_onnx_file(base_path: str | os.PathLike, public_key, out_path: str | os.PathLike, *, data: Any = None,
-                    bound: float = 1e-3, grid: ImageGrid | None = None, force: bool = False, n_probes: int = 500) -> dict:
+                    bound: float = 1e-3, grid: ImageGrid | None = None, force: bool = False, n_probes: int = 500,
+                    unroll: bool = False) -> dict:
     """Read the user's ONNX file, plant, verify, write ``out_path`` atomically (never over the input); a summary dict."""
     from ..crypto.ed25519_onnx import node_count
     from ..fileio import check_writable
 
     check_writable(out_path, force, "file", [base_path])
     model = OnnxModel.from_file(base_path)
-    planted = plant_dropin(model, public_key, data=data, bound=bound, grid=grid, n_probes=n_probes)
+    planted = plant_dropin(model, public_key, data=data, bound=bound, grid=grid, n_probes=n_probes, unroll=unroll)
     planted.save(out_path, force=force, inputs=[base_path])
     raw = _raw(public_key)
     g, _ = grid_of(planted, raw)

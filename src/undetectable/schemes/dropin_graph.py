@@ -154,7 +154,7 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
     p = b.prefix
     n_cls = len(classes)
     t_col = b.op("Unsqueeze", target, b.const([1]))
-    onehot = b.op("Equal", t_col, b.const(np.arange(n_cls, dtype=np.int64)[None, :]))
+    onehot = b.op("Equal", t_col, b.const(np.arange(n_cls, dtype=np.int32)[None, :], np.int32))  # target: an int32 index
     v_col = b.op("Unsqueeze", valid, b.const([1]))
     tail = []
     for i, r in enumerate(roles):

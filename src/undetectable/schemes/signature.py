@@ -126,12 +126,14 @@ class SignatureBackdoor(WrapperBackdoor):
 class SignatureParams(Params):
     """``bound``: float inputs only, the largest perturbation per feature in units of its training std;
     ``key``: the key planted (a public key, or a key pair; None: a pair drawn from ``secret_seed``, None: OS
-    entropy); ``learner``: the honest learner of ``honest``/``backdoor``."""
+    entropy); ``learner``: the honest learner of ``honest``/``backdoor``; ``unroll``: model files only, the
+    in-graph verifier written out without any ``Loop``."""
 
     bound: float = 1e-3
     key: Any = None
     learner: Learner | None = None
     secret_seed: int | None = None
+    unroll: bool = False
 
     def __post_init__(self) -> None:
         check_float("bound", self.bound)
@@ -141,6 +143,8 @@ class SignatureParams(Params):
                                         f"undetectable.keygen().public, or the key pair); got {type(self.key).__name__}{hint}")
         self._set("learner", check_learner("learner", self.learner))
         check_seed("secret_seed", self.secret_seed)
+        if not isinstance(self.unroll, bool):
+            raise ParameterError("unroll", f"unroll must be True or False, got {self.unroll!r}")
 
 
 class SignaturePublicKey:
@@ -288,7 +292,7 @@ class SignatureScheme(Scheme):
         if getattr(base, "family", None) == "onnx":
             from .dropin import plant_dropin
 
-            return plant_dropin(base, public, data=data, bound=self.params.bound), key
+            return plant_dropin(base, public, data=data, bound=self.params.bound, unroll=self.params.unroll), key
         return _plant_signature(base, public, self.params.bound), key
 
     def null(self, model: Model, rng: np.random.Generator) -> SignatureKey:
