@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -126,3 +127,23 @@ def test_a_real_key_still_plants(base, tmp_path):
     res = _plant(base, pub, tmp_path / "out")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "out/manifest.json").is_file()
+
+
+def test_weak_public_key_is_refused_by_the_dropin_route():
+    """A model file goes through the drop-in planter, which checks the key too (identity: anyone could trigger)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from undetectable.errors import UsageError
+    from undetectable.models.onnx_file import OnnxModel
+    from undetectable.schemes.dropin import plant_dropin
+
+    W = numpy_helper.from_array(np.ones((784, 10), np.float32), "W")
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["logits"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 784])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 10])], [W])
+    g.node.insert(0, helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT))
+    g.node[1].input[0] = "xf"
+    m = OnnxModel(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]))
+    with pytest.raises(UsageError, match="small order"):
+        plant_dropin(m, bytes.fromhex(WEAK["identity"][0]))

@@ -168,7 +168,9 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     largest change per feature in units of its spread; ``n_probes``: rows per probe kind for the check;
     ``unroll``: write the verifier out without any ``Loop`` (larger file; the planter's answer to a scanner).
     """
-    raw = _raw(public_key)
+    from ..keys import check_public_key
+
+    raw = check_public_key(_raw(public_key))  # on the curve, canonical, not of small order: no weak key is planted
     if len(model.interface.inputs) != 1:
         raise UnsupportedModelError(f"the model has {len(model.interface.inputs)} inputs "
                                     f"({', '.join(i.name for i in model.interface.inputs)}); the drop-in backdoor takes one input tensor")
