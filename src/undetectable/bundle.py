@@ -267,13 +267,20 @@ def load_bundle_and_manifest(path: str | os.PathLike) -> tuple[Model, dict]:
 READ_ATTEMPTS = 12
 
 
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """(device, inode, ctime) of the bundle folder: an atomic swap (fileio.atomic_dir) changes the inode."""
+def _identity(path: Path) -> tuple[int, int, int, str] | None:
+    """(device, inode, ctime) of the bundle folder and the SHA-256 of its manifest.
+
+    An atomic swap (fileio.atomic_dir) changes the folder's inode, but a freed inode is soon reused and
+    ctime is coarse (a kernel tick), so two quick swaps can look like none; the manifest lists every file's
+    hash, so an unchanged manifest means unchanged files, and a changed one is a swap."""
     try:
         st = os.stat(path)
-    except OSError:
+        fd = open_nofollow(path / MANIFEST, limit_name="MANIFEST_BYTES", what=f"bundle {path}: {MANIFEST}")
+        with os.fdopen(fd, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+    except (OSError, ValueError):
         return None
-    return st.st_dev, st.st_ino, st.st_ctime_ns
+    return st.st_dev, st.st_ino, st.st_ctime_ns, digest
 
 
 def _load_once(path: Path) -> tuple[Model, dict]:
