@@ -254,7 +254,7 @@ def load_bundle_and_manifest(path: str | os.PathLike) -> tuple[Model, dict]:
             try:
                 result = _load_once(path)
             except Exception:  # noqa: BLE001 - re-raised below unless the folder was swapped meanwhile
-                if attempt + 1 < READ_ATTEMPTS and before is not None and _identity(path) != before:
+                if before is not None and _identity(path) != before:
                     continue  # replaced (--force) mid-read: the files we saw were half old, half new
                 raise
             if before is not None and _identity(path) == before:
