@@ -131,7 +131,6 @@ def test_a_real_key_still_plants(base, tmp_path):
 
 def test_weak_public_key_is_refused_by_the_dropin_route():
     """A model file goes through the drop-in planter, which checks the key too (identity: anyone could trigger)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from undetectable.errors import UsageError
