@@ -314,18 +314,12 @@ def load(path: str | os.PathLike, *, passphrase: str | None = None) -> Model | K
     >>> type(ud.load(p)).__name__
     'SignatureKey'
     """
-    from .bundle import load_bundle
     from .schemes import load_key
 
-    path = _require_path(path)
-    p = Path(path)
-    if p.is_dir():
-        return load_bundle(p)
-    if p.name.endswith(".onnx") and p.is_file():
-        from .models.onnx_file import OnnxModel
-
-        return OnnxModel.from_file(p)
-    return load_key(path, passphrase)
+    p = _require_path(path)
+    if p.is_dir() or (p.name.endswith(".onnx") and p.is_file()):
+        return load_model(p)  # one dispatcher for models: a bundle directory or a model file
+    return load_key(p, passphrase)
 
 
 def audit_model(model: Model, data: Dataset | str | None = None, *, detectors: Sequence[str] | None = None,
