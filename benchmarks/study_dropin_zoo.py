@@ -3,7 +3,10 @@
 For every file of ``tests/dropin_files.py`` (skl2onnx, onnxmltools LightGBM/XGBoost, torch.onnx legacy and
 default exporters, onnxruntime int8, a hand-made opset-21 file): plant with ``plant_dropin``; compare every
 output bit for bit on ``N_ROWS`` rows (natural, noisy off the grid, noisy on the grid, random); activate
-``N_ACT`` rows for every class; compare the interfaces. Writes benchmarks/results/dropin_zoo.md.
+``N_ACT`` rows for every class; compare the interfaces; then, in ``onnx.reference``'s evaluator and OpenVINO's
+CPU plugin, run the original and the backdoored file on ``N_RT`` clean rows and ``N_RT_ACT`` activated rows
+(every output bit for bit against the original in the same runtime; the activated rows must take their
+targets). Writes benchmarks/results/dropin_zoo.md.
 
     PYTHONPATH=src:tests python -m benchmarks.study_dropin_zoo [N_ROWS]
 """
@@ -17,6 +20,57 @@ from pathlib import Path
 import numpy as np
 
 N_ROWS, N_ACT = 10_000, 5
+N_RT, N_RT_ACT = 6, 2  # rows per runtime: onnx.reference is an interpreter (about a second per verified row)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list):  # ZipMap: a list of {class: probability}
+        return a == b
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _runner(runtime: str, path: Path, proto):
+    """A function X → {output name: value} for ``runtime``, or a string saying why the file cannot run there."""
+    if runtime == "OpenVINO":
+        domains = {n.domain for n in proto.graph.node} - {"", "ai.onnx"}
+        if domains:
+            return f"n/a (no {', '.join(sorted(domains))} ops in OpenVINO)"
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(path), "CPU")
+        return lambda X: {o.get_any_name(): v for o, v in compiled(X).items()}
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        ev = ReferenceEvaluator(proto)
+    except Exception as exc:  # noqa: BLE001 - the evaluator's own refusal names the op
+        import re
+
+        op = re.search(r"operator '([^']+)'", str(exc))
+        return f"n/a (no {op.group(1)} in onnx.reference)" if op else f"n/a ({str(exc).splitlines()[0][:60]})"
+    names = [o.name for o in proto.graph.output]
+    x = proto.graph.input[0].name
+    return lambda X: dict(zip(names, ev.run(None, {x: X})))
+
+
+def runtime_cell(runtime: str, path: Path, bd_path: Path, m, bd, X: np.ndarray, Xa: np.ndarray, targets) -> str:
+    """'c/c identical, a/a fired' for the original and backdoored file in ``runtime`` (or why it cannot run there)."""
+    ro, rb = _runner(runtime, path, m.proto), _runner(runtime, bd_path, bd.proto)
+    if isinstance(ro, str) or isinstance(rb, str):
+        return ro if isinstance(ro, str) else rb
+    try:
+        a, b = ro(X), rb(X)
+        same = sum(all(_same(np.asarray(a[k])[i:i + 1] if not isinstance(a[k], list) else a[k][i:i + 1],
+                                 np.asarray(b[k])[i:i + 1] if not isinstance(b[k], list) else b[k][i:i + 1]) for k in a)
+                   for i in range(len(X)))
+        out = rb(Xa)
+        name = m.label_output()
+        labels = np.asarray(out[name]) if name is not None else np.asarray(m.classes)[np.asarray(out[m.score_output()]).argmax(1)]
+        fired = int(np.sum(labels.astype(str) == np.asarray(targets).astype(str)))
+    except Exception as exc:  # noqa: BLE001 - a runtime failure is a result of the study
+        return f"FAILED: {str(exc).splitlines()[0][:80]}"
+    return f"{same}/{len(X)} identical, {fired}/{len(Xa)} fired"
 
 
 def rows(X: np.ndarray, g, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -50,7 +104,9 @@ def main(n_rows: int = N_ROWS) -> str:
     sk = Ed25519PrivateKey.from_private_bytes(bytes(range(5, 37)))
     rng = np.random.default_rng(0)
     folder = Path(tempfile.mkdtemp())
-    lines = ["| file | input | opsets | plant (s) | identical outputs | activation | same interface |", "|---|---|---|---|---|---|---|"]
+    runtimes = ("onnx.reference", "OpenVINO")
+    lines = ["| file | input | opsets | plant (s) | identical outputs (onnxruntime) | activation (onnxruntime) | same interface | "
+             + " | ".join(runtimes) + " |", "|---|---|---|---|---|---|---|" + "---|" * len(runtimes)]
     for name in (*F.NAMES, *F.SLOW):
         path, X = F.build(name, folder)
         m = OnnxModel.from_file(path)
@@ -60,7 +116,7 @@ def main(n_rows: int = N_ROWS) -> str:
             bd = plant_dropin(m, sk.public_key(), data=X, bound=0.05)
             cells.append(f"{time.perf_counter() - t0:.1f}")
         except UndetectableError as exc:
-            lines.append("| " + " | ".join(cells + [f"refused: {exc}", "", "", ""]) + " |")
+            lines.append("| " + " | ".join(cells + [f"refused: {exc}", "", "", *[""] * len(runtimes)]) + " |")
             continue
         g, _ = grid_of(bd, F.raw_public(sk))
         Q = rows(X, g, n_rows, rng)
@@ -75,6 +131,13 @@ def main(n_rows: int = N_ROWS) -> str:
         same = bd.interface == m.interface
         only_opset = (bd.interface.inputs, bd.interface.outputs) == (m.interface.inputs, m.interface.outputs)
         cells.append("yes" if same else ("I/O yes; opset raised to 18" if only_opset else "NO"))
+        bd_path = folder / f"{name}-bd.onnx"
+        bd.save(bd_path)
+        classes = np.asarray(m.classes)
+        targets = classes[(np.arange(N_RT_ACT) + 1) % len(classes)]
+        Xa = activate_file(bd, sk, X[:N_RT_ACT], targets)
+        cells += [runtime_cell(r, path, bd_path, m, bd, Q[:: max(1, len(Q) // N_RT)][:N_RT].reshape((-1, *X.shape[1:])), Xa, targets)
+                  for r in runtimes]
         lines.append("| " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     return "\n".join(lines)
