@@ -1,6 +1,8 @@
 """Honest learners and adapters. ``train_model`` is the one entry point the CLI uses."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..data import Dataset
@@ -50,7 +52,34 @@ def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):  # train_rff/train_relu: the options of fit_<kind>
         sig = inspect.signature(getattr(importlib.import_module(module), f"fit_{kind}"))
     known = [p for p in sig.parameters if p not in ("data", "seed", "weights")]
-    for opt in options:
+    for opt, value in options.items():
         if opt not in known:
             raise ParameterError(opt, f"the {kind} learner has no option {opt!r}; its options are {', '.join(known)}")
+        _check_option(kind, opt, sig.parameters[opt].default, value)
     return fn(data, seed=seed, **options)
+
+
+#: the largest integer option (epochs, hidden units, features, iterations, batch size) a learner accepts
+MAX_INT_OPTION = 10**6
+
+
+def _check_option(kind: str, name: str, default: Any, value: Any) -> None:
+    """A learner option's value has its default's type: an integer in [1, MAX_INT_OPTION], a finite positive
+    number, or a string (``None`` where the default is None). The learner checks finer ranges itself."""
+    import math
+
+    from ..errors import ParameterError
+
+    if value is None and default is None:
+        return
+    if isinstance(default, bool) or default is None:
+        return
+    where = f"the {kind} learner's option {name!r}"
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_INT_OPTION:
+            raise ParameterError(name, f"{where} must be an integer in [1, {MAX_INT_OPTION:,}]; got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (math.isfinite(value) and value > 0):
+            raise ParameterError(name, f"{where} must be a finite positive number; got {value!r}")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ParameterError(name, f"{where} must be a string; got {value!r}")
