@@ -122,8 +122,12 @@ def add_gate(b, rows: str, grid: InputGrid, dtype: np.dtype, raw_public: bytes, 
         return b.const(np.asarray(v, F32)[:, None], F32)
 
     zero, two, half = b.const(0.0, F32), b.const(2.0, F32), b.const(0.5, F32)
-    q = b.op("Floor", b.op("Add", b.op("Div", b.op("Sub", xp, col(grid.offset[pos])), col(grid.step[pos])), half))
-    u = b.op("Sub", q, col(grid.low[pos]))  # finite u: every bit below is exactly 0 or 1 (floor division); NaN/inf: NaN
+    # u ≡ q − low (mod 2^k) with q = round((x − offset)/step): only u's k low bits are read, so the shift is
+    # (−low mod 2^k), folded with the rounding into one Mul and one Add; on the grid x/step is within 1e-4 of
+    # q + offset/step (exact for power-of-two steps with offset 0: fixed point, uint8), so Floor gives u exactly
+    inv = (1.0 / grid.step[pos].astype(np.float64))
+    shift = np.mod(-grid.low[pos].astype(np.float64), 2.0**grid.k) + 0.5 - grid.offset[pos] * inv
+    u = b.op("Floor", b.op("Add", b.op("Mul", xp, col(inv)), col(shift)))  # finite x: every bit below is 0 or 1; NaN/inf: NaN
     planes = []
     for j in range(grid.k):  # bit j of every payload element: f − 2·floor(f/2), f = floor(u / 2^j)
         f = u if j == 0 else b.op("Floor", b.op("Mul", u, b.const(2.0**-j, F32)))
