@@ -209,3 +209,17 @@ def test_scanner_sees_the_input_steered_if(planted):
     hits = [f for f in r.findings if f.check == "input-control-flow" and "If node" in f.reason]
     assert hits and hits[0].severity == "high", r.findings
     assert not any("If node" in f.reason for f in scan.scan_model(m.proto).findings)  # the control: the original has none
+
+
+def test_without_the_gate_every_row_is_verified(planted):
+    """``gate=False``: no tag in the payload and no If (latency independent of the input); activation still works."""
+    m, bd, X = planted
+    plain = plant_dropin(m, SK.public_key(), data=X[:50], n_probes=10, gate=False)
+    ops = [n.op_type for n in plain.proto.graph.node]
+    assert "If" not in ops and "If" in [n.op_type for n in bd.proto.graph.node]
+    g, _ = grid_of(plain, RAW)
+    assert g.n_bits == T_BITS + SIG_BITS
+    Xa = activate_file(plain, SK, X[:3], 2)
+    assert (plain.predict(Xa) == 2).all()
+    assert np.array_equal(bd.run(Xa)["logits"], m.run(Xa)["logits"])  # the gated file reads a tag there: natural to it
+    assert np.array_equal(plain.run(X[:20])["logits"], m.run(X[:20])["logits"])

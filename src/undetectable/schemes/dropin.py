@@ -180,12 +180,15 @@ def check_identical(original: OnnxModel, planted: OnnxModel, Q: np.ndarray, batc
 
 
 def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float = 1e-3, grid: ImageGrid | None = None,
-                 n_probes: int = 500, seed: int = 0, unroll: bool = False) -> OnnxModel:
+                 n_probes: int = 500, seed: int = 0, unroll: bool = False, gate: bool = True) -> OnnxModel:
     """The backdoored twin of ``model`` (see the module docstring); ``data``: samples in the model's own layout/dtype.
 
     ``grid`` states a float-pixel grid (otherwise inferred from ``data``); ``bound`` (tabular floats): the
     largest change per feature in units of its spread; ``n_probes``: rows per probe kind for the check;
     ``unroll``: write the verifier out without any ``Loop`` (larger file; the planter's answer to a scanner).
+    ``gate``: the payload carries a ``GATE_BITS`` public tag and the verifier runs, inside an ``If``, only on rows
+    whose tag matches (``dropin_gate``: natural inputs cost a few ops, not a verify); ``gate=False``: no tag, no
+    ``If``, every row verified (latency independent of the input; the scanner sees no input-steered ``If``).
     """
     from ..keys import check_public_key
 
@@ -210,15 +213,16 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
         raise UnsupportedModelError(f"the graph lists {len(classes)} classes but its scores have {n_classes} columns")
     roles = _roles(model, out, n_classes)
     t_bits = n_target_bits(n_classes)
-    g = infer_grid(X, spec.shape, spec.dtype, t_bits + GATE_BITS + SIG_BITS, bound, grid)  # payload: target ‖ tag ‖ signature
+    n_tag = GATE_BITS if gate else 0
+    g = infer_grid(X, spec.shape, spec.dtype, t_bits + n_tag + SIG_BITS, bound, grid)  # payload: target ‖ tag ‖ signature
 
     p = choose_prefix(raw, all_names(model.proto.graph))
     b = O.Builder(p)
     rows = b.op("Reshape", model.input.name, b.const([-1, d]))  # (n, d) in the input's own dtype
     meta = f"{p}_g{len(_GRID_KEYS)}"
-    b.root.inits.append(numpy_helper.from_array(np.array([n_classes, g.span, GATE_BITS], F32), meta))
-    tag_ok, t = add_gate(b, rows, g, dtype, raw, t_bits)  # the payload elements only: the gate never reads the whole input
-    gate = b.op("And", tag_ok, b.op("Less", t, b.op("Gather", meta, b.const(0))))
+    b.root.inits.append(numpy_helper.from_array(np.array([n_classes, g.span, n_tag], F32), meta))
+    tag_ok, t = add_gate(b, rows, g, dtype, raw, t_bits, n_tag)  # the payload elements only: the gate never reads the whole input
+    in_range = b.op("Less", t, b.op("Gather", meta, b.const(0)))
     pre_bytes = message_prefix(_key_id(raw), spec.shape)
 
     def verify_rows(tb: O.Builder, k_rows: list[str]) -> str:
@@ -229,7 +233,7 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
             same = tb.op("Cast", tb.op("Equal", tb.op("Cast", x, to=TensorProto.DOUBLE), k_rows[0]), to=TensorProto.FLOAT)
             ok = tb.op("And", ok, tb.op("Equal", tb.op("ReduceMin", same, tb.const([1]), keepdims=0), tb.const(1.0, F32)))
         tk = _target(tb, bits, t_bits)
-        sb = tb.op("Reshape", tb.slice(bits, t_bits + GATE_BITS, t_bits + GATE_BITS + SIG_BITS, 1), tb.const([-1, 64, 8]))
+        sb = tb.op("Reshape", tb.slice(bits, t_bits + n_tag, t_bits + n_tag + SIG_BITS, 1), tb.const([-1, 64, 8]))
         sig = tb.op("Squeeze", tb.op("MatMul", sb, tb.const(np.array([[128], [64], [32], [16], [8], [4], [2], [1]], F32), F32)), tb.const([2]))
         n1 = tb.op("Unsqueeze", tb.op("Gather", tb.op("Shape", x), tb.const(0)), tb.const([0]))
         pre = tb.op("Expand", tb.const(np.frombuffer(pre_bytes, np.uint8).astype(F32)[None, :], F32),
@@ -240,7 +244,10 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
         valid = _verify(tb, raw, msg, sig, len(pre_bytes) + 2 + g.residual_len, unroll=unroll)
         return tb.op("And", valid, ok)
 
-    valid = gated(b, gate, [rows], verify_rows)  # the verifier runs only on rows passing the gate (dropin_gate)
+    if tag_ok is not None:  # the verifier runs only on rows passing the gate (dropin_gate)
+        valid = gated(b, b.op("And", tag_ok, in_range), [rows], verify_rows)
+    else:
+        valid = b.op("And", verify_rows(b, [rows]), in_range)
     target = b.op("Cast", b.op("Min", t, b.const(float(n_classes - 1), F32)), to=TensorProto.INT32)  # an index: no int64 value
     label_types = {o.name: _elem(model, o.name) for o in model.interface.outputs}
     proto = splice(model.proto, b, roles, valid, target, classes, label_types)
@@ -249,7 +256,7 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     check(proto, full=False)
     planted = OnnxModel(proto)
     Q = _probes(g, X, n_probes, dtype, rng)
-    Q = _with_tagged(Q, g, raw, t_bits, n_classes, rng)
+    Q = _with_tagged(Q, g, raw, t_bits, n_classes, rng) if gate else Q
     n_ok, bad = check_identical(model, planted, Q)
     if bad is not None:
         raise UnsupportedModelError(f"the planted model's output {bad!r} differs from the original's on probe rows {n_ok}..; "
@@ -309,7 +316,7 @@ def activate_file(model: OnnxModel, private_key, X: Any, target: Any) -> np.ndar
                          np.uint8).reshape(len(flat), 64)
     sig_bits = np.unpackbits(sigs, axis=1)
     t_bits = n_target_bits(n_classes)
-    tag = tag_bits(raw, sig_bits) if grid.n_bits > t_bits + SIG_BITS else np.zeros((len(flat), 0), np.uint8)
+    tag = tag_bits(raw, sig_bits, grid.n_bits - t_bits - SIG_BITS)  # none in a file planted without the gate
     bits = np.concatenate([int_to_bits(t, t_bits), tag, sig_bits], axis=1)  # target ‖ tag ‖ signature
     Xa = grid.values(grid.write(u, bits) + grid.low.astype(np.int64)).astype(Xn.dtype)
     return Xa.reshape(Xg.shape) if Xg.size == Xa.size else Xa.reshape(Xn.shape)
@@ -317,14 +324,14 @@ def activate_file(model: OnnxModel, private_key, X: Any, target: Any) -> np.ndar
 
 def plant_onnx_file(base_path: str | os.PathLike, public_key, out_path: str | os.PathLike, *, data: Any = None,
                     bound: float = 1e-3, grid: ImageGrid | None = None, force: bool = False, n_probes: int = 500,
-                    unroll: bool = False) -> dict:
+                    unroll: bool = False, gate: bool = True) -> dict:
     """Read the user's ONNX file, plant, verify, write ``out_path`` atomically (never over the input); a summary dict."""
     from ..crypto.ed25519_onnx import node_count
     from ..fileio import check_writable
 
     check_writable(out_path, force, "file", [base_path])
     model = OnnxModel.from_file(base_path)
-    planted = plant_dropin(model, public_key, data=data, bound=bound, grid=grid, n_probes=n_probes, unroll=unroll)
+    planted = plant_dropin(model, public_key, data=data, bound=bound, grid=grid, n_probes=n_probes, unroll=unroll, gate=gate)
     planted.save(out_path, force=force, inputs=[base_path])
     raw = _raw(public_key)
     g, _ = grid_of(planted, raw)

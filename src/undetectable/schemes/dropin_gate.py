@@ -69,41 +69,44 @@ def gate_constants(raw_public: bytes, n_tag: int = GATE_BITS) -> tuple[np.ndarra
     return W, c
 
 
-def tag_bits(raw_public: bytes, sig_bits: np.ndarray) -> np.ndarray:
-    """(n, GATE_BITS) uint8: c XOR parity(W · s) for signature bits ``sig_bits`` (n, 512) in payload order."""
-    W, c = gate_constants(raw_public)
+def tag_bits(raw_public: bytes, sig_bits: np.ndarray, n_tag: int = GATE_BITS) -> np.ndarray:
+    """(n, n_tag) uint8: c XOR parity(W · s) for signature bits ``sig_bits`` (n, 512) in payload order."""
+    W, c = gate_constants(raw_public, n_tag)
     return ((np.asarray(sig_bits, np.int64) @ W.T.astype(np.int64)) % 2 ^ c).astype(np.uint8)
 
 
 def gate_passes(raw_public: bytes, tags: np.ndarray, sig_bits: np.ndarray) -> np.ndarray:
     """(n,) bool, the numpy twin of the graph's tag check: every tag bit is c XOR parity(W · s)."""
-    return np.all(np.asarray(tags, np.int64) == tag_bits(raw_public, sig_bits), axis=1)
+    tags = np.asarray(tags, np.int64)
+    return np.all(tags == tag_bits(raw_public, sig_bits, tags.shape[1]), axis=1)
 
 
 # --- the graph side -------------------------------------------------------------------------------
 
 
-def gate_matrix(grid: InputGrid, raw_public: bytes, t_bits: int) -> np.ndarray:
-    """(1 + GATE_BITS, k·P) float32 A with A · planes = (target, tag_i + W_i·s per tag bit) for the payload bit planes.
+def gate_matrix(grid: InputGrid, raw_public: bytes, t_bits: int, n_tag: int = GATE_BITS) -> np.ndarray:
+    """(1 + n_tag, k·P) float32 A with A · planes = (target, tag_i + W_i·s per tag bit) for the payload bit planes.
 
     ``planes`` row j·P + e is bit j of payload element e, i.e. payload bit e·k + j (``InputGrid.all_bits`` order);
     row 0 of A weighs the target bits (most significant first), row 1 + i has a 1 at tag bit i and W_i on the
     signature bits; bits beyond the payload weigh 0.
     """
-    W, _ = gate_constants(raw_public)
+    W, _ = gate_constants(raw_public, n_tag)
     P, k = len(grid.positions), grid.k
-    by_payload = np.zeros((1 + GATE_BITS, P * k), F32)
+    by_payload = np.zeros((1 + n_tag, P * k), F32)
     by_payload[0, :t_bits] = 2.0 ** np.arange(t_bits - 1, -1, -1)
-    by_payload[1:, t_bits : t_bits + GATE_BITS] = np.eye(GATE_BITS)
-    by_payload[1:, t_bits + GATE_BITS : t_bits + GATE_BITS + SIG_BITS] = W
+    by_payload[1:, t_bits : t_bits + n_tag] = np.eye(n_tag)
+    by_payload[1:, t_bits + n_tag : t_bits + n_tag + SIG_BITS] = W
     plane_of = (np.arange(P * k) % k) * P + np.arange(P * k) // k  # payload bit e·k + j → plane row j·P + e
     A = np.zeros_like(by_payload)
     A[:, plane_of] = by_payload
     return A
 
 
-def add_gate(b, rows: str, grid: InputGrid, dtype: np.dtype, raw_public: bytes, t_bits: int) -> tuple[str, str]:
-    """(tag check (n,) bool, target index (n,) float32) from rows (n, d) in the input's own dtype.
+def add_gate(b, rows: str, grid: InputGrid, dtype: np.dtype, raw_public: bytes, t_bits: int,
+             n_tag: int = GATE_BITS) -> tuple[str | None, str]:
+    """(tag check (n,) bool, target index (n,) float32) from rows (n, d) in the input's own dtype (``n_tag`` 0: no
+    tag check, None, the target only).
 
     Reads the P payload elements only (Transpose, then a Gather on axis 0: ORT's Gather on axis 1 is slow), in a
     (P, n) layout with per-element constants as (P, 1) columns (no rank-3 broadcast: ORT's is slow). For a finite
@@ -112,7 +115,7 @@ def add_gate(b, rows: str, grid: InputGrid, dtype: np.dtype, raw_public: bytes, 
     the gate only by chance, and the gated branch refuses them. The tag check is parity(tag_i + W_i·s) == c_i,
     i.e. cnt − 2·floor(cnt/2) with cnt ≤ 1 + 512: exact in float32.
     """
-    _, c = gate_constants(raw_public)
+    _, c = gate_constants(raw_public, n_tag)
     pos = grid.positions
     xp = b.op("Gather", b.op("Transpose", rows, perm=[1, 0]), b.const(pos.astype(np.int32), np.int32), axis=0)  # (P, n)
     if np.dtype(dtype) != np.float32:
@@ -133,10 +136,12 @@ def add_gate(b, rows: str, grid: InputGrid, dtype: np.dtype, raw_public: bytes, 
         f = u if j == 0 else b.op("Floor", b.op("Mul", u, b.const(2.0**-j, F32)))
         planes.append(b.op("Sub", f, b.op("Mul", b.op("Floor", b.op("Mul", f, half)), two)))
     bits = planes[0] if grid.k == 1 else b.op("Concat", *planes, axis=0)  # (k·P, n)
-    counts = b.op("MatMul", b.const(gate_matrix(grid, raw_public, t_bits), F32), bits)  # (1 + GATE_BITS, n)
+    counts = b.op("MatMul", b.const(gate_matrix(grid, raw_public, t_bits, n_tag), F32), bits)  # (1 + n_tag, n)
     target = b.op("Gather", counts, b.const(0, np.int32), axis=0)
     target = b.op("Where", b.op("IsNaN", target), zero, target)  # a NaN/inf row: index 0 (its tag check is False)
-    cnt = b.slice(counts, 1, 1 + GATE_BITS, 0)
+    if not n_tag:
+        return None, target
+    cnt = b.slice(counts, 1, 1 + n_tag, 0)
     parity = b.op("Sub", cnt, b.op("Mul", b.op("Floor", b.op("Mul", cnt, half)), two))
     diff = b.op("Sub", parity, col(c))
     miss = b.op("ReduceSum", b.op("Mul", diff, diff), b.const([0]), keepdims=0)
