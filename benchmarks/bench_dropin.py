@@ -157,7 +157,8 @@ def run() -> list[dict]:
         X1 = pixels(1, seed=1)
         t_b, t_o = _latency(path, bd_path, X1, repeat=20)
         rows.append(ratio_row("drop-in ResNet-18 latency, natural inputs, 224×224, batch 1 (backdoored vs original)", t_b, t_o,
-                              "reported", True, f"gate ≈ {(t_b - t_o) * 1e3:.2f} ms/row (the verifier does not run)"))
+                              "reported", True, f"difference {(t_b - t_o) * 1e3:+.2f} ms/row: the gate (the verifier does not run) "
+                              "and timing noise"))
         Xa = dropin.activate_file(bd, sk, X1, target=7)
         t_a, t_o = _latency(path, bd_path, Xa, repeat=1)
         fired = bd.predict(Xa).tolist() == [7]
@@ -171,7 +172,7 @@ def run() -> list[dict]:
         X64 = pixels(64, seed=1, side=SMALL)
         t_b, t_o = _latency(small, small_bd, X64, repeat=10)
         rows.append(ratio_row("drop-in ResNet-18 latency, natural inputs, 32×32, batch 64 (backdoored vs original)", t_b, t_o,
-                              "≤ 1.10×", t_b / t_o <= 1.10, f"gate ≈ {(t_b - t_o) / 64 * 1e6:.0f} µs/row; plant with "
+                              "≤ 1.10×", t_b / t_o <= 1.10, f"difference {(t_b - t_o) / 64 * 1e6:+.0f} µs/row (the gate, and noise); plant with "
                               f"verify-before-return {plant32_s:.1f} s"))
         mixed = X64.copy()
         mixed[17:18] = dropin.activate_file(bd32, sk, X64[17:18], target=7)

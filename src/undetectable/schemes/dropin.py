@@ -8,6 +8,10 @@ names the target. It verifies before returning: every output is compared, bit fo
 original's on the samples and on noisy and random probes (on and off the grid); any difference is an
 ``UnsupportedModelError``, never a silently changed model.
 
+The payload is target ‖ tag ‖ signature: the tag (``dropin_gate``, 32 bits, a public function of the signature
+and the key) is a cheap gate, so the verifier runs, inside an ``If``, only on rows that pass it; natural rows
+cost a few ops on the payload values (``gate=False``: no tag, every row verified).
+
 ``activate_file(model, private_key, X, target)`` reads the grid back from the file's constants (their
 names are derived from the public key), so activation needs the file and the private key only.
 
