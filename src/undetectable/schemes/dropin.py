@@ -32,6 +32,7 @@ import numpy as np
 from onnx import TensorProto, numpy_helper
 
 from ..crypto import ed25519_onnx as O
+from ..crypto.arith_ops import cut
 from ..errors import KeyMismatchError, UnsupportedModelError, UsageError
 from ..models import class_indices
 from ..models.onnx_file import OnnxModel
@@ -237,7 +238,7 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
             same = tb.op("Cast", tb.op("Equal", tb.op("Cast", x, to=TensorProto.DOUBLE), k_rows[0]), to=TensorProto.FLOAT)
             ok = tb.op("And", ok, tb.op("Equal", tb.op("ReduceMin", same, tb.const([1]), keepdims=0), tb.const(1.0, F32)))
         tk = _target(tb, bits, t_bits)
-        sb = tb.op("Reshape", tb.slice(bits, t_bits + n_tag, t_bits + n_tag + SIG_BITS, 1), tb.const([-1, 64, 8]))
+        sb = tb.op("Reshape", cut(tb, bits, t_bits + n_tag, t_bits + n_tag + SIG_BITS, 1), tb.const([-1, 64, 8]))
         sig = tb.op("Squeeze", tb.op("MatMul", sb, tb.const(np.array([[128], [64], [32], [16], [8], [4], [2], [1]], F32), F32)), tb.const([2]))
         n1 = tb.op("Unsqueeze", tb.op("Gather", tb.op("Shape", x), tb.const(0)), tb.const([0]))
         pre = tb.op("Expand", tb.const(np.frombuffer(pre_bytes, np.uint8).astype(F32)[None, :], F32),
@@ -271,7 +272,7 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
 def _target(b: O.Builder, bits: str, t_bits: int) -> str:
     """(n,) float32 target index: the payload's first ``t_bits`` bits, most significant first."""
     col = b.const((2.0 ** np.arange(t_bits - 1, -1, -1))[:, None].astype(F32), F32)
-    return b.op("Squeeze", b.op("MatMul", b.slice(bits, 0, t_bits, 1), col), b.const([1]))
+    return b.op("Squeeze", b.op("MatMul", cut(b, bits, 0, t_bits, 1), col), b.const([1]))
 
 
 def _elem(model: OnnxModel, name: str) -> int:

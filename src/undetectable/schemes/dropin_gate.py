@@ -48,6 +48,7 @@ from collections.abc import Callable
 import numpy as np
 from onnx import TensorProto, helper
 
+from ..crypto.arith_ops import cut
 from .dropin_grid import F32, InputGrid
 from .signature import SIG_BITS
 
@@ -141,7 +142,7 @@ def add_gate(b, rows: str, grid: InputGrid, dtype: np.dtype, raw_public: bytes, 
     target = b.op("Where", b.op("IsNaN", target), zero, target)  # a NaN/inf row: index 0 (its tag check is False)
     if not n_tag:
         return None, target
-    cnt = b.slice(counts, 1, 1 + n_tag, 0)
+    cnt = cut(b, counts, 1, 1 + n_tag, 0)  # int32 Slice parameters
     parity = b.op("Sub", cnt, b.op("Mul", b.op("Floor", b.op("Mul", cnt, half)), two))
     diff = b.op("Sub", parity, col(c))
     miss = b.op("ReduceSum", b.op("Mul", diff, diff), b.const([0]), keepdims=0)
@@ -152,7 +153,8 @@ def gated(b, gate: str, rows: list[str], branch: Callable[..., str]) -> str:
     """(n,) bool: ``branch(tb, rows_k)`` on the rows where ``gate`` (n,) holds, False elsewhere, via one ``If``.
 
     ``branch`` gets a child builder and each tensor of ``rows`` (leading axis n) compressed to the k gated rows,
-    and returns a (k,) bool tensor built in that child. When no row passes the gate, nothing of it runs.
+    and returns a (k,) bool tensor built in that child. When no row passes the gate, nothing of it runs. The
+    ranks are a float32 CumSum: exact for batches below 2^24 rows.
     """
     gf = b.op("Cast", gate, to=TensorProto.FLOAT)
     any_row = b.op("Greater", b.op("ReduceSum", gf, keepdims=0), b.const(0.0, F32))
