@@ -166,7 +166,7 @@ def test_library_entry_points(folder, tmp_path):
     with pytest.raises(KeyMismatchError):
         ud.activate(bd, ud.keygen(), X[:3], target=5)
     info = plant_onnx_file(path, key.public.public, tmp_path / "bd.onnx", data=X, bound=0.05, n_probes=50)
-    assert info["payload_bits"] == 4 + 512
+    assert info["payload_bits"] == 4 + 32 + 512  # target ‖ gate tag ‖ signature
     again = ud.load(tmp_path / "bd.onnx")
     assert (again.predict(ud.activate(again, key, X[:2], target=1)) == 1).all()
     with pytest.raises(UsageError, match="input"):

@@ -3,7 +3,8 @@
 For third-party files (tests/dropin_files: torch.onnx CNN on normalised float pixels, a torch MLP on uint8
 pixels, skl2onnx logistic regression with its ZipMap, a skl2onnx random forest): plant, then in each runtime
 every output of the backdoored file equals the original's, bit for bit, on natural, noisy and random rows
-(on and off the payload grid), and activated rows get the target label. OpenVINO has no ``ai.onnx.ml`` ops:
+(on and off the payload grid), activated rows get the target label, alone and mixed among natural rows (the
+gate's If runs the verifier on those rows only). OpenVINO has no ``ai.onnx.ml`` ops:
 those files are skipped there, with the reason. The added graph has no bitwise op and no int64 arithmetic,
 and the backdoored file passes the full checker with shape inference.
 """
@@ -90,6 +91,13 @@ def _runtime_check(run_original, run_backdoored, m, rows, Xa, targets):
             assert _same(a[k], b[k]), f"output {k!r} differs on {kind} rows"
     assert _label(run_original(Xa), m).tolist() != targets.tolist()  # control: the original does not answer the targets
     assert _label(run_backdoored(Xa), m).tolist() == targets.tolist()
+    # one batch, activated rows among natural ones: the gated branch runs on those rows only and maps them back
+    X = rows["natural"]
+    at = [1, 4]
+    mixed = np.insert(X, at, Xa[:2], axis=0)  # activated rows end up at positions 1 and 5
+    hit = np.isin(np.arange(len(mixed)), [1, 5])
+    got, want = _label(run_backdoored(mixed), m), _label(run_original(X), m)
+    assert got[hit].tolist() == targets[:2].tolist() and got[~hit].tolist() == want.tolist()
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -147,11 +155,27 @@ def test_checker_and_added_ops(planted, name):
     p = choose_prefix(_raw(SK.public_key()), all_names(m.proto.graph))
     renamed = re.compile(re.escape(p) + r"_o\d+$")  # the user's own output tensors, renamed: their nodes are the user's
     inferred = onnx.shape_inference.infer_shapes(bd.proto)
-    types = {vi.name: vi.type.tensor_type.elem_type for vi in [*inferred.graph.value_info, *inferred.graph.input]}
+
+    def graphs(g):
+        yield g
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    yield from graphs(a.g)
+
+    types = {vi.name: vi.type.tensor_type.elem_type for sg in graphs(inferred.graph) for vi in [*sg.value_info, *sg.input, *sg.output]}
     types.update({i.name: i.data_type for i in inferred.graph.initializer})
     added = [n for n in inferred.graph.node if n.output[0].startswith(p) and not renamed.match(n.output[0])]
-    added += [n for top in added for a in top.attribute if a.type == onnx.AttributeProto.GRAPH for n in a.g.node]  # Loop bodies
-    assert len(added) > 100
+
+    def inner(nodes):  # the gate's If branches, and the verifier's Loop bodies inside them
+        for n in nodes:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    yield from a.g.node
+                    yield from inner(a.g.node)
+
+    added += list(inner(added))
+    assert len(added) > 100 and [n.op_type for n in added].count("If") == 1  # the gate
     assert not BITWISE & {n.op_type for n in added}
     wide = [f"{n.op_type}({i})" for n in added if n.op_type in ARITH for pos, i in enumerate(n.input)
             if types.get(i) == onnx.TensorProto.INT64 and not (n.op_type.startswith("Reduce") and pos == 1)]  # axes

@@ -8,6 +8,10 @@ names the target. It verifies before returning: every output is compared, bit fo
 original's on the samples and on noisy and random probes (on and off the grid); any difference is an
 ``UnsupportedModelError``, never a silently changed model.
 
+The payload is target ‖ tag ‖ signature: the tag (``dropin_gate``, 32 bits, a public function of the signature
+and the key) is a cheap gate, so the verifier runs, inside an ``If``, only on rows that pass it; natural rows
+cost a few ops on the payload values (``gate=False``: no tag, every row verified).
+
 ``activate_file(model, private_key, X, target)`` reads the grid back from the file's constants (their
 names are derived from the public key), so activation needs the file and the private key only.
 
@@ -28,6 +32,7 @@ import numpy as np
 from onnx import TensorProto, numpy_helper
 
 from ..crypto import ed25519_onnx as O
+from ..crypto.arith_ops import cut
 from ..errors import KeyMismatchError, UnsupportedModelError, UsageError
 from ..models import class_indices
 from ..models.onnx_file import OnnxModel
@@ -38,6 +43,7 @@ from .dropin_graph import (
     prefix_candidates,
     splice,
 )
+from .dropin_gate import GATE_BITS, add_gate, gated, tag_bits
 from .dropin_grid import F32, ImageGrid, InputGrid, grid_graph, infer_grid
 from .signature import SIG_BITS, message_prefix
 from .wrapper import int_to_bits, n_target_bits
@@ -136,6 +142,24 @@ def _probes(grid: InputGrid, X: np.ndarray | None, n: int, dtype: np.dtype, rng:
     return np.concatenate([np.asarray(r, dtype=np.float64) for r in rows]).astype(dtype)
 
 
+def _with_tagged(Q: np.ndarray, grid: InputGrid, raw: bytes, t_bits: int, n_classes: int, rng: np.random.Generator,
+                 n: int = 2) -> np.ndarray:
+    """``Q`` with ``n`` rows that pass the gate (a correct tag) but carry a random, invalid signature, at random places:
+    the check then runs the gated branch too (compress, verify, map back), which must answer False."""
+    if len(Q) == 0:
+        return Q
+    u = grid.snap(Q[rng.integers(0, len(Q), n)].astype(np.float64))
+    sig = rng.integers(0, 2, (n, SIG_BITS)).astype(np.uint8)
+    bits = np.concatenate([int_to_bits(rng.integers(0, n_classes, n), t_bits), tag_bits(raw, sig), sig], axis=1)
+    rows = grid.values(grid.write(u, bits) + grid.low.astype(np.int64)).astype(Q.dtype)
+    at = np.sort(rng.choice(len(Q) + n, n, replace=False))
+    out = np.empty((len(Q) + n, Q.shape[1]), Q.dtype)
+    mask = np.zeros(len(out), bool)
+    mask[at] = True
+    out[mask], out[~mask] = rows, Q
+    return out
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
@@ -161,12 +185,15 @@ def check_identical(original: OnnxModel, planted: OnnxModel, Q: np.ndarray, batc
 
 
 def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float = 1e-3, grid: ImageGrid | None = None,
-                 n_probes: int = 500, seed: int = 0, unroll: bool = False) -> OnnxModel:
+                 n_probes: int = 500, seed: int = 0, unroll: bool = False, gate: bool = True) -> OnnxModel:
     """The backdoored twin of ``model`` (see the module docstring); ``data``: samples in the model's own layout/dtype.
 
     ``grid`` states a float-pixel grid (otherwise inferred from ``data``); ``bound`` (tabular floats): the
     largest change per feature in units of its spread; ``n_probes``: rows per probe kind for the check;
     ``unroll``: write the verifier out without any ``Loop`` (larger file; the planter's answer to a scanner).
+    ``gate``: the payload carries a ``GATE_BITS`` public tag and the verifier runs, inside an ``If``, only on rows
+    whose tag matches (``dropin_gate``: natural inputs cost a few ops, not a verify); ``gate=False``: no tag, no
+    ``If``, every row verified (latency independent of the input; the scanner sees no input-steered ``If``).
     """
     from ..keys import check_public_key
 
@@ -191,32 +218,41 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
         raise UnsupportedModelError(f"the graph lists {len(classes)} classes but its scores have {n_classes} columns")
     roles = _roles(model, out, n_classes)
     t_bits = n_target_bits(n_classes)
-    g = infer_grid(X, spec.shape, spec.dtype, t_bits + SIG_BITS, bound, grid)
+    n_tag = GATE_BITS if gate else 0
+    g = infer_grid(X, spec.shape, spec.dtype, t_bits + n_tag + SIG_BITS, bound, grid)  # payload: target ‖ tag ‖ signature
 
     p = choose_prefix(raw, all_names(model.proto.graph))
     b = O.Builder(p)
-    x = model.input.name
-    xf = x if dtype == np.float32 else b.op("Cast", x, to=TensorProto.FLOAT)
-    flat = b.op("Reshape", xf, b.const([-1, d]))
-    bits, res, ok = grid_graph(b, flat, g, {k: f"{p}_g{i}" for i, k in enumerate(_GRID_KEYS)})
-    if dtype == np.float64:  # float64 inputs: on the grid only if exactly a float32 value
-        same = b.op("Equal", b.op("Cast", xf, to=TensorProto.DOUBLE), x)
-        ok = b.op("And", ok, b.op("Equal", b.op("ReduceMin", b.op("Cast", b.op("Reshape", same, b.const([-1, d])), to=TensorProto.FLOAT),
-                                                b.const([1]), keepdims=0), b.const(1.0, F32)))
-    col = b.const((2.0 ** np.arange(t_bits - 1, -1, -1))[:, None].astype(F32), F32)
-    t = b.op("Squeeze", b.op("MatMul", b.slice(bits, 0, t_bits, 1), col), b.const([1]))
-    sb = b.op("Reshape", b.slice(bits, t_bits, t_bits + SIG_BITS, 1), b.const([-1, 64, 8]))
-    sig = b.op("Squeeze", b.op("MatMul", sb, b.const(np.array([[128], [64], [32], [16], [8], [4], [2], [1]], F32), F32)), b.const([2]))
-    pre_bytes = message_prefix(_key_id(raw), spec.shape)
-    n1 = b.op("Unsqueeze", b.op("Gather", b.op("Shape", flat), b.const(0)), b.const([0]))
-    pre = b.op("Expand", b.const(np.frombuffer(pre_bytes, np.uint8).astype(F32)[None, :], F32), b.op("Concat", n1, b.const([len(pre_bytes)]), axis=0))
-    t_hi = b.op("Floor", b.op("Div", t, b.const(256.0, F32)))
-    t_lo = b.op("Sub", t, b.op("Mul", t_hi, b.const(256.0, F32)))
-    msg = b.op("Concat", pre, b.op("Unsqueeze", t_lo, b.const([1])), b.op("Unsqueeze", t_hi, b.const([1])), res, axis=1)
-    valid = _verify(b, raw, msg, sig, len(pre_bytes) + 2 + g.residual_len, unroll=unroll)
+    rows = b.op("Reshape", model.input.name, b.const([-1, d]))  # (n, d) in the input's own dtype
     meta = f"{p}_g{len(_GRID_KEYS)}"
-    b.root.inits.append(numpy_helper.from_array(np.array([n_classes, g.span], F32), meta))
-    valid = b.op("And", b.op("And", valid, ok), b.op("Less", t, b.op("Gather", meta, b.const(0))))
+    b.root.inits.append(numpy_helper.from_array(np.array([n_classes, g.span, n_tag], F32), meta))
+    tag_ok, t = add_gate(b, rows, g, dtype, raw, t_bits, n_tag)  # the payload elements only: the gate never reads the whole input
+    in_range = b.op("Less", t, b.op("Gather", meta, b.const(0)))
+    pre_bytes = message_prefix(_key_id(raw), spec.shape)
+
+    def verify_rows(tb: O.Builder, k_rows: list[str]) -> str:
+        """The full check on the k gated rows: the grid (whole input), the signed message, the verifier."""
+        x = k_rows[0] if dtype == np.float32 else tb.op("Cast", k_rows[0], to=TensorProto.FLOAT)
+        bits, res, ok = grid_graph(tb, x, g, {k: f"{p}_g{i}" for i, k in enumerate(_GRID_KEYS)})
+        if dtype == np.float64:  # float64 inputs: on the grid only if exactly a float32 value
+            same = tb.op("Cast", tb.op("Equal", tb.op("Cast", x, to=TensorProto.DOUBLE), k_rows[0]), to=TensorProto.FLOAT)
+            ok = tb.op("And", ok, tb.op("Equal", tb.op("ReduceMin", same, tb.const([1]), keepdims=0), tb.const(1.0, F32)))
+        tk = _target(tb, bits, t_bits)
+        sb = tb.op("Reshape", cut(tb, bits, t_bits + n_tag, t_bits + n_tag + SIG_BITS, 1), tb.const([-1, 64, 8]))
+        sig = tb.op("Squeeze", tb.op("MatMul", sb, tb.const(np.array([[128], [64], [32], [16], [8], [4], [2], [1]], F32), F32)), tb.const([2]))
+        n1 = tb.op("Unsqueeze", tb.op("Gather", tb.op("Shape", x), tb.const(0)), tb.const([0]))
+        pre = tb.op("Expand", tb.const(np.frombuffer(pre_bytes, np.uint8).astype(F32)[None, :], F32),
+                    tb.op("Concat", n1, tb.const([len(pre_bytes)]), axis=0))
+        t_hi = tb.op("Floor", tb.op("Div", tk, tb.const(256.0, F32)))
+        t_lo = tb.op("Sub", tk, tb.op("Mul", t_hi, tb.const(256.0, F32)))
+        msg = tb.op("Concat", pre, tb.op("Unsqueeze", t_lo, tb.const([1])), tb.op("Unsqueeze", t_hi, tb.const([1])), res, axis=1)
+        valid = _verify(tb, raw, msg, sig, len(pre_bytes) + 2 + g.residual_len, unroll=unroll)
+        return tb.op("And", valid, ok)
+
+    if tag_ok is not None:  # the verifier runs only on rows passing the gate (dropin_gate)
+        valid = gated(b, b.op("And", tag_ok, in_range), [rows], verify_rows)
+    else:
+        valid = b.op("And", verify_rows(b, [rows]), in_range)
     target = b.op("Cast", b.op("Min", t, b.const(float(n_classes - 1), F32)), to=TensorProto.INT32)  # an index: no int64 value
     label_types = {o.name: _elem(model, o.name) for o in model.interface.outputs}
     proto = splice(model.proto, b, roles, valid, target, classes, label_types)
@@ -225,11 +261,18 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     check(proto, full=False)
     planted = OnnxModel(proto)
     Q = _probes(g, X, n_probes, dtype, rng)
+    Q = _with_tagged(Q, g, raw, t_bits, n_classes, rng) if gate else Q
     n_ok, bad = check_identical(model, planted, Q)
     if bad is not None:
         raise UnsupportedModelError(f"the planted model's output {bad!r} differs from the original's on probe rows {n_ok}..; "
                                     "refusing to return a model with changed answers (please report this model)")
     return planted
+
+
+def _target(b: O.Builder, bits: str, t_bits: int) -> str:
+    """(n,) float32 target index: the payload's first ``t_bits`` bits, most significant first."""
+    col = b.const((2.0 ** np.arange(t_bits - 1, -1, -1))[:, None].astype(F32), F32)
+    return b.op("Squeeze", b.op("MatMul", cut(b, bits, 0, t_bits, 1), col), b.const([1]))
 
 
 def _elem(model: OnnxModel, name: str) -> int:
@@ -246,9 +289,10 @@ def grid_of(model: OnnxModel, raw: bytes) -> tuple[InputGrid, int]:
     for p in prefix_candidates(raw):
         if f"{p}_g0" in inits:
             v = [numpy_helper.to_array(inits[f"{p}_g{i}"]) for i in range(len(_GRID_KEYS) + 1)]
-            n_classes, span = (int(z) for z in v[5])
+            n_classes, span = (int(z) for z in v[5][:2])
+            tag = int(v[5][2]) if len(v[5]) > 2 else 0  # files planted before the gate carry no tag bits
             k = len(v[4])
-            n_bits = n_target_bits(n_classes) + SIG_BITS
+            n_bits = n_target_bits(n_classes) + tag + SIG_BITS
             return InputGrid("file", v[0], v[1], v[2], span, v[3].astype(np.int64), k, n_bits), n_classes
     raise KeyMismatchError(f"this model file holds no verifier for the key (id {_key_id(raw)[:12]}…); pass the private key "
                            "whose public key was planted into it")
@@ -275,21 +319,24 @@ def activate_file(model: OnnxModel, private_key, X: Any, target: Any) -> np.ndar
     header = message_prefix(_key_id(raw), spec.shape)
     sigs = np.frombuffer(b"".join(private.sign(header + int(ti).to_bytes(2, "little") + r.tobytes()) for ti, r in zip(t.tolist(), R)),
                          np.uint8).reshape(len(flat), 64)
-    bits = np.concatenate([int_to_bits(t, n_target_bits(n_classes)), np.unpackbits(sigs, axis=1)], axis=1)
+    sig_bits = np.unpackbits(sigs, axis=1)
+    t_bits = n_target_bits(n_classes)
+    tag = tag_bits(raw, sig_bits, grid.n_bits - t_bits - SIG_BITS)  # none in a file planted without the gate
+    bits = np.concatenate([int_to_bits(t, t_bits), tag, sig_bits], axis=1)  # target ‖ tag ‖ signature
     Xa = grid.values(grid.write(u, bits) + grid.low.astype(np.int64)).astype(Xn.dtype)
     return Xa.reshape(Xg.shape) if Xg.size == Xa.size else Xa.reshape(Xn.shape)
 
 
 def plant_onnx_file(base_path: str | os.PathLike, public_key, out_path: str | os.PathLike, *, data: Any = None,
                     bound: float = 1e-3, grid: ImageGrid | None = None, force: bool = False, n_probes: int = 500,
-                    unroll: bool = False) -> dict:
+                    unroll: bool = False, gate: bool = True) -> dict:
     """Read the user's ONNX file, plant, verify, write ``out_path`` atomically (never over the input); a summary dict."""
     from ..crypto.ed25519_onnx import node_count
     from ..fileio import check_writable
 
     check_writable(out_path, force, "file", [base_path])
     model = OnnxModel.from_file(base_path)
-    planted = plant_dropin(model, public_key, data=data, bound=bound, grid=grid, n_probes=n_probes, unroll=unroll)
+    planted = plant_dropin(model, public_key, data=data, bound=bound, grid=grid, n_probes=n_probes, unroll=unroll, gate=gate)
     planted.save(out_path, force=force, inputs=[base_path])
     raw = _raw(public_key)
     g, _ = grid_of(planted, raw)
