@@ -25,7 +25,7 @@ from undetectable import onnxio
 from undetectable.crypto import arith_verifier as V
 from undetectable.crypto import ed25519_onnx as O
 from undetectable.crypto import ed25519_torch as E
-from undetectable.crypto.arith_field import canonical, fmul, join
+from undetectable.crypto.arith_field import batch_invert, canonical, fmul, join
 from undetectable.crypto.arith_ops import Builder, cut, fconst
 from undetectable.crypto.arith_sha512 import sha512
 
@@ -246,3 +246,19 @@ def test_field_multiply_is_exact_at_the_limb_bounds():
         assert val(lazy[i]) % E.P == want and val(by[i]) == want
         assert lazy[i].min() >= -38 and lazy[i].max() <= 293
         assert by[i].min() >= 0 and by[i].max() <= 255
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64, 65])
+def test_batch_invert_matches_python_at_every_batch_size(rows):
+    """Montgomery's trick over the batch: each row's inverse, whatever the row count (padding to the group size)."""
+    b = Builder("i")
+    b.nodes.append(helper.make_node("Identity", [join(b, canonical(b, batch_invert(b, "z", False, group=8)))], ["inv"]))
+    g = b.graph("g", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 32])],
+                [helper.make_tensor_value_info("inv", TensorProto.FLOAT, ["n", 32])])
+    z = np.random.default_rng(rows).integers(-38, 294, (rows, 32)).astype(np.float32)
+    z[0] = [1] + [0] * 31 if rows > 1 else z[0]
+    out = onnxio.session(onnxio.assemble(g)).run(None, {"z": z})[0]
+    val = lambda r: sum(int(v) << (8 * i) for i, v in enumerate(r))
+    assert out.shape == (rows, 32)
+    for i in range(rows):
+        assert val(out[i]) == pow(val(z[i]) % E.P, E.P - 2, E.P)

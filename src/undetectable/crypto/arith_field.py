@@ -26,17 +26,23 @@ as ``Loop``s.
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 from . import ed25519_torch as E
+
 from .arith_ops import (
     Builder,
+    cut,
     fconst,
     floor_shift,
+    index,
     join,
     repeat,
     reshape,
     seq_carry,
     split,
+    take,
+    unsq,
 )
 
 NL = 32
@@ -118,6 +124,38 @@ def invert(b: Builder, z: str, shape: list[int], unroll: bool) -> str:
     return E.inversion_chain(lambda u, v: fmul(b, u, v, shape), sq_n, z)
 
 
+def batch_invert(b: Builder, z: str, unroll: bool, group: int = 64) -> str:
+    """(n, 32) nonzero z → (n, 32) 1/z by Montgomery's trick over the batch: about 3 products a row, not 265.
+
+    The rows are padded with ones to a multiple of ``group`` (the row count is a float ``ReduceSum`` of
+    ones, the padded count ``group·ceil(n/group)``, cast to an int32 ``Slice`` end), each group of rows is
+    multiplied up a binary tree, the n/group tree tops are inverted by ``invert`` (the only long chain), and
+    the inverses come down the tree (1/left = 1/parent · right, 1/right = 1/parent · left). Every product is
+    an ``fmul`` of fmul outputs, so the limb bounds are ``fmul``'s; rows never mix except through exact
+    products (a row with z = 0 would zero its group: the curve formulas are complete, Z never vanishes).
+    """
+    assert group & (group - 1) == 0
+    one_col = b.op("Add", b.op("Mul", cut(b, z, 0, 1, -1), fconst(b, 0.0)), fconst(b, 1.0))
+    count = reshape(b, b.op("ReduceSum", one_col, b.const(np.array([0]), np.int64), keepdims=0), [1])  # n, as float
+    padded = b.op("Mul", b.op("Floor", b.op("Mul", b.op("Add", count, fconst(b, group - 1.0)), fconst(b, 1.0 / group))), fconst(b, float(group)))
+    ones = np.tile(limbs(1), (group - 1, 1))
+    zp = b.op("Slice", b.op("Concat", z, fconst(b, ones), axis=0), index(b, [0]),
+              b.op("Cast", padded, to=TensorProto.INT32), index(b, [0]))
+    levels = [reshape(b, zp, [-1, group, NL])]
+    k = group
+    while k > 1:
+        k //= 2
+        pr = reshape(b, levels[-1], [-1, k, 2, NL])
+        levels.append(fmul(b, take(b, pr, 0, 2), take(b, pr, 1, 2), [-1, k, NL]))
+    inv = invert(b, levels[-1], [-1, 1, NL], unroll)
+    for lvl in reversed(levels[:-1]):
+        pr = reshape(b, lvl, [-1, k, 2, NL])
+        inv = fmul(b, unsq(b, inv, 2), take(b, pr, [1, 0], 2), [-1, 2 * k, NL])
+        k *= 2
+    out = reshape(b, inv, [-1, NL])
+    return b.op("Slice", out, index(b, [0]), b.op("Cast", count, to=TensorProto.INT32), index(b, [0]))
+
+
 def canonical(b: Builder, x: str) -> list[str]:
     """Lazily reduced limbs (..., 32) (|limb| < 2^12) → the 32 bytes of x mod p, each (..., 1)."""
     d = split(b, x, NL)
@@ -137,4 +175,4 @@ def canonical(b: Builder, x: str) -> list[str]:
     return [b.op("Add", v, b.op("Mul", ge, b.op("Sub", w, v))) for v, w in zip(d, t)]
 
 
-__all__ = ["canonical", "fmul", "fmulc", "invert", "join", "limbs", "reduce_conv"]
+__all__ = ["batch_invert", "canonical", "fmul", "fmulc", "invert", "join", "limbs", "reduce_conv"]

@@ -38,8 +38,8 @@ from onnx import TensorProto, helper
 
 from .. import onnxio
 from . import arith_curve as C
-from .arith_field import NL, canonical, fmul, invert
-from .arith_ops import Builder, cut, fconst, floor_shift, join, take
+from .arith_field import NL, batch_invert, canonical, fmul
+from .arith_ops import Builder, cut, fconst, floor_shift, join, reshape, take
 from .arith_sha512 import sha512
 
 #: Ops a verifier graph may contain (``Loop`` only when not unrolled).
@@ -76,8 +76,8 @@ def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, 
     k = C.mod_l(b, digest)
     ta, key_ok = C.key_points(bytes(public_key))
     pts = b.op("Concat", C.lookup(b, C.base_points(), s_bytes), C.lookup(b, ta, k), axis=1)  # (n, 64, 3, 32)
-    q = C.point_sum(b, pts)  # (n, 4, 32)
-    zi = invert(b, take(b, q, [2], 1), [-1, 1, NL], unroll)
+    q = C.point_sum(b, pts, unroll)  # (n, 4, 32)
+    zi = reshape(b, batch_invert(b, take(b, q, 2, 1), unroll), [-1, 1, NL])
     xy = join(b, canonical(b, fmul(b, take(b, q, [0, 1], 1), zi, [-1, 2, NL])))  # (n, 2, 32) canonical bytes
     x0 = cut(b, take(b, xy, 0, 1), 0, 1, 1)
     parity = b.op("Sub", x0, b.op("Mul", floor_shift(b, x0, 1), fconst(b, 2.0)))
