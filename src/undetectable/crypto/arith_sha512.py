@@ -9,8 +9,9 @@ A 64-bit word is a vector of 64 bits (least significant first), each a float32 0
 * additions mod 2^64 weight their terms into four 16-bit chunks with a ``MatMul`` (sums below 2^20:
   exact), carry sequentially across the chunks and read the bits back with ``Floor``.
 
-The 80 rounds keep the state as pairs (a, e), (b, f), (c, g), (d, h) so the new pair comes out of
-one carry. The message schedule is written out, two words a step, for all blocks at once; the rounds
+The 80 rounds keep the eight words apart (Σ, Ch and Maj on the one word each needs) and carry the
+new a and e together as one (n, 2, 64) pair; between blocks the state is the (n, 4, 2, 64) pairs layout
+(a, e), (b, f), (c, g), (d, h). The message schedule is written out, two words a step, for all blocks at once; the rounds
 are written out (``unroll=True``) or run as a ``Loop`` over blocks around a ``Loop`` of 8-round
 iterations (the round constants + schedule rotate through the loop state, so no iteration counter is read).
 
@@ -152,17 +153,25 @@ def _rotations(b: Builder, x: str, rots, shr=(), zeros: str | None = None) -> st
     return total
 
 
-def _round(b: Builder, pairs: list[str], kw: str) -> list[str]:
-    """One SHA-512 round on pairs (a, e), (b, f), (c, g), (d, h), each (n, 2, 64); kw (n, 1, 4)."""
-    p0, p1, p2, p3 = pairs
-    s = b.op("Concat", _rotations(b, cut(b, p0, 0, 1, 1), (28, 34, 39)), _rotations(b, cut(b, p0, 1, 2, 1), (14, 18, 41)), axis=1)
-    sig = _parity(b, s)  # rows Σ0(a), Σ1(e)
-    ch = b.op("Add", p2, b.op("Mul", p0, b.op("Sub", p1, p2)))  # row 1: Ch(e, f, g)
-    maj = b.op("Floor", b.op("Mul", b.op("Add", b.op("Add", p0, p1), p2), fconst(b, 0.5)))  # row 0: Maj(a, b, c)
-    u = cut(b, b.op("Add", b.op("Add", p3, sig), ch), 1, 2, 1)  # h + Σ1 + Ch
-    v = b.op("Concat", cut(b, b.op("Add", sig, maj), 0, 1, 1), cut(b, p3, 0, 1, 1), axis=1)  # (Σ0 + Maj, d)
-    new = add64(b, b.op("Add", u, v), [-1, 2, 64], kw)
-    return [new, p0, p1, p2]
+def _round_words(b: Builder, w: list[str], kw: str) -> list[str]:
+    """One SHA-512 round on the eight words a..h, each (n, 64) bits; kw (n, 1, 4) chunks of K_t + W_t.
+
+    Σ0, Σ1, Maj and Ch are computed on the one word they need (no unused rows); the new a and e sums
+    go through one ``add64`` as an (n, 2, 64) pair.
+    """
+    a, bw, c, d, e, f, g, h = w
+    s0 = _parity(b, _rotations(b, a, (28, 34, 39)))
+    s1 = _parity(b, _rotations(b, e, (14, 18, 41)))
+    ch = b.op("Add", g, b.op("Mul", e, b.op("Sub", f, g)))
+    maj = b.op("Floor", b.op("Mul", b.op("Add", b.op("Add", a, bw), c), fconst(b, 0.5)))
+    t1 = b.op("Add", b.op("Add", h, s1), ch)
+    sums = b.op("Concat", b.op("Add", b.op("Add", t1, s0), maj), b.op("Add", t1, d), axis=-1)  # (n, 128): new a ‖ new e
+    new = add64(b, reshape(b, sums, [-1, 2, 64]), [-1, 2, 64], kw)
+    return [take(b, new, 0, 1), a, bw, c, take(b, new, 1, 1), e, f, g]
+
+
+#: The order of ``_round_words``'s words in the (n, 4, 2, 64) pairs layout (pair p, row r → index 2p + r).
+_PAIR_ORDER = (0, 4, 1, 5, 2, 6, 3, 7)
 
 
 def compress(b: Builder, kw: str, nb: int, zero: str, unroll: bool) -> str:
@@ -171,21 +180,22 @@ def compress(b: Builder, kw: str, nb: int, zero: str, unroll: bool) -> str:
     h0 = b.op("Add", reshape(b, zero, [-1, 1, 1, 1]), fconst(b, iv[None]))
 
     def block(bb: Builder, h: str, kwb: str) -> str:
-        pairs = [take(bb, h, p, 1) for p in range(4)]
+        flat = reshape(bb, h, [-1, 8, 64])
+        words = [take(bb, flat, 2 * (i % 4) + i // 4, 1) for i in range(8)]  # a, b, c, d, e, f, g, h
 
         def rounds(rb: Builder, st: list[str]) -> list[str]:
-            prs, rot = st[:4], st[4]
+            ws, rot = st[:8], st[8]
             for j in range(ROUNDS_PER_ITER):
-                prs = _round(rb, prs, take(rb, rot, j, 0))
+                ws = _round_words(rb, ws, take(rb, rot, j, 0))
             rot = rb.op("Concat", cut(rb, rot, ROUNDS_PER_ITER, 80, 0), cut(rb, rot, 0, ROUNDS_PER_ITER, 0), axis=0)
-            return prs + [rot]
+            return ws + [rot]
 
         if unroll:
             for t in range(80):
-                pairs = _round(bb, pairs, take(bb, kwb, t, 0))
+                words = _round_words(bb, words, take(bb, kwb, t, 0))
         else:
-            pairs = repeat(bb, 80 // ROUNDS_PER_ITER, pairs + [kwb], rounds, False, "rd")[:4]
-        state = bb.op("Concat", *[unsq(bb, p, 1) for p in pairs], axis=1)
+            words = repeat(bb, 80 // ROUNDS_PER_ITER, words + [kwb], rounds, False, "rd")[:8]
+        state = reshape(bb, bb.op("Concat", *[words[i] for i in _PAIR_ORDER], axis=-1), [-1, 4, 2, 64])
         return add64(bb, bb.op("Add", h, state), [-1, 4, 2, 64])
 
     kwt = unsq(b, b.op("Transpose", kw, perm=[2, 0, 1, 3]), 3)  # (nb, 80, n, 1, 4)
