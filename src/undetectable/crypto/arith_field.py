@@ -22,7 +22,7 @@ then limb 0 ≤ 3.8·10^5, ≤ 1,775, ≤ 293; others ≤ 10,278, ≤ 1,744, ≤
 ``canonical`` turns a lazily reduced element into its unique bytes in [0, p) with sequential carries
 (three folding passes, the 2^255 ≡ 19 fold, one conditional subtraction as arithmetic).
 ``invert`` is ref10's addition chain (``ed25519_torch.inversion_chain``), squarings written out or
-as ``Loop``s.
+as ``Loop``s; ``batch_invert`` runs it once per 64 rows (Montgomery's trick over the batch).
 """
 from __future__ import annotations
 

@@ -6,11 +6,11 @@ the (n,) bool "signature valid", with OpenSSL's answers (cofactorless, S < L str
 byte for byte with the canonical encoding of [S]B − [k]A, so a non-canonical R is rejected)::
 
     k = SHA-512(R ‖ A ‖ M) mod L            arith_sha512 (bit vectors) + arith_curve.mod_l
-    Q = [S]B + [k](−A)                       arith_curve (fixed-base tables, a tree of 63 additions)
-    valid = S < L  and  encode(Q) == R       arith_field (inversion, canonical bytes)
+    Q = [S]B + [k](−A)                       arith_curve (fixed-base tables, 4 lanes of mixed additions, a tree)
+    valid = S < L  and  encode(Q) == R       arith_field (1/Z by Montgomery's trick over the batch, canonical bytes)
 
 Ops: MatMul, Mul, Add, Sub, Floor, Gather, Concat, Slice, Reshape, Unsqueeze, ReduceSum, Transpose,
-Cast (uint8 tables, int32 gather indices, a bool mask), Identity; Min, Max, Equal and Where clean the inputs
+Cast (uint8 tables, int32 gather indices and ``Slice`` ends, a bool mask), Identity; Min, Max, Equal and Where clean the inputs
 (an entry that is not a byte, NaN included, becomes 0 and its row answers False: no input can produce an
 out-of-range index); Equal, Less, And for the final answer; with
 ``unroll=False`` also ``Loop`` (explicit ``cond``). No bitwise op, no int64 value is ever computed
