@@ -25,7 +25,7 @@ from undetectable import onnxio
 from undetectable.crypto import arith_verifier as V
 from undetectable.crypto import ed25519_onnx as O
 from undetectable.crypto import ed25519_torch as E
-from undetectable.crypto.arith_field import canonical, fmul, join
+from undetectable.crypto.arith_field import batch_invert, canonical, fmul, join
 from undetectable.crypto.arith_ops import Builder, cut, fconst
 from undetectable.crypto.arith_sha512 import sha512
 
@@ -246,3 +246,57 @@ def test_field_multiply_is_exact_at_the_limb_bounds():
         assert val(lazy[i]) % E.P == want and val(by[i]) == want
         assert lazy[i].min() >= -38 and lazy[i].max() <= 293
         assert by[i].min() >= 0 and by[i].max() <= 255
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64, 65])
+def test_batch_invert_matches_python_at_every_batch_size(rows):
+    """Montgomery's trick over the batch: each row's inverse, whatever the row count (padding to the group size)."""
+    b = Builder("i")
+    b.nodes.append(helper.make_node("Identity", [join(b, canonical(b, batch_invert(b, "z", False, group=8)))], ["inv"]))
+    g = b.graph("g", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 32])],
+                [helper.make_tensor_value_info("inv", TensorProto.FLOAT, ["n", 32])])
+    z = np.random.default_rng(rows).integers(-38, 294, (rows, 32)).astype(np.float32)
+    z[0] = [1] + [0] * 31 if rows > 1 else z[0]
+    out = onnxio.session(onnxio.assemble(g)).run(None, {"z": z})[0]
+    val = lambda r: sum(int(v) << (8 * i) for i, v in enumerate(r))
+    assert out.shape == (rows, 32)
+    for i in range(rows):
+        assert val(out[i]) == pow(val(z[i]) % E.P, E.P - 2, E.P)
+
+
+def test_point_sum_keeps_every_product_input_within_the_fmul_bound(monkeypatch):
+    """The bounds ``arith_curve._madd`` states: every input of every field product in the lane sums and the
+    lane tree is an integer of magnitude ≤ 724 (``fmul``'s exactness bound), on random and all-255 digits."""
+    from undetectable.crypto import arith_curve as C
+
+    seen: list[str] = []
+    real = C.fmul
+
+    def spy(b, x, y, shape):
+        seen.extend([x, y])
+        return real(b, x, y, shape)
+
+    monkeypatch.setattr(C, "fmul", spy)
+    b = Builder("p")
+    pts = b.op("Concat", C.lookup(b, C.base_points(), "s"), C.lookup(b, C.key_points(PK)[0], "k"), axis=1)
+    b.nodes.append(helper.make_node("Identity", [C.point_sum(b, pts, unroll=True)], ["q"]))
+    outs = sorted(set(seen) - {"s", "k"})
+    g = b.graph("g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", 32]) for n in ("s", "k")],
+                [helper.make_tensor_value_info("q", TensorProto.FLOAT, None)]
+                + [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outs])
+    rng = np.random.default_rng(3)
+    s, k = rng.integers(0, 256, (2, 40, 32)).astype(np.float32)
+    s[0], k[0] = 255, 255
+    got = onnxio.session(onnxio.assemble(g)).run(None, {"s": s, "k": k})
+    assert len(outs) > 40
+    worst = max(float(np.abs(v).max()) for v in got[1:])
+    assert 300 < worst <= 724 and all((v == np.round(v)).all() for v in got[1:])
+    # the control: the sum is right (affine y of [s]B + [k](−A) against Python big ints, first rows)
+    q = got[0]
+    val = lambda r: sum(int(v) << (8 * i) for i, v in enumerate(r))
+    a_pt = E.decode_point(PK)
+    minus_a = ((E.P - a_pt[0]) % E.P, a_pt[1], 1, (E.P - a_pt[0]) * a_pt[1] % E.P)
+    for i in range(3):
+        want = E._ext_add(_py_mul(val(s[i]), (E.BX, E.BY, 1, E.BX * E.BY % E.P)), _py_mul(val(k[i]), minus_a))
+        z = val(q[i, 2]) % E.P
+        assert val(q[i, 1]) * pow(z, E.P - 2, E.P) % E.P == want[1] * pow(want[2], E.P - 2, E.P) % E.P

@@ -2,17 +2,18 @@
 
 A 64-bit word is a vector of 64 bits (least significant first), each a float32 0/1:
 
-* rotations and shifts are ``Slice``s of (x ‖ x ‖ 0); the XOR of three
-  is their sum mod 2 (``s − 2·floor(s/2)``);
+* σ0, σ1 (the schedule) are 0/1 constant ``MatMul``s (the rotations and shifts of a word summed as bit
+  counts ≤ 3) followed by a parity ``s − 2·floor(s/2)`` (the XOR); Σ0, Σ1 (the rounds) are ``Slice``s of
+  (x ‖ x) summed, then the same parity (a 128×128 rotation ``MatMul`` for both was measured ~10% slower);
 * ``Ch(e, f, g) = g + e·(f − g)``, ``Maj(a, b, c) = floor((a + b + c)/2)``;
-* additions mod 2^64 sum the bit vectors (several terms at once), weight them into four 16-bit
-  chunks (a ``MatMul``), carry sequentially across the chunks and read the bits back with
-  ``Floor`` (every value below 2^20).
+* additions mod 2^64 weight their terms into four 16-bit chunks with a ``MatMul`` (sums below 2^20:
+  exact), carry sequentially across the chunks and read the bits back with ``Floor``.
 
-The 80 rounds keep the state as pairs (a, e), (b, f), (c, g), (d, h) so the new pair comes out of
-one carry. The message schedule is written out (all blocks at once); the rounds are written out
-(``unroll=True``) or run as a ``Loop`` over blocks around a ``Loop`` of 8-round iterations (the
-round constants + schedule rotate through the loop state, so no iteration counter is read).
+The 80 rounds keep the eight words apart (Σ, Ch and Maj on the one word each needs) and carry the
+new a and e together as one (n, 2, 64) pair; between blocks the state is the (n, 4, 2, 64) pairs layout
+(a, e), (b, f), (c, g), (d, h). The message schedule is written out, two words a step, for all blocks at once; the rounds
+are written out (``unroll=True``) or run as a ``Loop`` over blocks around a ``Loop`` of 8-round
+iterations (the round constants + schedule rotate through the loop state, so no iteration counter is read).
 
 Examples
 --------
@@ -63,27 +64,43 @@ def _word_chunks(v: int) -> np.ndarray:
     return np.array([(v >> (16 * i)) & 0xFFFF for i in range(4)], dtype=np.float32)
 
 
-def add64(b: Builder, sums: str, shape: list[int], extra: str | None = None) -> str:
-    """Bits of (Σ of the bit vectors in ``sums`` (..., 64) + ``extra`` chunks (..., 4)) mod 2^64.
+def _rot_matrix(rots, shr=()) -> np.ndarray:
+    """(64, 64) 0/1: bits @ this = Σ over r in ``rots`` of rotr(x, r) + Σ over s in ``shr`` of x >> s, as bit counts (≤ 3)."""
+    m = np.zeros((64, 64), dtype=np.float32)
+    for i in range(64):
+        for r in rots:
+            m[(i + r) % 64, i] += 1.0
+        for sh in shr:
+            if i + sh < 64:
+                m[i + sh, i] += 1.0
+    return m
 
-    ``sums`` holds, per bit position, how many of the summed words have that bit set; ``shape`` is the
-    output shape (batch as -1). Chunk sums stay below 2^20 for up to 8 terms.
+
+def _parity(b: Builder, s: str) -> str:
+    """s mod 2 for small non-negative integers s (the XOR of the bits counted in s)."""
+    return b.op("Sub", s, b.op("Mul", b.op("Floor", b.op("Mul", s, fconst(b, 0.5))), fconst(b, 2.0)))
+
+
+def carry_bits(b: Builder, ch: str, shape: list[int]) -> str:
+    """Chunk sums (..., 4) (each < 2^20, weights 2^0, 2^16, 2^32, 2^48) → the bits of their total mod 2^64, reshaped.
+
+    The carry runs sequentially across the four chunks (the carry out of a chunk is never subtracted:
+    ``bits_of`` reads only the low 16 bits of each chunk).
     """
-    ch = b.op("MatMul", sums, fconst(b, _chunk_matrix()))
-    if extra is not None:
-        ch = b.op("Add", ch, extra)
     parts = [cut(b, ch, i, i + 1, -1) for i in range(4)]
     out = [parts[0]]
     for i in range(1, 4):
-        carry = b.op("Floor", b.op("Mul", out[-1], fconst(b, 2.0 ** -16)))
-        out.append(b.op("Add", parts[i], carry))
+        out.append(b.op("Add", parts[i], b.op("Floor", b.op("Mul", out[-1], fconst(b, 2.0 ** -16)))))
     v = b.op("Concat", *out, axis=-1)
     return reshape(b, bits_of(b, v, 16), shape)
 
 
-def _xor_sum(b: Builder, s: str) -> str:
-    """s mod 2 for small non-negative integers s."""
-    return b.op("Sub", s, b.op("Mul", b.op("Floor", b.op("Mul", s, fconst(b, 0.5))), fconst(b, 2.0)))
+def add64(b: Builder, sums: str, shape: list[int], extra: str | None = None) -> str:
+    """Bits of (Σ of the bit vectors in ``sums`` (..., 64) + ``extra`` chunks (..., 4)) mod 2^64, reshaped to ``shape``."""
+    ch = b.op("MatMul", sums, fconst(b, _chunk_matrix()))
+    if extra is not None:
+        ch = b.op("Add", ch, extra)
+    return carry_bits(b, ch, shape)
 
 
 def message_words(b: Builder, data: str, length: int, zero: str) -> tuple[str, int]:
@@ -94,6 +111,32 @@ def message_words(b: Builder, data: str, length: int, zero: str) -> tuple[str, i
     by = reshape(b, full, [-1, nb, 16, 8])
     bits = take(b, bits_of(b, by, 8), list(range(7, -1, -1)), 3)  # big-endian bytes → LSB first
     return reshape(b, bits, [-1, nb, 16, 64]), nb
+
+
+def schedule(b: Builder, words: str, nb: int) -> str:
+    """W_0..W_79 of every block, as chunks plus K_t: (80, n, nb, 4).
+
+    Two words at a time (W_t and W_t+1 need only words before t): σ1 of the previous pair by one ``MatMul``
+    with a 0/1 rotation matrix and a parity; the chunks of every word and of σ0 of every word are kept, so
+    the other three terms are sums of small (…, 4) chunk tensors.
+    """
+    chm = fconst(b, _chunk_matrix())
+    s0m, s1m = fconst(b, _rot_matrix((1, 8), (7,))), fconst(b, _rot_matrix((19, 61), (6,)))
+    cw_all = b.op("MatMul", words, chm)  # (n, nb, 16, 4)
+    cs0_all = b.op("MatMul", _parity(b, b.op("MatMul", words, s0m)), chm)
+    cw = [cut(b, cw_all, j, j + 1, 2) for j in range(16)]  # each (n, nb, 1, 4)
+    cs0 = [cut(b, cs0_all, j, j + 1, 2) for j in range(16)]
+    prev = cut(b, words, 14, 16, 2)  # (n, nb, 2, 64): W_14, W_15
+    for t in range(16, 80, 2):
+        s1 = b.op("MatMul", _parity(b, b.op("MatMul", prev, s1m)), chm)
+        rest = b.op("Concat", *[b.op("Add", b.op("Add", cw[j - 7], cs0[j - 15]), cw[j - 16]) for j in (t, t + 1)], axis=2)
+        prev = carry_bits(b, b.op("Add", s1, rest), [-1, nb, 2, 64])
+        cw += [cut(b, c, j, j + 1, 2) for c in [b.op("MatMul", prev, chm)] for j in (0, 1)]
+        if t <= 64:  # σ0 is read up to W_64
+            cs0 += [cut(b, c, j, j + 1, 2) for c in [b.op("MatMul", _parity(b, b.op("MatMul", prev, s0m)), chm)] for j in (0, 1)]
+    allw = b.op("Transpose", b.op("Concat", *cw, axis=2), perm=[2, 0, 1, 3])  # (80, n, nb, 4)
+    k = np.stack([_word_chunks(v) for v in E.SHA512_K]).reshape(80, 1, 1, 4)
+    return b.op("Add", allw, fconst(b, k))
 
 
 def _rotations(b: Builder, x: str, rots, shr=(), zeros: str | None = None) -> str:
@@ -110,30 +153,25 @@ def _rotations(b: Builder, x: str, rots, shr=(), zeros: str | None = None) -> st
     return total
 
 
-def schedule(b: Builder, words: str, nb: int) -> str:
-    """W_0..W_79 of every block, weighted into chunks plus K_t: (80, n, nb, 4)."""
-    w = [reshape(b, cut(b, words, t, t + 1, 2), [-1, nb, 64]) for t in range(16)]  # (n, nb, 64)
-    zeros = b.op("Mul", w[0], fconst(b, 0.0))
-    for t in range(16, 80):
-        s1 = _xor_sum(b, _rotations(b, w[t - 2], (19, 61), (6,), zeros))
-        s0 = _xor_sum(b, _rotations(b, w[t - 15], (1, 8), (7,), zeros))
-        w.append(add64(b, b.op("Add", b.op("Add", s1, s0), b.op("Add", w[t - 7], w[t - 16])), [-1, nb, 64]))
-    allw = b.op("Concat", *[unsq(b, x, 0) for x in w], axis=0)
-    k = np.stack([_word_chunks(v) for v in E.SHA512_K]).reshape(80, 1, 1, 4)
-    return b.op("Add", b.op("MatMul", allw, fconst(b, _chunk_matrix())), fconst(b, k))
+def _round_words(b: Builder, w: list[str], kw: str) -> list[str]:
+    """One SHA-512 round on the eight words a..h, each (n, 64) bits; kw (n, 1, 4) chunks of K_t + W_t.
+
+    Σ0, Σ1, Maj and Ch are computed on the one word they need (no unused rows); the new a and e sums
+    go through one ``add64`` as an (n, 2, 64) pair.
+    """
+    a, bw, c, d, e, f, g, h = w
+    s0 = _parity(b, _rotations(b, a, (28, 34, 39)))
+    s1 = _parity(b, _rotations(b, e, (14, 18, 41)))
+    ch = b.op("Add", g, b.op("Mul", e, b.op("Sub", f, g)))
+    maj = b.op("Floor", b.op("Mul", b.op("Add", b.op("Add", a, bw), c), fconst(b, 0.5)))
+    t1 = b.op("Add", b.op("Add", h, s1), ch)
+    sums = b.op("Concat", b.op("Add", b.op("Add", t1, s0), maj), b.op("Add", t1, d), axis=-1)  # (n, 128): new a ‖ new e
+    new = add64(b, reshape(b, sums, [-1, 2, 64]), [-1, 2, 64], kw)
+    return [take(b, new, 0, 1), a, bw, c, take(b, new, 1, 1), e, f, g]
 
 
-def _round(b: Builder, pairs: list[str], kw: str) -> list[str]:
-    """One SHA-512 round on pairs (a, e), (b, f), (c, g), (d, h), each (n, 2, 64); kw (n, 1, 4)."""
-    p0, p1, p2, p3 = pairs
-    s = b.op("Concat", _rotations(b, cut(b, p0, 0, 1, 1), (28, 34, 39)), _rotations(b, cut(b, p0, 1, 2, 1), (14, 18, 41)), axis=1)
-    sig = _xor_sum(b, s)  # rows Σ0(a), Σ1(e)
-    ch = b.op("Add", p2, b.op("Mul", p0, b.op("Sub", p1, p2)))  # row 1: Ch(e, f, g)
-    maj = b.op("Floor", b.op("Mul", b.op("Add", b.op("Add", p0, p1), p2), fconst(b, 0.5)))  # row 0: Maj(a, b, c)
-    u = cut(b, b.op("Add", b.op("Add", p3, sig), ch), 1, 2, 1)  # h + Σ1 + Ch
-    v = b.op("Concat", cut(b, b.op("Add", sig, maj), 0, 1, 1), cut(b, p3, 0, 1, 1), axis=1)  # (Σ0 + Maj, d)
-    new = add64(b, b.op("Add", u, v), [-1, 2, 64], kw)
-    return [new, p0, p1, p2]
+#: The order of ``_round_words``'s words in the (n, 4, 2, 64) pairs layout (pair p, row r → index 2p + r).
+_PAIR_ORDER = (0, 4, 1, 5, 2, 6, 3, 7)
 
 
 def compress(b: Builder, kw: str, nb: int, zero: str, unroll: bool) -> str:
@@ -142,21 +180,22 @@ def compress(b: Builder, kw: str, nb: int, zero: str, unroll: bool) -> str:
     h0 = b.op("Add", reshape(b, zero, [-1, 1, 1, 1]), fconst(b, iv[None]))
 
     def block(bb: Builder, h: str, kwb: str) -> str:
-        pairs = [take(bb, h, p, 1) for p in range(4)]
+        flat = reshape(bb, h, [-1, 8, 64])
+        words = [take(bb, flat, 2 * (i % 4) + i // 4, 1) for i in range(8)]  # a, b, c, d, e, f, g, h
 
         def rounds(rb: Builder, st: list[str]) -> list[str]:
-            prs, rot = st[:4], st[4]
+            ws, rot = st[:8], st[8]
             for j in range(ROUNDS_PER_ITER):
-                prs = _round(rb, prs, take(rb, rot, j, 0))
+                ws = _round_words(rb, ws, take(rb, rot, j, 0))
             rot = rb.op("Concat", cut(rb, rot, ROUNDS_PER_ITER, 80, 0), cut(rb, rot, 0, ROUNDS_PER_ITER, 0), axis=0)
-            return prs + [rot]
+            return ws + [rot]
 
         if unroll:
             for t in range(80):
-                pairs = _round(bb, pairs, take(bb, kwb, t, 0))
+                words = _round_words(bb, words, take(bb, kwb, t, 0))
         else:
-            pairs = repeat(bb, 80 // ROUNDS_PER_ITER, pairs + [kwb], rounds, False, "rd")[:4]
-        state = bb.op("Concat", *[unsq(bb, p, 1) for p in pairs], axis=1)
+            words = repeat(bb, 80 // ROUNDS_PER_ITER, words + [kwb], rounds, False, "rd")[:8]
+        state = reshape(bb, bb.op("Concat", *[words[i] for i in _PAIR_ORDER], axis=-1), [-1, 4, 2, 64])
         return add64(bb, bb.op("Add", h, state), [-1, 4, 2, 64])
 
     kwt = unsq(b, b.op("Transpose", kw, perm=[2, 0, 1, 3]), 3)  # (nb, 80, n, 1, 4)

@@ -6,11 +6,11 @@ the (n,) bool "signature valid", with OpenSSL's answers (cofactorless, S < L str
 byte for byte with the canonical encoding of [S]B − [k]A, so a non-canonical R is rejected)::
 
     k = SHA-512(R ‖ A ‖ M) mod L            arith_sha512 (bit vectors) + arith_curve.mod_l
-    Q = [S]B + [k](−A)                       arith_curve (fixed-base tables, a tree of 63 additions)
-    valid = S < L  and  encode(Q) == R       arith_field (inversion, canonical bytes)
+    Q = [S]B + [k](−A)                       arith_curve (fixed-base tables, 4 lanes of mixed additions, a tree)
+    valid = S < L  and  encode(Q) == R       arith_field (1/Z by Montgomery's trick over the batch, canonical bytes)
 
 Ops: MatMul, Mul, Add, Sub, Floor, Gather, Concat, Slice, Reshape, Unsqueeze, ReduceSum, Transpose,
-Cast (uint8 tables, int32 gather indices, a bool mask), Identity; Min, Max, Equal and Where clean the inputs
+Cast (uint8 tables, int32 gather indices and ``Slice`` ends, a bool mask), Identity; Min, Max, Equal and Where clean the inputs
 (an entry that is not a byte, NaN included, becomes 0 and its row answers False: no input can produce an
 out-of-range index); Equal, Less, And for the final answer; with
 ``unroll=False`` also ``Loop`` (explicit ``cond``). No bitwise op, no int64 value is ever computed
@@ -38,8 +38,8 @@ from onnx import TensorProto, helper
 
 from .. import onnxio
 from . import arith_curve as C
-from .arith_field import NL, canonical, fmul, invert
-from .arith_ops import Builder, cut, fconst, floor_shift, join, take
+from .arith_field import NL, batch_invert, canonical, fmul
+from .arith_ops import Builder, cut, fconst, floor_shift, join, reshape, take
 from .arith_sha512 import sha512
 
 #: Ops a verifier graph may contain (``Loop`` only when not unrolled).
@@ -76,8 +76,8 @@ def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, 
     k = C.mod_l(b, digest)
     ta, key_ok = C.key_points(bytes(public_key))
     pts = b.op("Concat", C.lookup(b, C.base_points(), s_bytes), C.lookup(b, ta, k), axis=1)  # (n, 64, 3, 32)
-    q = C.point_sum(b, pts)  # (n, 4, 32)
-    zi = invert(b, take(b, q, [2], 1), [-1, 1, NL], unroll)
+    q = C.point_sum(b, pts, unroll)  # (n, 4, 32)
+    zi = reshape(b, batch_invert(b, take(b, q, 2, 1), unroll), [-1, 1, NL])
     xy = join(b, canonical(b, fmul(b, take(b, q, [0, 1], 1), zi, [-1, 2, NL])))  # (n, 2, 32) canonical bytes
     x0 = cut(b, take(b, xy, 0, 1), 0, 1, 1)
     parity = b.op("Sub", x0, b.op("Mul", floor_shift(b, x0, 1), fconst(b, 2.0)))
