@@ -20,6 +20,7 @@ from undetectable.errors import (
     UsageError,
 )
 from undetectable.models.onnx_file import OnnxModel
+from undetectable.onnxio import check
 from undetectable.schemes.dropin import (
     activate_file,
     check_identical,
@@ -33,15 +34,20 @@ SK = Ed25519PrivateKey.from_private_bytes(bytes(range(3, 35)))
 
 
 def interface_differences(a, b) -> list[str]:
-    """What differs between two files' interfaces; a file whose default opset is below 18 may only have it raised to 18."""
+    """What differs between two files' interfaces. The opset imports are kept exactly; a file with no default-domain
+    import (onnxmltools' XGBoost) gets one, at MIN_OPSET (the added nodes are default-domain ops), and nothing else."""
     out = []
     for field in ("inputs", "outputs", "ir_version", "producer"):
         if getattr(a, field) != getattr(b, field):
             out.append(f"{field}: {getattr(a, field)} != {getattr(b, field)}")
-    raised = {**a.opsets, "": MIN_OPSET} if a.opsets.get("", 0) < MIN_OPSET else a.opsets
-    if b.opsets != raised:
+    kept = a.opsets if "" in a.opsets else {**a.opsets, "": MIN_OPSET}
+    if b.opsets != kept:
         out.append(f"opsets: {a.opsets} -> {b.opsets}")
     return out
+
+
+def opset_list(proto) -> list[tuple[str, int]]:
+    return [(o.domain, o.version) for o in proto.opset_import]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +60,11 @@ def _check_file(name, folder, rng, n_rows=2000):
     m = OnnxModel.from_file(path)
     bd = plant_dropin(m, SK.public_key(), data=X, bound=0.05, n_probes=100)
     assert not interface_differences(m.interface, bd.interface)
-    assert m.interface.opsets.get("", 0) < MIN_OPSET or bd.interface == m.interface  # opset ≥ 18: identical header
+    # the exact opset_import list of the file (order included); XGBoost: its list, then the added default import
+    had_default = "" in m.interface.opsets
+    assert opset_list(bd.proto) == opset_list(m.proto) + ([] if had_default else [("", MIN_OPSET)])
+    assert bd.interface == m.interface or not had_default
+    check(bd.proto)  # the full checker with strict shape inference, at the file's own opset
     assert bd.proto.producer_name == m.proto.producer_name
     # every added name under one prefix no user name starts with
     added = all_names(bd.proto.graph) - all_names(m.proto.graph)

@@ -244,11 +244,24 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
     used = _inputs_of(added)  # lowering turns some constant inputs (axes) into attributes: those constants go
     g.initializer.extend(i for i in b.root.inits if i.name in used)
     m = assemble(g, imports, model.ir_version, model.producer_name)
+    del m.opset_import[:]  # the user's own list, entry by entry (order, an "ai.onnx" spelling, duplicates kept)
+    m.opset_import.extend(_import_list(original, imports))
     m.producer_version = model.producer_version
     m.domain, m.model_version, m.doc_string = model.domain, model.model_version, model.doc_string
     m.metadata_props.extend(model.metadata_props)
     m.functions.extend(model.functions)
     return m
+
+
+def _import_list(model: onnx.ModelProto, imports: dict[str, int]) -> list[onnx.OperatorSetIdProto]:
+    """``model``'s opset_import entries with the versions of ``imports``; a default-domain entry appended if it has none."""
+    out, seen = [], set()
+    for o in model.opset_import:
+        d = "" if o.domain == "ai.onnx" else o.domain
+        seen.add(d)
+        out.append(helper.make_opsetid(o.domain, imports.get(d, o.version)))
+    out += [helper.make_opsetid(d, v) for d, v in imports.items() if d not in seen]
+    return out
 
 
 def _inputs_of(nodes) -> set[str]:
