@@ -253,6 +253,18 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
     return m
 
 
+def opset_note(before: dict[str, int], after: dict[str, int]) -> str | None:
+    """One sentence saying how the planted file's opset imports differ from the original's (None: they do not)."""
+    if before == after:
+        return None
+    if "" not in before and after == {**before, "": after[""]}:
+        return (f"the file had no default-domain opset import; one was added at opset {after['']} (the added nodes are "
+                "default-domain ops), every other import kept")
+    why = (f"opset {MIN_OPSET} is the lowest the added graph is written at" if after.get("") == MIN_OPSET else
+           "the added nodes could not be lowered to the file's opset (the warning names the op)")
+    return f"the default-domain opset was raised from {before.get('')} to {after.get('')}: {why}"
+
+
 def _import_list(model: onnx.ModelProto, imports: dict[str, int]) -> list[onnx.OperatorSetIdProto]:
     """``model``'s opset_import entries with the versions of ``imports``; a default-domain entry appended if it has none."""
     out, seen = [], set()
