@@ -115,6 +115,13 @@ def test_refusals_name_the_op_and_why():
               constants={**consts, "s": _i64("s", [0]), "e": _i64("e", [4]), "st": _i64("st", [2])}, known=KNOWN)
     with pytest.raises(LoweringError, match="Shape.*attribute"):
         lower([N("Shape", ["x"], ["s"], start=1)], 13, Builder("p"), constants={}, known=KNOWN)
+    then = helper.make_graph([N("ReduceMax", ["x", "ax"], ["t"], keepdims=0)], "then", [], [helper.make_tensor_value_info("t", F, None)])
+    other = helper.make_graph([N("Identity", ["zero"], ["e"])], "else", [], [helper.make_tensor_value_info("e", F, None)])
+    node = N("If", ["c"], ["o"], then_branch=then, else_branch=other)
+    scalar = {**consts, "zero": numpy_helper.from_array(np.float32(0), "zero")}
+    with pytest.raises(LoweringError, match="If.*rank 1 in then_branch and 0 in else_branch"):
+        lower([node], 10, Builder("p"), constants=scalar, known=KNOWN)
+    assert [n.op_type for n in lower([node], 11, Builder("p"), constants=scalar, known=KNOWN)] == ["If"]  # If-11 allows it
     with pytest.raises(LoweringError, match=f"lowest opset.*{LOWEST_OPSET}"):
         lower([], LOWEST_OPSET - 1, Builder("p"), constants={})
     assert isinstance(LoweringError("x"), UnsupportedModelError)

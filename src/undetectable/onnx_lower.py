@@ -24,7 +24,8 @@ Slice starts/ends/axes inputs      10         attributes (constant inputs, every
 ``onnx.version_converter`` cannot do this job: it has no down-adapter for ``Loop`` below 16 (onnx 1.23
 fails at "No Adapter From Version $16 for Loop") and none turns a float ``Equal`` into opset-9 ops. Below
 opset 9 ``Where``, ``IsNaN`` and float ``Less`` do not exist: ``LOWEST_OPSET`` is 9. Anything the table
-cannot rewrite (a dynamic axes input, a rank it cannot tell, an op or attribute unknown at ``target``)
+cannot rewrite (a dynamic axes input, a rank it cannot tell, an op or attribute unknown at ``target``, an
+``If`` whose branches give outputs of different ranks below opset 11, where If-1 wants one shape)
 raises ``LoweringError`` naming the op and the reason; the caller decides (the drop-in then raises the
 file's default opset instead, and says why).
 
@@ -51,7 +52,7 @@ Examples
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -284,6 +285,11 @@ class _Lowerer:
             inner = dict(env)
             self.subgraph(n, branch, inner)
             results.append([inner.get(o.name, _declared(o)) for o in _attr(n, branch).output])
+        if self.t < 11:  # If-1: both branches must give outputs of one shape
+            for (_, ra), (_, rb), o in zip(*results, n.output):
+                if ra is not None and rb is not None and ra != rb:
+                    raise self.fail(n, f"output {o!r} has rank {ra} in then_branch and {rb} in else_branch; opset {self.t}'s "
+                                       "If needs one shape for both (make both branches give the same shape)")
         return [a if a[1] is not None else b for a, b in zip(*results)]
 
     def subgraph(self, n: onnx.NodeProto, attr: str, inner: dict[str, Info]) -> None:
