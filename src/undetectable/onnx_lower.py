@@ -168,6 +168,8 @@ class _Lowerer:
     def __init__(self, target: int, b: NodeSink, constants: Mapping[str, Any]) -> None:
         self.t, self.b, self.constants = target, b, dict(constants)
         self.shape_of: dict[str, str] = {}  # output of a Shape node -> the tensor it read (Reshape/Expand ranks)
+        self._values: dict[tuple[str, int], list[int]] = {}  # constants read as axes/bounds
+        self._checked: set[tuple[str, frozenset[str], int]] = set()  # (op, attributes, inputs) valid at the target
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -179,7 +181,10 @@ class _Lowerer:
         if name not in self.constants:
             raise self.fail(n, f"its input {name!r} is not a constant")
         v = self.constants[name]
-        return [int(x) for x in np.asarray(numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v).reshape(-1)]
+        key = (name, id(v))
+        if key not in self._values:
+            self._values[key] = [int(x) for x in np.asarray(numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v).reshape(-1)]
+        return list(self._values[key])
 
     def axes(self, n: onnx.NodeProto, axes: list[int], rank: int | None) -> list[int]:
         """``axes`` counted from the front where the target has no negative axes."""
@@ -322,6 +327,10 @@ class _Lowerer:
     def check_schema(self, n: onnx.NodeProto) -> None:
         from onnx import defs
 
+        key = (n.op_type, frozenset(a.name for a in n.attribute), len(n.input))
+        if key in self._checked:
+            return
+
         try:
             schema = defs.get_schema(n.op_type, self.t)
         except Exception:  # noqa: BLE001 - onnx raises its own SchemaError
@@ -332,6 +341,7 @@ class _Lowerer:
         if len([i for i in n.input]) > len(schema.inputs) and not (schema.inputs and schema.inputs[-1].option ==
                                                                     defs.OpSchema.FormalParameterOption.Variadic):
             raise self.fail(n, f"it has {len(n.input)} inputs; opset {self.t}'s {n.op_type} takes {len(schema.inputs)}")
+        self._checked.add(key)
 
     def rewrite(self, n: onnx.NodeProto, env: dict[str, Info]) -> list[onnx.NodeProto]:
         op, t = n.op_type, self.t
