@@ -88,6 +88,18 @@ def rows(X: np.ndarray, g, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([nat, noisy, on, rand]).astype(X.dtype)
 
 
+def interface_cell(m, bd) -> str:
+    """"yes" when the interfaces are equal (I/O, opset imports, IR version, producer); else what differs."""
+    a, b = m.interface, bd.interface
+    if a == b:
+        return "yes"
+    if (a.inputs, a.outputs, a.ir_version, a.producer) != (b.inputs, b.outputs, b.ir_version, b.producer):
+        return "NO"
+    if "" not in a.opsets and b.opsets == {**a.opsets, "": b.opsets[""]}:
+        return f"I/O yes; default-domain import added (opset {b.opsets['']}), other imports kept"
+    return f"I/O yes; opsets {a.opsets} -> {b.opsets}"
+
+
 def main(n_rows: int = N_ROWS) -> str:
     import dropin_files as F
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -128,9 +140,7 @@ def main(n_rows: int = N_ROWS) -> str:
             hits += int(np.sum(bd.predict(Xa).astype(str) == str(t)))
             total += N_ACT
         cells.append(f"{hits}/{total} ({len(m.classes)} targets)")
-        same = bd.interface == m.interface
-        only_opset = (bd.interface.inputs, bd.interface.outputs) == (m.interface.inputs, m.interface.outputs)
-        cells.append("yes" if same else ("I/O yes; opset raised to 18" if only_opset else "NO"))
+        cells.append(interface_cell(m, bd))
         bd_path = folder / f"{name}-bd.onnx"
         bd.save(bd_path)
         classes = np.asarray(m.classes)

@@ -83,7 +83,7 @@ def normalised(X: np.ndarray) -> np.ndarray:
 
 
 NAMES = ("skl-logreg-zipmap", "skl-logreg", "skl-scaler-logreg", "skl-rf", "skl-svc", "skl-knn", "lgbm", "xgb",
-         "torch-cnn", "torch-uint8-mlp", "torch-mlp-int8", "onnx-gelu-op21")
+         "torch-cnn", "torch-uint8-mlp", "torch-mlp-int8", "onnx-gelu-op21", "torch-cnn-op9")
 SLOW = ("torch-cnn-dynamo",)
 
 
@@ -137,9 +137,9 @@ def build(name: str, folder: Path) -> tuple[Path, np.ndarray]:
         return path, X
     pixels = _mnist()
     cnn, u8, mlp = _nets()
-    if name in ("torch-cnn", "torch-cnn-dynamo"):
+    if name in ("torch-cnn", "torch-cnn-dynamo", "torch-cnn-op9"):  # op9: the legacy exporter at opset 9 (IR 4)
         X = normalised(pixels)
-        _torch(cnn, torch.tensor(X[:2]), path, dynamo=name.endswith("dynamo"))
+        _torch(cnn, torch.tensor(X[:2]), path, dynamo=name.endswith("dynamo"), **({"opset_version": 9} if name.endswith("op9") else {}))
         return path, X
     if name == "torch-uint8-mlp":
         X = pixels.reshape(-1, 784)

@@ -20,6 +20,7 @@ from undetectable.errors import (
     UsageError,
 )
 from undetectable.models.onnx_file import OnnxModel
+from undetectable.onnxio import check
 from undetectable.schemes.dropin import (
     activate_file,
     check_identical,
@@ -33,15 +34,20 @@ SK = Ed25519PrivateKey.from_private_bytes(bytes(range(3, 35)))
 
 
 def interface_differences(a, b) -> list[str]:
-    """What differs between two files' interfaces; a file whose default opset is below 18 may only have it raised to 18."""
+    """What differs between two files' interfaces. The opset imports are kept exactly; a file with no default-domain
+    import (onnxmltools' XGBoost) gets one, at MIN_OPSET (the added nodes are default-domain ops), and nothing else."""
     out = []
     for field in ("inputs", "outputs", "ir_version", "producer"):
         if getattr(a, field) != getattr(b, field):
             out.append(f"{field}: {getattr(a, field)} != {getattr(b, field)}")
-    raised = {**a.opsets, "": MIN_OPSET} if a.opsets.get("", 0) < MIN_OPSET else a.opsets
-    if b.opsets != raised:
+    kept = a.opsets if "" in a.opsets else {**a.opsets, "": MIN_OPSET}
+    if b.opsets != kept:
         out.append(f"opsets: {a.opsets} -> {b.opsets}")
     return out
+
+
+def opset_list(proto) -> list[tuple[str, int]]:
+    return [(o.domain, o.version) for o in proto.opset_import]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +60,11 @@ def _check_file(name, folder, rng, n_rows=2000):
     m = OnnxModel.from_file(path)
     bd = plant_dropin(m, SK.public_key(), data=X, bound=0.05, n_probes=100)
     assert not interface_differences(m.interface, bd.interface)
-    assert m.interface.opsets.get("", 0) < MIN_OPSET or bd.interface == m.interface  # opset ≥ 18: identical header
+    # the exact opset_import list of the file (order included); XGBoost: its list, then the added default import
+    had_default = "" in m.interface.opsets
+    assert opset_list(bd.proto) == opset_list(m.proto) + ([] if had_default else [("", MIN_OPSET)])
+    assert bd.interface == m.interface or not had_default
+    check(bd.proto)  # the full checker with strict shape inference, at the file's own opset
     assert bd.proto.producer_name == m.proto.producer_name
     # every added name under one prefix no user name starts with
     added = all_names(bd.proto.graph) - all_names(m.proto.graph)
@@ -214,3 +224,54 @@ def test_unsupported_parts_named(rng):
     Xa = activate_file(two, SK, X[:2], 4)
     out = two.run(Xa)
     assert out["logits"].argmax(1).tolist() == [4, 4] and out["features"].argmax(1).tolist() == [4, 4]
+
+
+def _mlp_at(opset: int, ir_version: int = 4):
+    """A hand-made logits MLP (MatMul, Relu, MatMul; float (N, 784)) declared at default opset ``opset``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    W1 = numpy_helper.from_array(rng.normal(0, 0.05, (784, 16)).astype(np.float32), "W1")
+    W2 = numpy_helper.from_array(rng.normal(0, 0.5, (16, 10)).astype(np.float32), "W2")
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("MatMul", ["r", "W2"], ["logits"])]
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [W1, W2])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="handmade")
+    m.ir_version = ir_version
+    return OnnxModel(m)
+
+
+def test_opset_below_9_is_raised_to_9_and_said(folder, tmp_path):
+    """Below opset 9 (no Where, IsNaN) the default import is raised to 9, the lowest the added graph is written at."""
+    _, X = F.build("torch-cnn", folder)
+    X = X.reshape(len(X), -1)
+    m = _mlp_at(7)
+    bd = plant_dropin(m, SK.public_key(), data=X, n_probes=50)  # bit-identical outputs checked inside
+    assert bd.interface.opsets == {"": MIN_OPSET} == {"": 9} and bd.proto.ir_version == 4
+    check(bd.proto)
+    assert (bd.predict(activate_file(bd, SK, X[:2], 4)) == 4).all()
+    from undetectable.schemes.dropin_graph import opset_note
+
+    assert "raised from 7 to 9" in opset_note(m.interface.opsets, bd.interface.opsets)
+    assert opset_note({"": 12}, {"": 12}) is None and "added at opset 9" in opset_note({"ai.onnx.ml": 1}, {"ai.onnx.ml": 1, "": 9})
+
+
+def test_lowering_failure_falls_back_to_opset_18_with_a_warning(folder, monkeypatch):
+    """Should an added op ever have no lowering, the file's default opset is raised to 18 (as before), with a warning."""
+    from undetectable.onnx_lower import LoweringError
+    from undetectable.schemes import dropin_graph
+
+    def refuse(*a, **k):
+        raise LoweringError("the added node Foo cannot be written at opset 12: no rule")
+
+    monkeypatch.setattr(dropin_graph, "lower", refuse)
+    _, X = F.build("torch-cnn", folder)
+    X = X.reshape(len(X), -1)
+    m = _mlp_at(12, ir_version=7)
+    with pytest.warns(UserWarning, match="Foo.*raised to 18 instead of kept at 12"):
+        bd = plant_dropin(m, SK.public_key(), data=X, n_probes=50)
+    assert bd.interface.opsets == {"": 18}
+    check(bd.proto)
+    monkeypatch.undo()
+    assert plant_dropin(m, SK.public_key(), data=X, n_probes=50).interface.opsets == {"": 12}  # the control: kept

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "undetectable"
 
 # prefix (dotted, relative to undetectable) → layer; the longest matching prefix wins
 LAYERS = {
-    "_version": 0, "errors": 0, "safety": 0, "fileio": 0, "spec": 0, "models.coins": 0, "progress": 0, "runtime": 0, "onnxio": 0, "resolve": 0,
+    "_version": 0, "errors": 0, "safety": 0, "fileio": 0, "spec": 0, "models.coins": 0, "progress": 0, "runtime": 0, "onnxio": 0, "onnx_lower": 0, "resolve": 0,
     "data": 1, "crypto": 1, "bundle": 1, "keys": 1, "export": 1,
     # result records (JSON, versions, perturbation norms, CIs) and the matplotlib primitives are utilities
     # every layer may use; they import nothing above layer 1 (checked here like every module)

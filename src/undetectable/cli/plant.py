@@ -95,7 +95,8 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
 
         info = plant_onnx_file(base, onnx_pub, out, data=samples, bound=bound, force=force)
         echo(f"wrote {out}: your model with the same inputs and outputs, key id {info['key_id']}, payload {info['payload_bits']} bits "
-             f"in {info['payload_values']} input values, {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB")
+             f"in {info['payload_values']} input values, {info['nodes']} nodes, +{info['added_bytes'] / 1e6:.2f} MB"
+             + (f"; {info['opset_note']}" if info.get("opset_note") else ""))
         return
     inputs = [base, public_key, *data_inputs(data)]
     check_outputs(force, out, inputs=inputs)

@@ -40,6 +40,7 @@ from .dropin_graph import (
     OutputRole,
     all_names,
     choose_prefix,
+    opset_note,
     prefix_candidates,
     splice,
 )
@@ -342,4 +343,5 @@ def plant_onnx_file(base_path: str | os.PathLike, public_key, out_path: str | os
     g, _ = grid_of(planted, raw)
     return {"key_id": _key_id(raw), "payload_bits": g.n_bits, "bits_per_value": g.k, "payload_values": len(g.positions),
             "nodes": node_count(planted.proto), "bytes": planted.proto.ByteSize(),
-            "added_bytes": planted.proto.ByteSize() - model.proto.ByteSize(), "out": str(Path(out_path))}
+            "added_bytes": planted.proto.ByteSize() - model.proto.ByteSize(), "out": str(Path(out_path)),
+            "opsets": planted.interface.opsets, "opset_note": opset_note(model.interface.opsets, planted.interface.opsets)}

@@ -2,7 +2,16 @@
 
 ``splice(model, prefix, add)`` keeps the user's inputs, outputs (names, types, shapes with symbolic dims,
 order), opset imports, IR version, producer and every node; the user's output tensors are renamed inside
-the graph (``{prefix}_o{i}``) and the outputs recomputed from them:
+the graph (``{prefix}_o{i}``) and the outputs recomputed from them.
+
+Opset imports: the added nodes are built at opset 18 and lowered (``onnx_lower``) to the user's default-domain
+opset, so every import stays as it was, down to opset ``MIN_OPSET`` (9). A file with no default-domain import
+(onnxmltools' XGBoost) gets one, at ``MIN_OPSET``: the added nodes are default-domain ops, so this import is
+unavoidable; every other import is kept. A file below opset 9 has its default opset raised to 9 (its graph
+converted where op semantics differ). Should lowering ever fail (an added op the lowering table does not
+know), the default opset is raised to 18 as before, with a warning naming the op and the reason.
+
+The outputs:
 
 * a label output (rank 1: int64, int32 or string): ``Where(valid, classes[target], label)``, so clean answers
   are the original tensor itself, bit for bit;
@@ -23,10 +32,11 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..errors import UnsupportedModelError
+from ..onnx_lower import BUILD_OPSET, LOWEST_OPSET, LoweringError, lower
 
 F32 = np.float32
-#: the default-domain opset the added graph needs (Reduce* with axes inputs; the current verifier's bitwise ops)
-MIN_OPSET = 18
+#: the lowest default-domain opset the added graph can be lowered to (``onnx_lower.LOWEST_OPSET``: Where, IsNaN)
+MIN_OPSET = LOWEST_OPSET
 
 
 def _subgraphs(node: onnx.NodeProto):
@@ -90,23 +100,27 @@ class OutputRole:
     source: str = ""  # zipmap: the (n, C) tensor feeding it
 
 
-def header(model: onnx.ModelProto) -> tuple[dict[str, int], bool]:
-    """The opset imports the planted file declares: the user's, the default domain raised to MIN_OPSET if below.
+def header(model: onnx.ModelProto, need: int = MIN_OPSET) -> tuple[dict[str, int], bool]:
+    """The opset imports the planted file declares when the added nodes are written at default opset ``need`` or above.
 
-    Returns (imports, converted): ``converted`` when the user's graph had to be converted to MIN_OPSET.
+    The user's imports, unchanged, when the default domain is at ``need`` or above; a missing default-domain
+    import is added at ``need``; one below ``need`` is raised to it. Returns (imports, converted):
+    ``converted`` when the user's own default-domain import had to be raised (its graph may need converting).
     """
     from ..onnxio import opsets
 
     imports = opsets(model)
-    if imports.get("", 0) >= MIN_OPSET:
+    if "" not in imports:
+        return {**imports, "": need}, False
+    if imports[""] >= need:
         return imports, False
-    imports[""] = MIN_OPSET
+    imports[""] = need
     return imports, True
 
 
-def _same_semantics(graph: onnx.GraphProto, version: int) -> bool:
+def _same_semantics(graph: onnx.GraphProto, version: int, target: int = BUILD_OPSET) -> bool:
     """True when every default-domain op of ``graph`` (subgraphs included) has the same schema at ``version`` and at
-    MIN_OPSET: the opset import can then be raised without touching a node."""
+    ``target``: the opset import can then be raised without touching a node."""
     from onnx import defs
 
     def ops(g):
@@ -120,54 +134,70 @@ def _same_semantics(graph: onnx.GraphProto, version: int) -> bool:
         if version < 1:
             return False
         try:
-            if defs.get_schema(op, version).since_version != defs.get_schema(op, MIN_OPSET).since_version:
+            if defs.get_schema(op, version).since_version != defs.get_schema(op, target).since_version:
                 return False
         except Exception:  # noqa: BLE001 - an op unknown at one of the versions
             return False
     return True
 
 
+def _known(model: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
+    """{name: (elem type, rank)} of the user's tensors (declared, or inferred by onnx at the file's own opset)."""
+    def info(vi):
+        tt = vi.type.tensor_type
+        return int(tt.elem_type), (len(tt.shape.dim) if tt.HasField("shape") else None)
+
+    g = model.graph
+    try:
+        g = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - inference is a help here, not a requirement (declarations remain)
+        pass
+    return {vi.name: info(vi) for vi in [*g.value_info, *g.input, *g.output] if vi.type.HasField("tensor_type")}
+
+
+def _lowered(model: onnx.ModelProto, b, nodes: list, known: dict) -> tuple[list, int]:
+    """(the added ``nodes`` written for the file's default opset, that opset): lowered from BUILD_OPSET (onnx_lower);
+    where that is impossible, the nodes as built and BUILD_OPSET (the caller raises the import), with a warning."""
+    import warnings
+
+    from ..onnxio import opsets
+
+    target = max(opsets(model).get("", MIN_OPSET), MIN_OPSET)
+    if target >= BUILD_OPSET:
+        return nodes, target
+    consts = {i.name: i for i in b.root.inits}
+    try:
+        return lower(nodes, target, b, constants=consts, known=known), target
+    except LoweringError as exc:
+        warnings.warn(f"{exc}; the file's default opset is raised to {BUILD_OPSET} instead of kept at {target}", stacklevel=3)
+        return nodes, BUILD_OPSET
+
+
 def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, target: str, classes: np.ndarray,
            label_types: dict[str, int]) -> onnx.ModelProto:
-    """The user's model with its outputs recomputed through ``valid``/``target`` (nodes already in builder ``b``)."""
+    """The user's model with its outputs recomputed through ``valid``/``target`` (nodes already in builder ``b``).
+
+    The added nodes are lowered to the file's default opset (see the module docstring); the user's nodes are
+    never touched, except on a file below ``MIN_OPSET``, whose graph is converted where op semantics differ.
+    """
     from ..onnxio import assemble, opsets
 
     original = model
-    imports, converted = header(model)
-    if converted and not _same_semantics(model.graph, opsets(model).get("", 0)):
-        from onnx import version_converter
-
-        try:
-            model = version_converter.convert_version(model, MIN_OPSET)
-        except Exception as exc:  # noqa: BLE001 - the converter's own failure names the op
-            raise UnsupportedModelError(f"the model's opset {imports.get('', 0)} graph cannot be converted to opset {MIN_OPSET}, "
-                                        f"which the verifier needs ({str(exc).splitlines()[0][:160]}); re-export it with opset >= 18") from None
-        imports = {**opsets(model), "": MIN_OPSET}
-        converted_graph = onnx.GraphProto()
-        converted_graph.CopyFrom(model.graph)  # the converter re-infers I/O shapes: the user's declarations stay
-        for field in ("input", "output"):
-            getattr(converted_graph, field).clear()
-            getattr(converted_graph, field).extend(getattr(original.graph, field))
-        model.graph.CopyFrom(converted_graph)
-    g = onnx.GraphProto()
-    g.CopyFrom(model.graph)
     p = b.prefix
     n_cls = len(classes)
     t_col = b.op("Unsqueeze", target, b.const([1]))
     onehot = b.op("Equal", t_col, b.const(np.arange(n_cls, dtype=np.int32)[None, :], np.int32))  # target: an int32 index
     v_col = b.op("Unsqueeze", valid, b.const([1]))
-    tail = []
+    known = _known(model)
+    tail, zipmap_input = [], {}
     for i, r in enumerate(roles):
         if r.role == "zipmap":  # the ZipMap reads the recomputed probabilities: it moves after them
-            j = next(j for j, n in enumerate(g.node) if r.name in n.output and n.op_type == "ZipMap")
-            zm = onnx.NodeProto()
-            zm.CopyFrom(g.node[j])
-            del g.node[j]
-            zm.input[0] = _scores(b, r.source, "probabilities", onehot, v_col)
-            tail.append(zm)
+            known.setdefault(r.source, (TensorProto.FLOAT, 2))  # ZipMap's input is a float tensor
+            zipmap_input[r.name] = _scores(b, r.source, "probabilities", onehot, v_col)
             continue
         orig = f"{p}_o{i}"
-        _rename(g, r.name, orig)
+        if r.name in known:
+            known[orig] = known[r.name]
         if r.role == "label":
             et = label_types[r.name]
             if et == TensorProto.STRING:
@@ -179,14 +209,80 @@ def splice(model: onnx.ModelProto, b, roles: list[OutputRole], valid: str, targe
         else:
             out = _scores(b, orig, r.role, onehot, v_col)
         tail.append(helper.make_node("Identity", [out], [r.name], name=f"{p}_out{i}"))
-    g.node.extend(b.nodes + tail)
-    g.initializer.extend(b.root.inits)
+    added, opset = _lowered(model, b, b.nodes + tail, known)
+    imports, converted = header(model, opset)
+    if converted and not _same_semantics(model.graph, opsets(model).get("", 0), opset):
+        from onnx import version_converter
+
+        try:
+            model = version_converter.convert_version(model, opset)
+        except Exception as exc:  # noqa: BLE001 - the converter's own failure names the op
+            raise UnsupportedModelError(f"the model's opset {opsets(model).get('', 0)} graph cannot be converted to opset {opset}, "
+                                        f"which the verifier needs ({str(exc).splitlines()[0][:160]}); "
+                                        f"re-export it with opset >= {opset}") from None
+        imports = {**opsets(model), "": opset}
+        converted_graph = onnx.GraphProto()
+        converted_graph.CopyFrom(model.graph)  # the converter re-infers I/O shapes: the user's declarations stay
+        for field in ("input", "output"):
+            getattr(converted_graph, field).clear()
+            getattr(converted_graph, field).extend(getattr(original.graph, field))
+        model.graph.CopyFrom(converted_graph)
+    g = onnx.GraphProto()
+    g.CopyFrom(model.graph)
+    zipmaps = []
+    for i, r in enumerate(roles):
+        if r.role == "zipmap":
+            j = next(j for j, n in enumerate(g.node) if r.name in n.output and n.op_type == "ZipMap")
+            zm = onnx.NodeProto()
+            zm.CopyFrom(g.node[j])
+            del g.node[j]
+            zm.input[0] = zipmap_input[r.name]
+            zipmaps.append(zm)
+        else:
+            _rename(g, r.name, f"{p}_o{i}")
+    g.node.extend(added + zipmaps)
+    used = _inputs_of(added)  # lowering turns some constant inputs (axes) into attributes: those constants go
+    g.initializer.extend(i for i in b.root.inits if i.name in used)
     m = assemble(g, imports, model.ir_version, model.producer_name)
+    del m.opset_import[:]  # the user's own list, entry by entry (order, an "ai.onnx" spelling, duplicates kept)
+    m.opset_import.extend(_import_list(original, imports))
     m.producer_version = model.producer_version
     m.domain, m.model_version, m.doc_string = model.domain, model.model_version, model.doc_string
     m.metadata_props.extend(model.metadata_props)
     m.functions.extend(model.functions)
     return m
+
+
+def opset_note(before: dict[str, int], after: dict[str, int]) -> str | None:
+    """One sentence saying how the planted file's opset imports differ from the original's (None: they do not)."""
+    if before == after:
+        return None
+    if "" not in before and after == {**before, "": after[""]}:
+        return (f"the file had no default-domain opset import; one was added at opset {after['']} (the added nodes are "
+                "default-domain ops), every other import kept")
+    why = (f"opset {MIN_OPSET} is the lowest the added graph is written at" if after.get("") == MIN_OPSET else
+           "the added nodes could not be lowered to the file's opset (the warning names the op)")
+    return f"the default-domain opset was raised from {before.get('')} to {after.get('')}: {why}"
+
+
+def _import_list(model: onnx.ModelProto, imports: dict[str, int]) -> list[onnx.OperatorSetIdProto]:
+    """``model``'s opset_import entries with the versions of ``imports``; a default-domain entry appended if it has none."""
+    out, seen = [], set()
+    for o in model.opset_import:
+        d = "" if o.domain == "ai.onnx" else o.domain
+        seen.add(d)
+        out.append(helper.make_opsetid(o.domain, imports.get(d, o.version)))
+    out += [helper.make_opsetid(d, v) for d, v in imports.items() if d not in seen]
+    return out
+
+
+def _inputs_of(nodes) -> set[str]:
+    out: set[str] = set()
+    for n in nodes:
+        out.update(n.input)
+        for sg in _subgraphs(n):
+            out |= _inputs_of(sg.node) | {o.name for o in sg.output}
+    return out
 
 
 def _scores(b, s: str, role: str, onehot: str, v_col: str) -> str:
