@@ -28,19 +28,19 @@ from undetectable.schemes.dropin import (
     plant_dropin,
     plant_onnx_file,
 )
-from undetectable.schemes.dropin_graph import MIN_OPSET, all_names
+from undetectable.schemes.dropin_graph import BUILD_OPSET, MIN_OPSET, all_names
 
 SK = Ed25519PrivateKey.from_private_bytes(bytes(range(3, 35)))
 
 
 def interface_differences(a, b) -> list[str]:
     """What differs between two files' interfaces. The opset imports are kept exactly; a file with no default-domain
-    import (onnxmltools' XGBoost) gets one, at MIN_OPSET (the added nodes are default-domain ops), and nothing else."""
+    import (onnxmltools' XGBoost) gets one, at BUILD_OPSET (the added nodes are default-domain ops), and nothing else."""
     out = []
     for field in ("inputs", "outputs", "ir_version", "producer"):
         if getattr(a, field) != getattr(b, field):
             out.append(f"{field}: {getattr(a, field)} != {getattr(b, field)}")
-    kept = a.opsets if "" in a.opsets else {**a.opsets, "": MIN_OPSET}
+    kept = a.opsets if "" in a.opsets else {**a.opsets, "": BUILD_OPSET}
     if b.opsets != kept:
         out.append(f"opsets: {a.opsets} -> {b.opsets}")
     return out
@@ -62,7 +62,7 @@ def _check_file(name, folder, rng, n_rows=2000):
     assert not interface_differences(m.interface, bd.interface)
     # the exact opset_import list of the file (order included); XGBoost: its list, then the added default import
     had_default = "" in m.interface.opsets
-    assert opset_list(bd.proto) == opset_list(m.proto) + ([] if had_default else [("", MIN_OPSET)])
+    assert opset_list(bd.proto) == opset_list(m.proto) + ([] if had_default else [("", BUILD_OPSET)])
     assert bd.interface == m.interface or not had_default
     check(bd.proto)  # the full checker with strict shape inference, at the file's own opset
     assert bd.proto.producer_name == m.proto.producer_name
@@ -254,7 +254,7 @@ def test_opset_below_9_is_raised_to_9_and_said(folder, tmp_path):
     from undetectable.schemes.dropin_graph import opset_note
 
     assert "raised from 7 to 9" in opset_note(m.interface.opsets, bd.interface.opsets)
-    assert opset_note({"": 12}, {"": 12}) is None and "added at opset 9" in opset_note({"ai.onnx.ml": 1}, {"ai.onnx.ml": 1, "": 9})
+    assert opset_note({"": 12}, {"": 12}) is None and "added at opset 18" in opset_note({"ai.onnx.ml": 1}, {"ai.onnx.ml": 1, "": 18})
 
 
 def test_lowering_failure_falls_back_to_opset_18_with_a_warning(folder, monkeypatch):

@@ -207,7 +207,7 @@ class _Lowerer:
         bcast = max(ranks) if ranks and None not in ranks else None  # type: ignore[type-var]
         out: list[Info]
         if op in ("Abs", "Floor", "Ceil", "Neg", "Identity", "Relu", "Sqrt", "Exp", "Log", "Sign", "Round", "Reciprocal",
-                  "Softmax", "LogSoftmax", "Slice", "Transpose"):
+                  "Softmax", "LogSoftmax", "Slice", "Transpose", "Compress", "CumSum"):
             out = [(e0, r0)]
         elif op in ("Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow", "Mod"):
             out = [(e0, bcast)]

@@ -38,7 +38,7 @@ from onnx import TensorProto, helper
 
 from .. import onnxio
 from . import arith_curve as C
-from .arith_field import NL, batch_invert, canonical, fmul
+from .arith_field import NL, batch_invert, canonical, fmul, invert
 from .arith_ops import Builder, cut, fconst, floor_shift, join, reshape, take
 from .arith_sha512 import sha512
 
@@ -63,8 +63,12 @@ def _bytes(b: Builder, x: str) -> tuple[str, str]:
 
 
 def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, message_len: int, *,
-                 unroll: bool = False) -> str:
-    """Inline the verifier into ``b``: float32 bytes (n, message_len), (n, 64) → (n,) bool tensor name."""
+                 unroll: bool = False, batch_inverse: bool = True) -> str:
+    """Inline the verifier into ``b``: float32 bytes (n, message_len), (n, 64) → (n,) bool tensor name.
+
+    ``batch_inverse=False``: one inversion per row instead of Montgomery's trick over the batch (whose padding is
+    cut by a ``Slice`` with a computed end, which opset 9's ``Slice`` cannot express).
+    """
     signatures, sig_ok = _bytes(b, signatures)
     if message_len:
         messages, msg_ok = _bytes(b, messages)
@@ -77,7 +81,10 @@ def add_verifier(b: Builder, public_key: bytes, messages: str, signatures: str, 
     ta, key_ok = C.key_points(bytes(public_key))
     pts = b.op("Concat", C.lookup(b, C.base_points(), s_bytes), C.lookup(b, ta, k), axis=1)  # (n, 64, 3, 32)
     q = C.point_sum(b, pts, unroll)  # (n, 4, 32)
-    zi = reshape(b, batch_invert(b, take(b, q, 2, 1), unroll), [-1, 1, NL])
+    if batch_inverse:
+        zi = reshape(b, batch_invert(b, take(b, q, 2, 1), unroll), [-1, 1, NL])
+    else:
+        zi = invert(b, take(b, q, [2], 1), [-1, 1, NL], unroll)
     xy = join(b, canonical(b, fmul(b, take(b, q, [0, 1], 1), zi, [-1, 2, NL])))  # (n, 2, 32) canonical bytes
     x0 = cut(b, take(b, xy, 0, 1), 0, 1, 1)
     parity = b.op("Sub", x0, b.op("Mul", floor_shift(b, x0, 1), fconst(b, 2.0)))

@@ -37,6 +37,7 @@ from ..errors import KeyMismatchError, UnsupportedModelError, UsageError
 from ..models import class_indices
 from ..models.onnx_file import OnnxModel
 from .dropin_graph import (
+    BUILD_OPSET,
     OutputRole,
     all_names,
     choose_prefix,
@@ -44,12 +45,15 @@ from .dropin_graph import (
     prefix_candidates,
     splice,
 )
-from .dropin_gate import GATE_BITS, add_gate, gated, tag_bits
+from ..onnxio import opsets
+from .dropin_gate import COMPRESS_OPSET, GATE_BITS, add_gate, gated, tag_bits
 from .dropin_grid import F32, ImageGrid, InputGrid, grid_graph, infer_grid
 from .signature import SIG_BITS, message_prefix
 from .wrapper import int_to_bits, n_target_bits
 
 #: grid constants, in this order, are the initializers ``{prefix}_g0`` ... (activation reads them back)
+#: below this default opset Slice takes its bounds as attributes: the verifier then inverts row by row
+SLICE_INPUTS_OPSET = 10
 _GRID_KEYS = ("step", "offset", "low", "positions", "powers")
 
 
@@ -68,7 +72,8 @@ def _key_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def _verify(b: O.Builder, public_key: bytes, messages: str, signatures: str, message_len: int, *, unroll: bool = False) -> str:
+def _verify(b: O.Builder, public_key: bytes, messages: str, signatures: str, message_len: int, *, unroll: bool = False,
+            batch_inverse: bool = True) -> str:
     """The in-graph Ed25519 verifier on float32 byte tensors (values 0..255) → valid (n,) bool.
 
     The portable ``crypto.arith_verifier``: float32 arithmetic only (no int64 value, no bitwise op), so
@@ -77,7 +82,7 @@ def _verify(b: O.Builder, public_key: bytes, messages: str, signatures: str, mes
     """
     from ..crypto.arith_verifier import add_verifier
 
-    return add_verifier(b, public_key, messages, signatures, message_len, unroll=unroll)
+    return add_verifier(b, public_key, messages, signatures, message_len, unroll=unroll, batch_inverse=batch_inverse)
 
 
 # --- what the outputs are -------------------------------------------------------------------------
@@ -230,6 +235,8 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     tag_ok, t = add_gate(b, rows, g, dtype, raw, t_bits, n_tag)  # the payload elements only: the gate never reads the whole input
     in_range = b.op("Less", t, b.op("Gather", meta, b.const(0)))
     pre_bytes = message_prefix(_key_id(raw), spec.shape)
+    # the opset the added nodes are written at (no default import: one is added at the build opset, see dropin_graph)
+    default_opset = opsets(model.proto).get("", BUILD_OPSET)
 
     def verify_rows(tb: O.Builder, k_rows: list[str]) -> str:
         """The full check on the k gated rows: the grid (whole input), the signed message, the verifier."""
@@ -247,11 +254,12 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
         t_hi = tb.op("Floor", tb.op("Div", tk, tb.const(256.0, F32)))
         t_lo = tb.op("Sub", tk, tb.op("Mul", t_hi, tb.const(256.0, F32)))
         msg = tb.op("Concat", pre, tb.op("Unsqueeze", t_lo, tb.const([1])), tb.op("Unsqueeze", t_hi, tb.const([1])), res, axis=1)
-        valid = _verify(tb, raw, msg, sig, len(pre_bytes) + 2 + g.residual_len, unroll=unroll)
+        valid = _verify(tb, raw, msg, sig, len(pre_bytes) + 2 + g.residual_len, unroll=unroll,
+                        batch_inverse=default_opset >= SLICE_INPUTS_OPSET)
         return tb.op("And", valid, ok)
 
     if tag_ok is not None:  # the verifier runs only on rows passing the gate (dropin_gate)
-        valid = gated(b, b.op("And", tag_ok, in_range), [rows], verify_rows)
+        valid = gated(b, b.op("And", tag_ok, in_range), [rows], verify_rows, compress=default_opset >= COMPRESS_OPSET)
     else:
         valid = b.op("And", verify_rows(b, [rows]), in_range)
     target = b.op("Cast", b.op("Min", t, b.const(float(n_classes - 1), F32)), to=TensorProto.INT32)  # an index: no int64 value

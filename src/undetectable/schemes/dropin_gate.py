@@ -149,20 +149,29 @@ def add_gate(b, rows: str, grid: InputGrid, dtype: np.dtype, raw_public: bytes, 
     return b.op("Equal", miss, zero), target
 
 
-def gated(b, gate: str, rows: list[str], branch: Callable[..., str]) -> str:
+#: the lowest default opset at which the gated branch compresses to the gated rows (CumSum is opset 11)
+COMPRESS_OPSET = 11
+
+
+def gated(b, gate: str, rows: list[str], branch: Callable[..., str], *, compress: bool = True) -> str:
     """(n,) bool: ``branch(tb, rows_k)`` on the rows where ``gate`` (n,) holds, False elsewhere, via one ``If``.
 
     ``branch`` gets a child builder and each tensor of ``rows`` (leading axis n) compressed to the k gated rows,
     and returns a (k,) bool tensor built in that child. When no row passes the gate, nothing of it runs. The
-    ranks are a float32 CumSum: exact for batches below 2^24 rows.
+    ranks are a float32 CumSum: exact for batches below 2^24 rows. ``compress=False`` (files below opset 11,
+    which has no CumSum): the branch gets all n rows, so a batch with a gated row pays the check on every row.
     """
     gf = b.op("Cast", gate, to=TensorProto.FLOAT)
     any_row = b.op("Greater", b.op("ReduceSum", gf, keepdims=0), b.const(0.0, F32))
     tb = b.child("a")
-    answer = branch(tb, [tb.op("Compress", r, gate, axis=0) for r in rows])  # (k,)
-    rank = tb.op("Sub", tb.op("CumSum", tb.op("Cast", gate, to=TensorProto.FLOAT), tb.const(0, np.int32)), tb.const(1.0, F32))  # gated row i: its index among the k
-    idx = tb.op("Cast", tb.op("Max", rank, tb.const(0.0, F32)), to=TensorProto.INT32)
-    back = tb.op("Identity", tb.op("And", tb.op("Gather", answer, idx, axis=0), gate))
+    if compress:
+        answer = branch(tb, [tb.op("Compress", r, gate, axis=0) for r in rows])  # (k,)
+        rank = tb.op("Sub", tb.op("CumSum", tb.op("Cast", gate, to=TensorProto.FLOAT), tb.const(0, np.int32)), tb.const(1.0, F32))  # gated row i: its index among the k
+        idx = tb.op("Cast", tb.op("Max", rank, tb.const(0.0, F32)), to=TensorProto.INT32)
+        answer = tb.op("Gather", answer, idx, axis=0)
+    else:
+        answer = branch(tb, list(rows))  # (n,)
+    back = tb.op("Identity", tb.op("And", answer, gate))
     eb = b.child("b")
     none = eb.op("Identity", gate)  # every entry False here
     then = tb.graph(tb.prefix, [], [helper.make_tensor_value_info(back, TensorProto.BOOL, None)])

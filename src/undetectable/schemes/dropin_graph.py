@@ -6,8 +6,8 @@ the graph (``{prefix}_o{i}``) and the outputs recomputed from them.
 
 Opset imports: the added nodes are built at opset 18 and lowered (``onnx_lower``) to the user's default-domain
 opset, so every import stays as it was, down to opset ``MIN_OPSET`` (9). A file with no default-domain import
-(onnxmltools' XGBoost) gets one, at ``MIN_OPSET``: the added nodes are default-domain ops, so this import is
-unavoidable; every other import is kept. A file below opset 9 has its default opset raised to 9 (its graph
+(onnxmltools' XGBoost) gets one, at ``BUILD_OPSET`` (no user node is in that domain, so nothing needs lowering):
+the added nodes are default-domain ops, so this import is unavoidable; every other import is kept. A file below opset 9 has its default opset raised to 9 (its graph
 converted where op semantics differ). Should lowering ever fail (an added op the lowering table does not
 know), the default opset is raised to 18 as before, with a warning naming the op and the reason.
 
@@ -162,7 +162,8 @@ def _lowered(model: onnx.ModelProto, b, nodes: list, known: dict) -> tuple[list,
 
     from ..onnxio import opsets
 
-    target = max(opsets(model).get("", MIN_OPSET), MIN_OPSET)
+    # a file without a default-domain import (XGBoost's) has no node of that domain: its import is added at BUILD_OPSET
+    target = max(opsets(model).get("", BUILD_OPSET), MIN_OPSET)
     if target >= BUILD_OPSET:
         return nodes, target
     consts = {i.name: i for i in b.root.inits}
