@@ -16,6 +16,8 @@ constant-tables       integer-valued float tables, power-of-two and precomputed-
                       integer lookup tables
 dormant-branch        (with data) an input-derived boolean constant over natural data whose flip changes the
                       outputs: a branch natural inputs never take
+dormant-gate          (with data) the same for arithmetic gates: a saturated nonlinearity (Relu, Min, Clip,
+                      Sigmoid, ...) constant over natural data whose move off that constant changes the outputs
 ===================== =======================================================================
 
 Nodes in domains or of op types the scanner does not know (custom ops, unknown domains) make a file
@@ -146,6 +148,7 @@ def _load_checks() -> None:
         const_tables,
         control_flow,
         dormant,
+        dormant_gate,
         equality,
         hash_mixing,
         integer_ops,
