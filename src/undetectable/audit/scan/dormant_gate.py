@@ -8,8 +8,9 @@ element of every natural input. Each such tensor is a candidate; it is then *mov
 +1 when the constant is below ½, else by −1: the other side of a 0/1 gate, of a saturated sigmoid or
 tanh) and the model rerun: if an output changes, the graph holds a gate natural data never opens that
 decides outputs when opened. A dead ReLU neuron is not one (its layer's other neurons vary), nor is a
-shape computation (not input-derived). Tensors inside loop bodies are not reached; the latest
-candidates (nearest the outputs) are tried first, at most ``ScanConfig.dormant_max_flips``.
+shape computation (not input-derived). Tensors inside loop bodies are not reached. The constant
+candidates are moved all at once first (one rerun; an honest graph ends there), then halved until one
+tensor whose move alone changes an output is found (a group test: ~log2(candidates) reruns).
 
 Honest caveat: a gate whose saturated tensor also carries a varying part (e.g. concatenated with live
 features before it is used) is not a whole-tensor constant and passes; so does a gate that saturates
@@ -32,7 +33,6 @@ SATURATING = frozenset({"Relu", "Clip", "Min", "Max", "Sigmoid", "HardSigmoid", 
                         "Shrink", "Mish", "Gelu"})
 FLOATS = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
 MAX_CANDIDATES = 2000  # tensors exposed at once (the latest first); an unrolled verifier has tens of thousands
-MAX_HITS = 2
 
 
 def _exposed(model: onnx.ModelProto, names: list[str], types: dict[str, int]) -> onnx.ModelProto:
@@ -43,16 +43,18 @@ def _exposed(model: onnx.ModelProto, names: list[str], types: dict[str, int]) ->
     return m
 
 
-def _moved(model: onnx.ModelProto, name: str, elem_type: int, delta: float) -> onnx.ModelProto:
-    """``model`` with every reader of ``name`` reading ``name + delta`` instead."""
+def _moved(model: onnx.ModelProto, moves: list[tuple[str, int, float]]) -> onnx.ModelProto:
+    """``model`` with every reader of each ``name`` reading ``name + delta`` instead (``moves``: (name, elem type, delta))."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
-    new, d = name + "__moved", name + "__delta"
+    new = {name: name + "__moved" for name, _, _ in moves}
     for node in m.graph.node:
-        node.input[:] = [new if i == name else i for i in node.input]
-    idx = next(k for k, node in enumerate(m.graph.node) if name in node.output)
-    m.graph.node.insert(idx + 1, helper.make_node("Add", [name, d], [new]))
-    m.graph.initializer.append(numpy_helper.from_array(np.array(delta, dtype=FLOATS[elem_type]), d))
+        node.input[:] = [new.get(i, i) for i in node.input]
+    for name, elem_type, delta in moves:
+        d = name + "__delta"
+        idx = next(k for k, node in enumerate(m.graph.node) if name in node.output)
+        m.graph.node.insert(idx + 1, helper.make_node("Add", [name, d], [new[name]]))
+        m.graph.initializer.append(numpy_helper.from_array(np.array(delta, dtype=FLOATS[elem_type]), d))
     return m
 
 
@@ -79,24 +81,29 @@ def dormant_gate(view: GraphView, ctx) -> list[Finding]:
     constant = [n for n in cands if vals[n].size and np.all(vals[n] == vals[n].flat[0]) and np.isfinite(vals[n].flat[0])]
     few = {k: v[:FLIP_SAMPLES] for k, v in feed.items()}
     base_out = sess.run([o.name for o in view.model.graph.output], few)
-    hits: list[tuple[str, float]] = []
-    for n in constant[: ctx.config.dormant_max_flips]:
-        if len(hits) >= MAX_HITS:
-            break
-        c = float(vals[n].flat[0])
+    moves = {n: (n, view.elem_type[n], 1.0 if float(vals[n].flat[0]) < 0.5 else -1.0) for n in constant}
+
+    def changes(group: list[str]) -> bool:
         try:
-            moved = _session(_moved(view.model, n, view.elem_type[n], 1.0 if c < 0.5 else -1.0)).run(None, few)
-        except Exception:  # noqa: BLE001, S112 - a move onnxruntime refuses proves nothing
-            continue
-        if not all(_same(a, b) for a, b in zip(base_out, moved)):
-            hits.append((n, c))
-    if not hits:
+            out = _session(_moved(view.model, [moves[n] for n in group])).run(None, few)
+        except Exception:  # noqa: BLE001 - a move onnxruntime refuses proves nothing
+            return False
+        return not all(_same(a, b) for a, b in zip(base_out, out))
+
+    group = list(constant)
+    if not group or not changes(group):
         return []
-    refs = [view.producer[n] for n, _ in hits]
-    what = ", ".join(f"{view.producer[n].op} {n} = {c:g}" for n, c in hits)
-    return [finding("dormant-gate", "high", refs,
-                    f"saturated gate(s) constant on all {len(X)} natural inputs ({what}) change the outputs when moved off "
-                    "that constant: an arithmetic trigger natural data never opens")]
+    while len(group) > 1:  # halve, keeping a half whose move changes an output (the other when the first does not)
+        first = group[: len(group) // 2]
+        group = first if changes(first) else group[len(group) // 2:]
+    if not changes(group):
+        return []  # only moves together change the outputs: no single gate to name
+    n = group[0]
+    ref = view.producer[n]
+    return [finding("dormant-gate", "high", [ref],
+                    f"a saturated gate ({ref.op} {n} = {float(vals[n].flat[0]):g}, one of {len(constant)} input-derived saturated "
+                    f"tensors constant on all {len(X)} natural inputs) changes the outputs when moved off that constant: "
+                    "an arithmetic trigger natural data never opens")]
 
 
 class _Quiet:
