@@ -13,7 +13,7 @@
   drop-in signature backdoor over every family, with its verifier in a Loop (``dropin``, 20) and unrolled
   into plain arithmetic (``dropin-unrolled``, 8: the obfuscated verifier).
 
-Each file gets ``<stem>.X.npy``: 64 natural inputs in its own layout (for the dormant-branch check).
+Each file gets ``<stem>.X.npy``: 64 natural inputs in its own layout (for the dormant-branch and dormant-gate checks).
 ``index.json`` lists every file with its label, family, kind, base, seed, opset and size. The same
 command gives the same files (seeded training, seeded plants; the dynamo exporter may vary by torch
 version). ``--quick``: a slice (seed 0, size 1, default opsets, a few plants) for ``make bench``.

@@ -308,7 +308,7 @@ def plant_dropin(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: i
     except ImportError:
         raise UnsupportedModelError("the drop-in planter (undetectable.schemes.dropin) is not in this build") from None
     sk = Ed25519PrivateKey.from_private_bytes(np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes())
-    bd = _plant(OnnxModel(model), sk.public_key(), data=X, bound=0.05, n_probes=50, seed=seed, **({"unroll": True} if unroll else {}))
+    bd = _plant(OnnxModel(model), sk.public_key(), data=X, bound=0.05, n_probes=50, seed=seed, unroll=unroll)
     labels = np.asarray(bd.predict(X[:1]))
 
     def activate(Xn: np.ndarray) -> np.ndarray:

@@ -193,7 +193,7 @@ def _inline(model: onnx.ModelProto, parts: list[str]) -> onnx.ModelProto:
 
 def scan_model(model: onnx.ModelProto, data: np.ndarray | None = None, *, path: str = "<model>",
                config: ScanConfig | None = None, checks: Iterable[str] | None = None) -> ScanResult:
-    """Run the checks on an ``onnx.ModelProto`` (``data``: natural inputs in the file's own layout, for dormant-branch)."""
+    """Run the checks on an ``onnx.ModelProto`` (``data``: natural inputs in the file's own layout, for dormant-branch and dormant-gate)."""
     from .graph import build_view
     from .unknown_ops import unanalysable
 

@@ -31,7 +31,7 @@ from .graph import GraphView
 SATURATING = frozenset({"Relu", "Clip", "Min", "Max", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Softsign", "Softplus",
                         "Exp", "Sign", "Abs", "Floor", "Ceil", "Round", "Erf", "Elu", "Selu", "Celu", "ThresholdedRelu",
                         "Shrink", "Mish", "Gelu"})
-FLOATS = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
+FLOATS: dict[int, type] = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
 MAX_CANDIDATES = 2000  # tensors exposed at once (the latest first); an unrolled verifier has tens of thousands
 
 
