@@ -220,3 +220,11 @@ def test_unrolled_dropin_plant_has_no_loop_and_is_found(honest):
     assert all(np.array_equal(a, b) for a, b in zip(zoo.run(e.path, e.X), plants._run(p.model, e.X)))
     r = scan.scan_model(p.model)
     assert r.verdict == "findings" and {"hash-mixing", "input-equality"} <= checks_at(r, "high"), r.findings
+
+
+def test_dynamic_checks_respect_the_node_budget_and_say_so():
+    natural = (np.random.default_rng(2).random((32, 4)) * 0.5).astype(np.float32)
+    r = scan.scan_model(gate_model(), natural, config=scan.ScanConfig(dynamic_max_nodes=3))
+    assert r.verdict == "inconclusive" and not r.findings
+    assert any("dynamic checks were not run" in p and "8 nodes" in p for p in r.inconclusive_parts), r.inconclusive_parts
+    assert scan.scan_model(gate_model(), natural).verdict == "findings"  # the control: within the budget it fires
