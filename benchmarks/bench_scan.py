@@ -10,7 +10,9 @@ default /work/wt/scan-venv; "not installed" otherwise). It also times honest vs 
 files (a logistic regression and a ResNet-18-shaped net on 28×28 inputs) at batch 1 and 64 and the
 AUC of a latency detector. Writes ``benchmarks/results/scan.json`` and ``docs/scan.md``.
 
-``--full --no-timing`` / ``--timing`` run one part (each merges into the JSON and regenerates the doc).
+``--full --no-timing`` / ``--timing`` run one part (each merges into the JSON and regenerates the doc);
+``--third-party-new-kinds`` runs modelscan/modelaudit only on plant kinds the recorded result lacks and keeps
+its recorded rates for the rest (they take ~15 min over the whole corpus on the shared machine).
 ``run()`` (``make bench``) does the same on a quick slice in a temporary folder and returns one row.
 """
 from __future__ import annotations
@@ -82,8 +84,8 @@ def tune(items: list[Item], res: dict, mode: str) -> int:
     return len(SEVS) - 1
 
 
-def third_party(root: Path, items: list[Item], log=print) -> dict[str, dict]:
-    """modelscan and modelaudit on the corpus folders: {tool: {path: flagged}} or {tool: {"error": why}}."""
+def third_party(root: Path, items: list[Item], log=print, subs: tuple[str, ...] = ("honest", "planted")) -> dict[str, dict]:
+    """modelscan and modelaudit on the corpus folders ``subs``: {tool: {path: flagged}} or {tool: {"error": why}}."""
     venv = Path(os.environ.get("SCANNER_VENV", "/work/wt/scan-venv"))
     out: dict[str, dict] = {}
     env = dict(os.environ, PROMPTFOO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", MODELAUDIT_TELEMETRY_DISABLED="1")
@@ -95,7 +97,7 @@ def third_party(root: Path, items: list[Item], log=print) -> dict[str, dict]:
         flagged: dict[str, bool] = {}
         version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, check=False).stdout.strip()[:60]
         t = time.time()
-        for sub in ("honest", "planted"):
+        for sub in subs:
             with tempfile.TemporaryDirectory() as d:
                 rep = Path(d) / "r.json"
                 if tool == "modelscan":
@@ -120,7 +122,7 @@ def third_party(root: Path, items: list[Item], log=print) -> dict[str, dict]:
                     if it.path.startswith(sub + "/"):
                         full = str((root / it.path).resolve())
                         flagged[it.path] = any(h.startswith((full, str(root / it.path))) for h in hits)
-                flagged[f"_scanned_{sub}"] = scanned  # type: ignore[assignment]
+                flagged[f"_scanned_{sub.split('/')[0]}"] = (flagged.get(f"_scanned_{sub.split('/')[0]}") or 0) + (scanned or 0)  # type: ignore[assignment,operator]
         else:
             out[tool] = {"version": version, "flags": flagged, "seconds": time.time() - t}
         log(f"{tool}: done ({time.time() - t:.0f}s)")
@@ -143,8 +145,26 @@ def rates(items: list[Item], flagged) -> dict:
     return out
 
 
-def error_rates(root: Path, items: list[Item], with_third_party: bool = True, log=print, tuned: bool = True) -> dict:
-    """The table's numbers; ``tuned=False`` uses scan's default threshold (itself tuned on the full corpus's tune half)."""
+def _merge_recorded(items: list[Item], recorded: dict, new: dict) -> dict:
+    """A third-party tool's rates: its recorded ones (a previous full run over the same build) for the honest families and
+    the plant kinds it had, and ``new`` (run now on the planted folders of the other kinds) for the rest; "all planted"
+    is summed from both."""
+    out = {"fpr": dict(recorded.get("fpr", {})), "tpr": dict(recorded.get("tpr", {}))}
+    for kind, c in new.get("tpr", {}).items():
+        if kind != "all planted" and kind not in out["tpr"]:
+            out["tpr"][kind] = c
+    k = sum(c["k"] for kk, c in out["tpr"].items() if kk != "all planted")
+    n = sum(c["n"] for kk, c in out["tpr"].items() if kk != "all planted")
+    out["tpr"]["all planted"] = cp(k, n)
+    return out
+
+
+def error_rates(root: Path, items: list[Item], with_third_party: bool | str = True, log=print, tuned: bool = True) -> dict:
+    """The table's numbers; ``tuned=False`` uses scan's default threshold (itself tuned on the full corpus's tune half).
+
+    ``with_third_party="new-kinds"``: run modelscan and modelaudit only on the planted kinds the recorded result
+    (benchmarks/results/scan.json) lacks, and keep its recorded rates for the rest (said in the table's notes).
+    """
     res = scan_corpus(root, items, log)
     report: dict = {"n_honest": sum(i.label == "honest" for i in items), "n_planted": sum(i.label == "planted" for i in items),
                     "n_tune": sum(i.label == "honest" and half(i) == "tune" for i in items), "tools": {}}
@@ -163,13 +183,23 @@ def error_rates(root: Path, items: list[Item], with_third_party: bool = True, lo
             fired[c][i.kind] += 1
     report["checks_fired"] = fired
     if with_third_party:
-        for tool, d in third_party(root, items, log).items():
+        recorded = json.loads(RESULTS.read_text()).get("error_rates", {}).get("tools", {}) if RESULTS.exists() else {}
+        subs: tuple[str, ...] = ("honest", "planted")
+        if with_third_party == "new-kinds":
+            had = set(recorded.get("modelaudit", {}).get("tpr", {}))
+            subs = tuple(f"planted/{k}" for k in sorted({i.kind for i in items if i.label == "planted"} - had))
+        for tool, d in third_party(root, items, log, subs).items():
             if "error" in d:
                 report["tools"][tool] = {"error": d["error"]}
                 continue
             flags = d["flags"]
             r = rates(items, lambda i, flags=flags: bool(flags.get(i.path)))
             r.update(version=d["version"], scanned={k[9:]: v for k, v in flags.items() if k.startswith("_scanned_")}, threshold="tool default")
+            if with_third_party == "new-kinds" and tool in recorded and "error" not in recorded[tool]:
+                r.update(_merge_recorded(items, recorded[tool], r))
+                r["scanned"] = {"this run": r["scanned"], "recorded run": recorded[tool].get("scanned")}
+                r["provenance"] = (f"honest rows and the kinds {', '.join(sorted(k for k in recorded[tool]['tpr'] if k != 'all planted'))} "
+                                   f"recorded by a previous full run; {', '.join(s[8:] for s in subs)} run now")
             report["tools"][tool] = r
     return report
 
@@ -280,7 +310,10 @@ def markdown(rep: dict) -> str:
              "| input-equality | Equal of an input-derived value with a constant (magic values, checksum residues) |",
              "| hash-mixing | Mod, shifts, xor, Floor/Round/Ceil, float→int casts on input-derived values; severity by count and chain depth |",
              "| constant-tables | large integer-valued float tables, runs of powers of two, precomputed multiples, integer lookups at computed indices |",
-             "| dormant-branch (`--data`) | an input-derived boolean constant on all natural inputs whose flip changes an output |", "",
+             "| dormant-branch (`--data`) | an input-derived boolean constant on all natural inputs whose flip changes an output |",
+             ("| dormant-gate (`--data`) | the same for arithmetic gates: an input-derived output of a saturating op (Relu, Min, Clip, "
+              "Sigmoid, Tanh, Floor, ...) that is one constant on every element of every natural input and whose move off that "
+              "constant (±1) changes an output |"), "",
              "Unknown domains and custom ops make a file `inconclusive`, naming them; model-local functions are inlined first.", "",
              "## Error rates", "",
              (f"Corpus (`python -m benchmarks.build_corpus`): {er['n_honest']} honest files written by third-party exporters "
@@ -302,20 +335,31 @@ def markdown(rep: dict) -> str:
         if "error" in er["tools"][t]:
             lines.append(f"\n{t}: {er['tools'][t]['error']}")
         elif "scanned" in er["tools"][t]:
-            lines.append(f"\n{t} {er['tools'][t].get('version', '')}: files it reports as scanned per folder: {er['tools'][t]['scanned']}.")
+            lines.append(f"\n{t} {er['tools'][t].get('version', '')}: files it reports as scanned per folder: {er['tools'][t]['scanned']}."
+                         + (f" Provenance: {er['tools'][t]['provenance']}." if "provenance" in er["tools"][t] else ""))
     if "checks_fired" in er:
         lines += ["", "Which checks fire (severity ≥ medium, with data), by file kind:", ""]
         kinds = sorted({k for d in er["checks_fired"].values() for k in d})
         lines += ["| check | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
         for c, d in sorted(er["checks_fired"].items()):
             lines.append(f"| {c} | " + " | ".join(str(d.get(k, 0)) for k in kinds) + " |")
-    lines += ["", ("Honest caveats: the planted kinds are the published *shapes* of graph backdoors, built here; a planter who "
-              "knows the checks can avoid each (no Equal, no Mod, no Where: arithmetic-only gates, limbs without Floor). "
-              "Tried once by hand: the patch trigger of this corpus with its gate written as min(relu(100·(min(x[patch]) − t)), 1) "
-              "mixed into the logits (no comparison, no boolean) scans `clean` with and without data on a torch MLP while "
-              "triggering 10/10; the dormant-branch check flips booleans only, and a float gate constant on natural data "
-              "is the next thing to look for. "
-              "The arithmetic-only verifier of issue 17 item 3 is not in this corpus. The honest corpus is small models from five "
+    lines += ["", ("Plant kinds: `checksum` Where(floor(sum(x)·s) mod p == r, target, scores); `pattern` Where(min(x[patch]) > t, "
+              "target, scores); `detector` a conv trigger detector gating the scores (DeepPayload-style); `magic` exact equality of "
+              "four inputs with magic values; `gate` the pattern trigger behind an arithmetic gate g = min(relu(k·(min(x[patch]) − t)), 1) "
+              "mixed in as scores + g·(target − scores): Gather, ReduceMin, Sub, Mul, Relu, Min, Add only, no comparison, no boolean, "
+              "no Where (float-score bases only); `signature` this package's verifier (`byo_onnx`, uint8 image bases); `dropin` the "
+              "drop-in signature backdoor (same interface as the base, any family); `dropin-unrolled` the same with the verifier "
+              "unrolled into plain arithmetic (no Loop: the obfuscated verifier of issue 17 item 3)."), "",
+              ("Honest caveats: the planted kinds are the published *shapes* of graph backdoors, built here; a planter who "
+              "knows the checks can avoid each. The `gate` kind is that planter's answer to every static check: the static "
+              "`scan` column misses it by construction, and only the dynamic dormant-gate check (with natural data) finds it; "
+              "a gate whose saturated tensor also carries a live part, or one that never saturates exactly, would pass that "
+              "too (not in this corpus). The dynamic checks need natural data of the file's own input and assume the "
+              "trigger is absent from it; they skip graphs above 20,000 nodes (`ScanConfig.dynamic_max_nodes`: each rerun "
+              "builds a session of the whole graph, minutes at 75,000 nodes), so the `dropin-unrolled` files (25,375 to "
+              "75,029 nodes) are found by the static checks in both columns. The modelscan and modelaudit columns were "
+              "run now on the new kinds only and keep a previous full run's numbers for the rest (same build command, "
+              "same 335 honest file names and halves; see Provenance). The honest corpus is small models from five "
               "exporters, not the public model hubs; FPR on large real-world graphs (attention masks, tokenizers, detection "
               "post-processing with If/Loop) is not measured here. modelscan and modelaudit are run with their defaults; "
               "modelaudit's flag counts severities warning and critical; the signature files it flags are flagged for the "
@@ -345,12 +389,37 @@ def markdown(rep: dict) -> str:
 
 
 RESULTS = ROOT / "benchmarks" / "results" / "scan.json"
+TABLE_TOOLS = ("scan", "scan --data", "modelscan", "modelaudit")
+
+
+def _cell(c: dict) -> str:
+    """A compact table cell: k/n [lo, hi] (the report's scanner table)."""
+    if not c or c.get("n", 0) == 0:
+        return "—"
+    return f"{c['k']}/{c['n']} [{c['lo']:.2f}, {c['hi']:.2f}]"
+
+
+def table_rows(er: dict) -> dict:
+    """The error-rate table as ``{"title", "rows"}``: what ``undetectable report`` renders from a scan.json."""
+    tools = [t for t in TABLE_TOOLS if t in er["tools"]]
+    rows = [{"rate": "threshold", **{t: str(er["tools"][t].get("threshold", "not run")) for t in tools}}]
+    for part, label in (("tpr", "TPR"), ("fpr", "FPR")):
+        keys = sorted({k for t in tools for k in er["tools"][t].get(part, {})}, key=lambda k: (k.startswith("all"), k))
+        rows += [{"rate": f"{label} {k}", **{t: _cell(er["tools"][t].get(part, {}).get(k, {})) for t in tools}} for k in keys]
+    title = (f"scanner error rates on the labelled corpus ({er['n_planted']} planted, {er['n_honest']} honest files; FPR on the "
+             f"held-out half, threshold tuned on the other {er['n_tune']}; Clopper–Pearson 95%)")
+    return {"title": title, "rows": rows}
 
 
 def _publish(part: str, value: dict) -> dict:
-    """Merge one part ("error_rates" or "timing") into benchmarks/results/scan.json and regenerate docs/scan.md."""
+    """Merge one part ("error_rates" or "timing") into benchmarks/results/scan.json and regenerate docs/scan.md.
+
+    The file also carries ``title`` and ``rows``: the error-rate table in the form ``undetectable report`` reads.
+    """
     rep = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     rep[part] = value
+    if "error_rates" in rep:
+        rep.update(table_rows(rep["error_rates"]))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(rep, indent=1))
     if "error_rates" in rep:
@@ -358,12 +427,12 @@ def _publish(part: str, value: dict) -> dict:
     return rep
 
 
-def full(corpus: Path, log=print, with_timing: bool = True) -> dict:
+def full(corpus: Path, log=print, with_timing: bool = True, third: bool | str = True) -> dict:
     """The error-rate table on the whole corpus (built first if missing) and the timing channel; both published."""
     if not (corpus / "index.json").exists():
         build(corpus, log=log)
     items = load_index(corpus)
-    rep = _publish("error_rates", error_rates(corpus, items, log=log))
+    rep = _publish("error_rates", error_rates(corpus, items, with_third_party=third, log=log))
     if with_timing:
         rep = _publish("timing", timing(log=log))
     return rep
@@ -395,7 +464,8 @@ def run() -> list[dict]:
 if __name__ == "__main__":
     if "--full" in sys.argv:
         corpus = Path(sys.argv[sys.argv.index("--corpus") + 1]) if "--corpus" in sys.argv else ROOT / "benchmarks" / "corpus"
-        full(corpus, log=lambda m: print(m, file=sys.stderr), with_timing="--no-timing" not in sys.argv)
+        full(corpus, log=lambda m: print(m, file=sys.stderr), with_timing="--no-timing" not in sys.argv,
+             third="new-kinds" if "--third-party-new-kinds" in sys.argv else True)
     elif "--timing" in sys.argv:
         _publish("timing", timing(log=lambda m: print(m, file=sys.stderr)))
     else:

@@ -7,10 +7,13 @@
   identical bytes are kept once (``--add-seed 2`` appends a third seed at size 1: the published corpus);
 * planted (``undetectable.zoo.plants``): ShadowLogic-style checksum and patch triggers,
   DeepPayload-style conv trigger detectors, magic-value equality triggers (25 bases each, drawn
-  from the honest files with tensor outputs), and this package's signature verifier
-  (``byo_onnx.backdoor_onnx``) over the uint8-image bases (CNN, ResNet-like, QDQ CNN, dynamo CNN).
+  from the honest files with tensor outputs), the arithmetic-gate patch trigger (``gate``: no comparison,
+  no Where; 25 bases with float score outputs only), this package's signature verifier
+  (``byo_onnx.backdoor_onnx``) over the uint8-image bases (CNN, ResNet-like, QDQ CNN, dynamo CNN), and the
+  drop-in signature backdoor over every family, with its verifier in a Loop (``dropin``, 20) and unrolled
+  into plain arithmetic (``dropin-unrolled``, 8: the obfuscated verifier).
 
-Each file gets ``<stem>.X.npy``: 64 natural inputs in its own layout (for the dormant-branch check).
+Each file gets ``<stem>.X.npy``: 64 natural inputs in its own layout (for the dormant-branch and dormant-gate checks).
 ``index.json`` lists every file with its label, family, kind, base, seed, opset and size. The same
 command gives the same files (seeded training, seeded plants; the dynamo exporter may vary by torch
 version). ``--quick``: a slice (seed 0, size 1, default opsets, a few plants) for ``make bench``.
@@ -30,6 +33,7 @@ import numpy as np
 
 N_DATA = 64
 PLANT_KINDS = ("checksum", "pattern", "detector", "magic")
+N_UNROLLED = 8  # drop-in plants with the unrolled verifier (each ~4 MB, ~25k nodes)
 SIGNATURE_BASES = ("torch-cnn", "torch-resnet", "ort-qdq-static-cnn", "torch-cnn-dynamo")
 
 
@@ -66,6 +70,17 @@ def _same_outputs(path: Path, planted, X: np.ndarray) -> bool:
     except Exception:  # noqa: BLE001
         return False
     return all(np.array_equal(np.asarray(x), np.asarray(y)) if not isinstance(x, list) else x == y for x, y in zip(a, b))
+
+
+def _float_scores(path: Path, X: np.ndarray) -> bool:
+    """Every output of the file is a float32 (n, C) tensor (no label, no ZipMap)."""
+    from undetectable import zoo
+
+    try:
+        outs = zoo.run(path, X[:2])
+    except Exception:  # noqa: BLE001
+        return False
+    return all(not isinstance(v, list) and np.asarray(v).ndim == 2 and np.asarray(v).dtype == np.float32 for v in outs)
 
 
 def build(out: Path, quick: bool = False, log=print, dropin: bool = True) -> list[Item]:
@@ -130,6 +145,23 @@ def build(out: Path, quick: bool = False, log=print, dropin: bool = True) -> lis
             rel = f"planted/{kind}/{Path(it.path).stem}_p{pseed}.onnx"
             data = _save(out, rel, p.model.SerializeToString(), e.X)
             items.append(Item(rel, "planted", it.family, kind, name, it.seed, it.opset, it.size, data))
+    # the arithmetic gate mixes into float scores only: its bases are the names whose every output is float (n, C)
+    gate_names = [n for n in order if _float_scores(out / by_name[n][0][0].path, by_name[n][0][1].X)]
+    for j in range(n_per):
+        name = gate_names[j % len(gate_names)]
+        it, e = by_name[name][int(rng.integers(len(by_name[name])))]
+        pseed = int(rng.integers(1 << 30))
+        try:
+            p = plants.plant("gate", onnx.load(str(out / it.path)), e.X, target=int(rng.integers(2)), seed=pseed)
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"gate on {it.path}: {type(exc).__name__}: {str(exc)[:120]}")
+            continue
+        if not _same_outputs(out / it.path, p.model, e.X):
+            failures.append(f"gate on {it.path}: the planted file's outputs differ on the sample data (not planted)")
+            continue
+        rel = f"planted/gate/{Path(it.path).stem}_p{pseed}.onnx"
+        data = _save(out, rel, p.model.SerializeToString(), e.X)
+        items.append(Item(rel, "planted", it.family, "gate", name, it.seed, it.opset, it.size, data))
     log(f"planted (pattern kinds): {sum(i.label == 'planted' for i in items)} ({time.time() - t0:.0f}s)")
     sig = [(it, e) for it, e in honest if it.base in SIGNATURE_BASES and it.size == 1]
     for it, e in (sig[:2] if quick else sig[:12]):
@@ -187,8 +219,9 @@ def add_honest(out: Path, seed: int, sizes=(1,), log=print) -> int:
     return len(added)
 
 
-def add_dropin(out: Path, honest: list, rng: np.random.Generator, failures: list[str], log=print, n: int = 20) -> list[Item]:
-    """Drop-in signature plants (``schemes.dropin``, when present) over bases of every family."""
+def add_dropin(out: Path, honest: list, rng: np.random.Generator, failures: list[str], log=print, n: int = 20,
+               kind: str = "dropin") -> list[Item]:
+    """Drop-in signature plants (``schemes.dropin``, when present) over bases of every family; ``kind`` dropin | dropin-unrolled."""
     import onnx
 
     from undetectable.zoo import plants
@@ -199,30 +232,32 @@ def add_dropin(out: Path, honest: list, rng: np.random.Generator, failures: list
             by_name.setdefault(it.base, []).append((it, e))
     order = sorted(by_name)
     added: list[Item] = []
+    stride = max(1, len(order) // n) if kind != "dropin" else 1  # fewer plants: spread them over the names
     for j in range(n):
-        name = order[j % len(order)]
+        name = order[(j * stride) % len(order)]
         it, e = by_name[name][int(rng.integers(len(by_name[name])))]
         pseed = int(rng.integers(1 << 30))
         try:
-            p = plants.plant("dropin", onnx.load(str(out / it.path)), e.X, target=1, seed=pseed)
+            p = plants.plant(kind, onnx.load(str(out / it.path)), e.X, target=1, seed=pseed)
         except Exception as exc:  # noqa: BLE001
-            failures.append(f"dropin on {it.path}: {type(exc).__name__}: {str(exc)[:160]}")
+            failures.append(f"{kind} on {it.path}: {type(exc).__name__}: {str(exc)[:160]}")
             if "not in this build" in str(exc):
                 break
             continue
-        rel = f"planted/dropin/{Path(it.path).stem}_p{pseed}.onnx"
+        rel = f"planted/{kind}/{Path(it.path).stem}_p{pseed}.onnx"
         data = _save(out, rel, p.model.SerializeToString(), e.X)
-        added.append(Item(rel, "planted", it.family, "dropin", it.base, it.seed, it.opset, it.size, data))
-    log(f"dropin plants: {len(added)}")
+        added.append(Item(rel, "planted", it.family, kind, it.base, it.seed, it.opset, it.size, data))
+    log(f"{kind} plants: {len(added)}")
     return added
 
 
 def add_dropin_to(out: Path, log=print) -> int:
-    """Add drop-in plants to an existing corpus (rebuilding only what they need: the size-1 honest entries' data)."""
+    """Add drop-in plants (Loop and unrolled verifiers) to an existing corpus (rebuilding only what they need: the
+    size-1 honest entries' data)."""
     from undetectable import zoo
 
     doc = json.loads((out / "index.json").read_text())
-    items = [Item(**d) for d in doc["items"] if d["kind"] != "dropin"]
+    items = [Item(**d) for d in doc["items"] if not d["kind"].startswith("dropin")]
     honest = []
     for it in items:
         if it.label == "honest" and it.size == 1:
@@ -230,6 +265,7 @@ def add_dropin_to(out: Path, log=print) -> int:
             honest.append((it, zoo.ZooEntry(it.base, out / it.path, it.family, X, np.zeros(len(X)), None, it.opset)))
     failures = [f for f in doc["failures"] if not f.startswith("dropin")]
     added = add_dropin(out, honest, np.random.default_rng(20260418), failures, log)
+    added += add_dropin(out, honest, np.random.default_rng(20260419), failures, log, n=N_UNROLLED, kind="dropin-unrolled")
     doc["items"] = [asdict(i) for i in items + added]
     doc["failures"] = failures
     (out / "index.json").write_text(json.dumps(doc, indent=1))

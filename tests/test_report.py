@@ -163,3 +163,29 @@ def test_demo_writes_report(monkeypatch, tmp_path):
     html = text_of((tmp_path / "out" / "report.html").read_text())
     assert json.loads((tmp_path / "out" / "results.json").read_text())["seed"] == 3
     assert data["sections"][0]["rows"][0]["value"] in html and "Seed 3" in html
+    # the scanner's error-rate table, from the shipped benchmark result, with every planted kind and the held-out FPR
+    shipped = json.loads(demo.SCAN_RESULTS.read_text())
+    assert "Scanners" in html and "not re-run by this demo" in html
+    for row in shipped["rows"]:
+        assert row["rate"] in html and row["scan --data"] in html, row
+    kinds = set(shipped["error_rates"]["tools"]["scan"]["tpr"])
+    assert {"gate", "dropin-unrolled"} <= kinds and any(r["rate"] == "FPR all honest (report half)" for r in shipped["rows"])
+
+
+def test_scan_table_copy_is_bounded_and_escaped(tmp_path):
+    """copy_scan_table: None without a source; a hostile title or cell is text in the report, never markup."""
+    from undetectable.demo import copy_scan_table
+    from undetectable.report.html import render_report
+    from undetectable.report.inputs import load_results
+
+    src = tmp_path / "bench"
+    src.mkdir()
+    assert copy_scan_table(tmp_path, src / "scan.json") is None
+    (src / "scan.json").write_text(json.dumps({"title": "<script>alert(1)</script>", "error_rates": {},
+                                               "rows": [{"rate": "TPR x", "scan": "<b>1/1</b>"}]}))
+    out = tmp_path / "out"
+    demo_dir_content(out.mkdir() or out)
+    copy_scan_table(out, src / "scan.json")
+    page = render_report(load_results(out), out)
+    assert "<script>alert" not in page and "<b>1/1" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text_of(page) and "&lt;b&gt;1/1&lt;/b&gt;" in text_of(page)

@@ -159,3 +159,72 @@ def test_dropin_signature_plant_is_found(honest):
     assert all(np.array_equal(a, b) for a, b in zip(zoo.run(e.path, e.X), plants._run(p.model, e.X)))
     r = scan.scan_model(p.model)
     assert r.verdict == "findings", r.findings
+
+
+def gate_model(t=0.9):
+    """y = x + g·(T − x), g = min(relu(100·(min(x) − t)), 1): an arithmetic trigger gate, no boolean anywhere."""
+    nodes = [helper.make_node("ReduceMin", ["x", "ax"], ["mn"], keepdims=1), helper.make_node("Sub", ["mn", "t"], ["d"]),
+             helper.make_node("Mul", ["d", "k"], ["z"]), helper.make_node("Relu", ["z"], ["r"]),
+             helper.make_node("Min", ["r", "one"], ["g"]), helper.make_node("Sub", ["T", "x"], ["dt"]),
+             helper.make_node("Mul", ["g", "dt"], ["m"]), helper.make_node("Add", ["x", "m"], ["y"])]
+    inits = [const("ax", np.array([1], np.int64)), const("t", np.float32(t)), const("k", np.float32(100)),
+             const("one", np.float32(1)), const("T", np.array([[9, 0, 0, 0]], np.float32))]
+    return model(nodes, inits)
+
+
+def test_dormant_gate_fires_on_an_arithmetic_gate_the_static_checks_miss():
+    rng = np.random.default_rng(0)
+    natural = (rng.random((64, 4)) * 0.5).astype(np.float32)
+    m = gate_model()
+    assert np.allclose(plants._run(m, np.ones((1, 4), np.float32))[0], [[9, 0, 0, 0]])  # the trigger works
+    assert np.array_equal(plants._run(m, natural)[0], natural)  # natural rows pass through bit-identical
+    assert scan.scan_model(m).verdict == "clean"  # no comparison, no Where, no Floor: every static check passes it
+    r = scan.scan_model(m, natural)
+    assert "dormant-gate" in checks_at(r, "high"), r.findings
+    assert any("Min g = 0" in f.reason for f in r.findings if f.check == "dormant-gate")
+
+
+def test_dormant_gate_silent_when_natural_data_opens_the_gate_or_on_live_relus():
+    rng = np.random.default_rng(1)
+    natural = (rng.random((64, 4)) * 0.5).astype(np.float32)
+    natural[::8] = 1.0  # the gate opens on natural rows: not dormant (a control that can fail)
+    assert scan.scan_model(gate_model(), natural).verdict == "clean"
+    W = rng.normal(size=(4, 4)).astype(np.float32)
+    honest = model([helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Relu", ["h"], ["y"]),
+                    helper.make_node("Relu", ["y"], ["y2"]), helper.make_node("Identity", ["y2"], ["out"])], [const("W", W)])
+    honest.graph.output[0].name = "out"
+    r = scan.scan_model(honest, rng.normal(size=(64, 4)).astype(np.float32))
+    assert r.verdict == "clean", r.findings
+
+
+def test_gate_plant_evades_static_checks_but_not_dormant_gate(honest):
+    e = next(x for x in honest if x.name == "torch-mlp")
+    p = plants.plant("gate", onnx.load(str(e.path)), e.X, target=2, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(zoo.run(e.path, e.X), plants._run(p.model, e.X)))  # bit-identical
+    assert np.mean(zoo.predicted_labels(plants._run(p.model, p.activate(e.X[:20]))) == 2) >= 0.9
+    assert {n.op_type for n in p.model.graph.node} <= {"Cast", "Flatten", "Gemm", "Relu", "MatMul", "Add", "Gather", "ReduceMin",
+                                                       "Sub", "Mul", "Min"}
+    assert scan.scan_model(p.model).verdict == "clean"
+    dyn = scan.scan_model(p.model, e.X)
+    assert checks_at(dyn, "high") == {"dormant-gate"}, dyn.findings
+    lbl = next(x for x in honest if x.name == "skl-rf")
+    with pytest.raises(Exception, match="float"):
+        plants.plant("gate", onnx.load(str(lbl.path)), lbl.X)  # a label output would need a Where: refused
+
+
+def test_unrolled_dropin_plant_has_no_loop_and_is_found(honest):
+    pytest.importorskip("undetectable.schemes.dropin")
+    e = next(x for x in honest if x.name == "skl-logreg-nozipmap")
+    p = plants.plant("dropin-unrolled", onnx.load(str(e.path)), e.X, target=1, seed=3)
+    assert p.kind == "dropin-unrolled" and not {"Loop", "Scan"} & {n.op_type for n in p.model.graph.node}
+    assert all(np.array_equal(a, b) for a, b in zip(zoo.run(e.path, e.X), plants._run(p.model, e.X)))
+    r = scan.scan_model(p.model)
+    assert r.verdict == "findings" and {"hash-mixing", "input-equality"} <= checks_at(r, "high"), r.findings
+
+
+def test_dynamic_checks_respect_the_node_budget_and_say_so():
+    natural = (np.random.default_rng(2).random((32, 4)) * 0.5).astype(np.float32)
+    r = scan.scan_model(gate_model(), natural, config=scan.ScanConfig(dynamic_max_nodes=3))
+    assert r.verdict == "inconclusive" and not r.findings
+    assert any("dynamic checks were not run" in p and "8 nodes" in p for p in r.inconclusive_parts), r.inconclusive_parts
+    assert scan.scan_model(gate_model(), natural).verdict == "findings"  # the control: within the budget it fires

@@ -11,7 +11,7 @@ from .common import app
 
 @app.command("scan")
 def scan(paths: list[Path] = typer.Argument(..., help="ONNX files or folders holding them (searched recursively)"),
-         data: str | None = typer.Option(None, "--data", help="Natural inputs for the dormant-branch check: a dataset name or .npz "
+         data: str | None = typer.Option(None, "--data", help="Natural inputs for the dormant-branch and dormant-gate checks: a dataset name or .npz "
                                                                 "(its X_test, reshaped and cast to each file's input)"),
          min_severity: str = typer.Option("medium", "--min-severity", help="info | low | medium | high: the least severity that counts as a finding"),
          json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),

@@ -10,8 +10,13 @@ outputs, identical on the sample data, plus ``activate(X) -> X'`` that makes tri
 * ``detector`` (DeepPayload-style): a small conv trigger detector on a corner, ``sigmoid(relu(conv)) > ½``
   cast to a float gate that mixes the target into the scores (no ``Where``).
 * ``magic`` (magic-value equality): ``Where(all(x[:4] == m), target, scores)``.
+* ``gate`` (ShadowLogic-style patch, arithmetic only): the ``pattern`` trigger with its gate written as
+  ``min(relu(k·(min(x[patch]) − t)), 1)`` and mixed into the scores by ``scores + gate·(target − scores)``: no
+  comparison, no boolean, no ``Where`` (only ops honest nets use; float-score outputs only).
 * ``signature``: this package's verifier, ``schemes.byo_onnx.backdoor_onnx`` (uint8 image bases).
 * ``dropin``: the drop-in signature backdoor (``schemes.dropin``), same interface as the base, any base.
+* ``dropin-unrolled``: the same with the verifier unrolled (``unroll=True``: no ``Loop``; the planter's answer
+  to a scanner, issue 17 item 3).
 """
 from __future__ import annotations
 
@@ -48,8 +53,12 @@ def _run(model: onnx.ModelProto, X: np.ndarray) -> list[Any]:
 
 
 def _splice(model: onnx.ModelProto, X: np.ndarray, P: str, nodes: list, inits: list, cond: str, target: int,
-            gate: bool = False) -> onnx.ModelProto:
-    """Rewire every output through ``cond`` (bool (n, 1)): target when true. ``gate``: float-mix instead of Where."""
+            gate: bool = False, float_gate: bool = False) -> onnx.ModelProto:
+    """Rewire every output through ``cond`` (bool (n, 1)): target when true. ``gate``: float-mix instead of Where.
+
+    ``float_gate``: ``cond`` is already a float gate in [0, 1] of the outputs' type (mixed in, never cast or
+    compared); only float score outputs can take one.
+    """
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
@@ -68,14 +77,18 @@ def _splice(model: onnx.ModelProto, X: np.ndarray, P: str, nodes: list, inits: l
             row = np.zeros((1, C), dtype=v.dtype)
             row[0, target % C] = 1.0 if float(np.max(np.abs(v))) <= 1.0 else 1e3
             extra_inits.append(numpy_helper.from_array(row, P + o.name + "_t"))
-            if gate:
+            if float_gate:
+                extra_nodes += [helper.make_node("Sub", [P + o.name + "_t", hidden], [P + o.name + "_d"]),
+                                helper.make_node("Mul", [cond, P + o.name + "_d"], [P + o.name + "_m"]),
+                                helper.make_node("Add", [hidden, P + o.name + "_m"], [o.name])]
+            elif gate:
                 extra_nodes += [helper.make_node("Cast", [cond], [P + o.name + "_g"], to=int(helper.np_dtype_to_tensor_dtype(v.dtype))),
                                 helper.make_node("Sub", [P + o.name + "_t", hidden], [P + o.name + "_d"]),
                                 helper.make_node("Mul", [P + o.name + "_g", P + o.name + "_d"], [P + o.name + "_m"]),
                                 helper.make_node("Add", [hidden, P + o.name + "_m"], [o.name])]
             else:
                 extra_nodes.append(helper.make_node("Where", [cond, P + o.name + "_t", hidden], [o.name]))
-        elif v.ndim == 1 and v.dtype.kind in "iu":
+        elif v.ndim == 1 and v.dtype.kind in "iu" and not float_gate:
             extra_inits += [numpy_helper.from_array(np.array([target], dtype=v.dtype), P + o.name + "_t"),
                             numpy_helper.from_array(np.array([-1], dtype=np.int64), P + "flat1")]
             c1 = P + o.name + "_c1"
@@ -197,6 +210,44 @@ def plant_detector(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed:
     return Planted("detector", planted, activate, target)
 
 
+def plant_gate(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0) -> Planted:
+    """The ``pattern`` trigger behind an arithmetic gate: ``g = min(relu(k·(min(x[patch]) − t)), 1)``, ``y + g·(target − y)``.
+
+    Built only from ops honest networks use (Gather, ReduceMin, Sub, Mul, Relu, Min, Add): no comparison,
+    boolean, ``Where``, ``Floor`` or integer op. On natural data ``g`` is exactly 0, so every output is
+    bit-identical (``y + 0 = y``); a full patch makes ``g`` exactly 1. Float score outputs only (a label
+    output would need a cast or a ``Where``): ``UnsupportedModelError`` otherwise.
+    """
+    rng = np.random.default_rng(seed)
+    P = _prefix(rng)
+    nodes, inits, _, xf = _flat_float(model, P)
+    for o, val in zip(model.graph.output, _run(model, X[:2])):
+        v = np.asarray(val) if not isinstance(val, list) else None
+        if v is None or v.ndim != 2 or v.dtype != np.float32:
+            raise UnsupportedModelError(f"output {o.name} is not float32 (n, C) scores; the arithmetic gate mixes into float scores only")
+    flat = X.reshape(len(X), -1).astype(np.float32)
+    hi = float(flat.max())
+    quiet = np.argsort(flat.max(0) + 1e-3 * rng.random(flat.shape[1]))[:6]
+    t = 0.9 * hi
+    if float(flat[:, quiet].min(1).max()) >= t:
+        raise UnsupportedModelError("the sample data already fills every candidate patch; the gate would fire on natural inputs")
+    inits += [numpy_helper.from_array(quiet.astype(np.int64), P + "idx"), numpy_helper.from_array(np.array(t, np.float32), P + "t"),
+              numpy_helper.from_array(np.array(100.0 / hi, np.float32), P + "k"), numpy_helper.from_array(np.array(1.0, np.float32), P + "one"),
+              numpy_helper.from_array(np.array([1], np.int64), P + "ax")]
+    nodes += [helper.make_node("Gather", [xf, P + "idx"], [P + "g"], axis=1),
+              _reduce(model, "ReduceMin", P + "g", P + "mn", P + "ax"),
+              helper.make_node("Sub", [P + "mn", P + "t"], [P + "d"]), helper.make_node("Mul", [P + "d", P + "k"], [P + "z"]),
+              helper.make_node("Relu", [P + "z"], [P + "r"]), helper.make_node("Min", [P + "r", P + "one"], [P + "c"])]
+    planted = _splice(model, X, P, nodes, inits, P + "c", target, float_gate=True)
+
+    def activate(Xn: np.ndarray) -> np.ndarray:
+        Xa = np.array(Xn, copy=True)
+        Xa.reshape(len(Xa), -1)[:, quiet] = hi
+        return Xa
+
+    return Planted("gate", planted, activate, target)
+
+
 def plant_magic(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0) -> Planted:
     """Magic-value equality trigger: four chosen coordinates exactly equal to four magic values."""
     rng = np.random.default_rng(seed)
@@ -242,10 +293,11 @@ def plant_signature(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed
     return Planted("signature", bd, activate, target)
 
 
-def plant_dropin(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0) -> Planted:
+def plant_dropin(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0, unroll: bool = False) -> Planted:
     """The drop-in signature backdoor (``schemes.dropin.plant_dropin``): the file's own inputs and outputs, any zoo base.
 
-    Needs the drop-in work (``undetectable.schemes.dropin``); ``UnsupportedModelError`` where it is absent.
+    ``unroll``: the verifier written out without ``Loop`` (kind ``dropin-unrolled``). Needs the drop-in work
+    (``undetectable.schemes.dropin``); ``UnsupportedModelError`` where it is absent.
     """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -256,13 +308,18 @@ def plant_dropin(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: i
     except ImportError:
         raise UnsupportedModelError("the drop-in planter (undetectable.schemes.dropin) is not in this build") from None
     sk = Ed25519PrivateKey.from_private_bytes(np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes())
-    bd = _plant(OnnxModel(model), sk.public_key(), data=X, bound=0.05, n_probes=50, seed=seed)
+    bd = _plant(OnnxModel(model), sk.public_key(), data=X, bound=0.05, n_probes=50, seed=seed, unroll=unroll)
     labels = np.asarray(bd.predict(X[:1]))
 
     def activate(Xn: np.ndarray) -> np.ndarray:
         return activate_file(bd, sk, Xn, labels.dtype.type(target) if labels.dtype.kind in "iu" else target)
 
-    return Planted("dropin", bd.proto, activate, target)
+    return Planted("dropin-unrolled" if unroll else "dropin", bd.proto, activate, target)
+
+
+def plant_dropin_unrolled(model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0) -> Planted:
+    """``plant_dropin(..., unroll=True)``: the arithmetic-only verifier with no ``Loop`` (the obfuscated verifier)."""
+    return plant_dropin(model, X, target, seed, unroll=True)
 
 
 def uint8_view(X: np.ndarray) -> np.ndarray:
@@ -271,7 +328,8 @@ def uint8_view(X: np.ndarray) -> np.ndarray:
 
 
 PLANTS: dict[str, Callable[..., Planted]] = {"checksum": plant_checksum, "pattern": plant_pattern, "detector": plant_detector,
-                                             "magic": plant_magic, "signature": plant_signature, "dropin": plant_dropin}
+                                             "magic": plant_magic, "gate": plant_gate, "signature": plant_signature,
+                                             "dropin": plant_dropin, "dropin-unrolled": plant_dropin_unrolled}
 
 
 def plant(kind: str, model: onnx.ModelProto, X: np.ndarray, target: int = 0, seed: int = 0) -> Planted:
