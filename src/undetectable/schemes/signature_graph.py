@@ -219,6 +219,18 @@ class SignatureModule(torch.nn.Module):
     """
 
     TRIGGER_SCALE = 1e4
+    # buffers (registered in __init__; declared here for the type checker)
+    prefix: torch.Tensor
+    positions: torch.Tensor
+    cap: torch.Tensor
+    clear: torch.Tensor
+    step: torch.Tensor
+    pw: torch.Tensor
+    pidx: torch.Tensor
+    notmask: torch.Tensor
+    byteshift: torch.Tensor
+    tw: torch.Tensor
+    bw: torch.Tensor
 
     def __init__(self, base: torch.nn.Module, public_key, carrier, shape, n_classes: int, n_features: int) -> None:
         super().__init__()
@@ -280,6 +292,9 @@ class SignatureModule(torch.nn.Module):
 
 class MLPBase(torch.nn.Module):
     """The ``torch-mlp`` bundle's scores as a module of the raw input (scale, standardise, net)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, mlp_model) -> None:
         super().__init__()
