@@ -273,6 +273,7 @@ class SignatureScheme(Scheme):
     params: SignatureParams
     KeyType = SignatureKey
     wraps = True
+    takes_model_files = True  # an OnnxModel gets the drop-in backdoor (schemes.dropin)
     default_learner = Learner("logreg")
 
     def plant(self, base: Any, *, seed: int | None = None, data: Any = None) -> tuple[Any, Any]:
