@@ -43,6 +43,11 @@ def check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> i
     return int(value)
 
 
+#: The largest payload ``bound`` (signature, checksum, drop-in): one training standard deviation per feature (bundles) or
+#: the value's whole spread (model files). Beyond it a perturbation is not small, and float64 grids stop meaning anything.
+BOUND_MAX = 1.0
+
+
 def check_float(name: str, value: Any, low: float = 0.0, high: float | None = None, *, open_low: bool = True,
                 open_high: bool = False) -> float:
     """``value`` as a finite float in the interval, or a ``ParameterError`` naming ``name``."""
