@@ -134,3 +134,15 @@ def test_interface_and_added_ops(exported):
     assert wide == []
     names = " ".join(n.output[0] for n in b.graph.node).lower()
     assert not any(w in names for w in ("backdoor", "trigger", "verif", "signature"))
+
+
+def test_hostile_float_rows_get_the_honest_answers(exported):
+    """NaN, ±inf and huge features (any target value falls out of them) answer as the honest export: no crash, no trigger."""
+    honest_path, bd_path, rows, Xa, targets, bd = exported
+    if bd.spec.is_image:
+        pytest.skip("uint8 inputs have no NaN, inf or out-of-range values")
+    X = np.repeat(rows["natural"][:1], 6, axis=0)
+    X[0, 3], X[1, 0], X[2, 5], X[3], X[4], X[5] = np.nan, np.inf, -np.inf, 1e300, -1e300, 1e17
+    a, b = _ort(honest_path)(X), _ort(bd_path)(X)
+    for k in a:
+        assert a[k].tobytes() == b[k].tobytes(), k

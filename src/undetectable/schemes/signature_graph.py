@@ -155,8 +155,10 @@ def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes:
         valid, target = add_signature_check(b, "X", raw, carrier, shape, n_classes, unroll=unroll)
     else:
         valid, target = check_fn(b, "X", raw, carrier, shape, n_classes)
-    # the target as a label: a Gather from the class indices (an int32 index; no int64 arithmetic)
-    t_index = b.op("Cast", b.op("Min", target, fconst(b, float(n_classes - 1))), to=TensorProto.INT32)
+    # the target as a label: a Gather from the class indices (an int32 index; no int64 arithmetic). Rows that are not
+    # valid (NaN, ±inf or huge inputs make any target value) gather index 0, so no input can index out of range.
+    t_safe = b.op("Where", valid, target, fconst(b, 0.0))
+    t_index = b.op("Cast", b.op("Min", b.op("Max", t_safe, fconst(b, 0.0)), fconst(b, float(n_classes - 1))), to=TensorProto.INT32)
     t_label = b.op("Gather", b.const(np.arange(n_classes, dtype=np.int64)), t_index, axis=0)
     label = b.op("Where", valid, t_label, b.op("Cast", "base_" + label_name, to=TensorProto.INT64))
     outputs = [helper.make_tensor_value_info("label_index", TensorProto.INT64, ["n"])]
