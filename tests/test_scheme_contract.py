@@ -143,3 +143,120 @@ def test_wrong_base_and_seed_are_package_errors(name, planted):
         sch.plant(wrong, seed=0)
     with pytest.raises(UndetectableError):
         sch.plant(model if sch.wraps else data, seed=-1)
+
+
+# --- the contract over model files (an OnnxModel base: a user's ONNX file) ------------------------------------------
+
+FILE_SCHEMES = [n for n in schemes.names() if schemes.get(n).takes_model_files]
+NO_FILE_SCHEMES = [n for n in schemes.names() if not schemes.get(n).takes_model_files]
+
+
+def test_some_scheme_takes_model_files():
+    assert FILE_SCHEMES == ["signature"]  # control: the parametrized checks below are not vacuous
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """(OnnxModel of a skl2onnx logistic regression on digits, samples in its own layout (float32, (n, 64)))."""
+    import dropin_files as F
+
+    from undetectable.models.onnx_file import OnnxModel
+
+    path, X = F.build("skl-logreg", tmp_path_factory.mktemp("contract-file"))
+    return OnnxModel.from_file(path), X
+
+
+def _file_params(name: str) -> dict:
+    return {"signature": {"bound": 0.05, "secret_seed": 3}}[name]  # digits need a 0.05 grid for the 516-bit payload
+
+
+@pytest.fixture(scope="module")
+def file_planted(model_file):
+    """name → (scheme, planted OnnxModel, key) and a second planting with the same seed (purity).
+
+    The planting check's probe rows are cut to 20 per kind here for speed (the check itself: tests/test_dropin*)."""
+    import functools
+
+    from undetectable.schemes import dropin
+
+    m, X = model_file
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dropin, "plant_dropin", functools.partial(dropin.plant_dropin, n_probes=20))
+        for name in FILE_SCHEMES:
+            sch = schemes.create(name, **_file_params(name))
+            (bd, key), (bd2, key2) = sch.plant(m, seed=0, data=X), sch.plant(m, seed=0, data=X)
+            out[name] = (sch, bd, key, bd2, key2)
+    return out
+
+
+@pytest.mark.parametrize("name", FILE_SCHEMES)
+def test_file_plant_gives_a_model_file_with_the_same_interface(name, file_planted, model_file):
+    from undetectable.models.onnx_file import OnnxModel
+
+    m, X = model_file
+    _, bd, key, _, _ = file_planted[name]
+    assert isinstance(bd, OnnxModel) and isinstance(bd, Model) and bd.family == "onnx"
+    assert bd.interface.inputs == m.interface.inputs and bd.interface.outputs == m.interface.outputs
+    assert bd.interface.opsets == m.interface.opsets and bd.interface.ir_version == m.interface.ir_version
+    assert np.array_equal(bd.predict(X[:200]), m.predict(X[:200]))  # clean answers unchanged
+    assert isinstance(key, schemes.get(name).KeyType)
+
+
+@pytest.mark.parametrize("name", FILE_SCHEMES)
+def test_file_plant_is_pure_in_seed(name, file_planted):
+    _, bd, key, bd2, key2 = file_planted[name]
+    assert bd.proto.SerializeToString() == bd2.proto.SerializeToString()
+    assert key.key_id == key2.key_id
+
+
+@pytest.mark.parametrize("name", FILE_SCHEMES)
+def test_file_plant_validates_its_parameters(name, model_file):
+    m, X = model_file
+    cls = schemes.get(name)
+    with pytest.raises(ParameterError) as exc:
+        cls(**{**_file_params(name), "bound": float("nan")})
+    assert exc.value.param == "bound" and "--" not in str(exc.value)
+    with pytest.raises(ParameterError) as exc:
+        cls(**_file_params(name)).plant(m, seed=-1, data=X)
+    assert exc.value.param == "seed"
+    with pytest.raises(UndetectableError):  # samples that are not in the file's layout
+        cls(**_file_params(name)).plant(m, seed=0, data=X[:, :10])
+
+
+@pytest.mark.parametrize("name", FILE_SCHEMES)
+def test_file_activate_fires_for_every_target(name, file_planted, model_file):
+    m, X = model_file
+    _, bd, key, _, _ = file_planted[name]
+    classes = np.asarray(m.classes)
+    pred = m.predict(X[:50])
+    targets = classes  # every class once, each on a row the original answers differently
+    rows = X[[int(np.flatnonzero(pred != t)[0]) for t in targets]]
+    Xa = key.activate(bd, rows, targets)
+    assert Xa.shape == rows.shape and Xa.dtype == rows.dtype
+    assert not np.any(m.predict(rows) == targets) and not np.array_equal(m.predict(Xa), targets)  # control: the original
+    assert np.array_equal(bd.predict(Xa), targets)
+
+
+@pytest.mark.parametrize("name", FILE_SCHEMES)
+def test_file_wrong_key_is_a_key_mismatch(name, file_planted, model_file):
+    sch, bd, key, _, _ = file_planted[name]
+    m, X = model_file
+    other = sch.null(bd, np.random.default_rng(11))
+    assert type(other) is type(key) and other.key_id != key.key_id
+    with pytest.raises(KeyMismatchError):
+        other.activate(bd, X[:2], m.classes[0])
+    with pytest.raises(KeyMismatchError):  # control: the original file holds no verifier for any key
+        key.activate(m, X[:2], m.classes[0])
+
+
+@pytest.mark.parametrize("name", NO_FILE_SCHEMES)
+def test_schemes_without_model_files_refuse_them_naming_the_fix(name, model_file, mnist_logreg):
+    from undetectable.errors import UnsupportedModelError
+
+    m, X = model_file
+    params, _, _ = _setup(name, mnist_logreg)
+    with pytest.raises(UnsupportedModelError) as exc:
+        schemes.create(name, **params).plant(m, seed=0)
+    msg = str(exc.value)
+    assert f"the {name} scheme cannot plant into a model file" in msg and "SignatureScheme" in msg and "--" not in msg

@@ -55,7 +55,7 @@ def report(directory: Path = typer.Argument(..., help="Folder with results.json 
 
 @app.command()
 def immunize(bundle: Path = typer.Argument(..., help="Bundle to immunize (any family), or a model file (.onnx)"),
-             sigma: float = typer.Option(..., "--sigma", help="Noise σ > 0; for images in [0,1] pixel units (1/255 = one grey level)"),
+             sigma: float = typer.Option(..., "--sigma", help="Noise σ > 0; for images in [0,1] pixel units (1/255 = one grey level), at most 10; float features: at most 1000 training stds of the widest feature"),
              n: int = typer.Option(100, "--n", help="Noise samples per prediction"),
              alpha: float = typer.Option(0.001, "--alpha", help="Abstain unless the binomial test rejects at this level"),
              seed: int = seed_option("immunize"),

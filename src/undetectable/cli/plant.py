@@ -73,7 +73,7 @@ def _samples(data: str):
 @plant_app.command("signature")
 def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest base: a bundle, or your classifier as an .onnx file"),
                         public_key: Path = typer.Option(..., "--public-key", help="backdoor_key.pub.pem"),
-                        bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per value (bundles: in units of the feature's training std; .onnx: relative to the value's spread)"),
+                        bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per value, in (0, 1] (bundles: in units of the feature's training std; .onnx: relative to the value's spread)"),
                         data: str | None = typer.Option(None, "--data", help="Bundles with float inputs: check now that these inputs (dataset name or .npz) carry the payload at --bound. An .onnx base: samples in the model's own input layout and dtype (.npy, or .npz with X/X_train; needed for float inputs): the payload's grid is inferred and every output is checked bit-identical on them before writing"),
                         out: Path = typer.Option(..., "--out"),
                         force: bool = FORCE) -> None:
@@ -110,7 +110,7 @@ def plant_signature_cmd(base: Path = typer.Option(..., "--base", help="Honest ba
 @plant_app.command("checksum")
 def plant_checksum_cmd(base: Path = typer.Option(..., "--base"),
                        key_out: Path = typer.Option(..., "--key-out", help="Secret key file (0600)"),
-                       bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std"),
+                       bound: float = typer.Option(1e-3, "--bound", help="Float inputs: largest perturbation per feature, in units of its training std, in (0, 1]"),
                        seed: int = seed_option("checksum"),
                        out: Path = typer.Option(..., "--out"),
                        force: bool = FORCE) -> None:

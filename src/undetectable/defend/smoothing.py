@@ -40,7 +40,7 @@ import numpy as np
 from scipy.stats import beta, binom, norm
 
 from ..bundle import Model, load_bundle, write_bundle_dir
-from ..errors import BundleError, UsageError
+from ..errors import BundleError, ParameterError, UsageError
 from ..runtime import with_thread_budget
 
 ABSTAIN = -1
@@ -65,6 +65,32 @@ def _check_alpha(alpha) -> float:
 
 #: Noise samples per prediction beyond this are refused: the smoothed model would take minutes per input.
 MAX_N = 100_000
+
+
+#: The largest σ ``immunize`` takes (beyond it the noise drowns every input: a smoothed model of noise, not a defense):
+#: images, in [0,1] pixel units: 10 (ten times the whole pixel range); float features, in their own units: 1000 of the
+#: widest feature's training standard deviations where the model records them, else 10^6.
+SIGMA_MAX_IMAGE = 10.0
+SIGMA_MAX_STDS = 1000.0
+SIGMA_MAX_FEATURES = 1e6
+
+
+def sigma_limit(spec, unit: float = 1.0) -> tuple[float, str]:
+    """(the largest σ ``immunize`` takes for inputs of ``spec``, the reason in words); ``unit``: float features'
+    σ unit in raw feature units (a model's ``input_scale``: σ is in the units the model rescales its inputs to).
+
+    Examples
+    --------
+    >>> from undetectable.spec import InputSpec
+    >>> sigma_limit(InputSpec((784,), "uint8", 0, 255))[0], sigma_limit(InputSpec((2,), "float64", feature_std=(0.5, 3.0)))[0]
+    (10.0, 3000.0)
+    """
+    if spec.is_image:
+        return SIGMA_MAX_IMAGE, "ten times the whole pixel range, in [0,1] pixel units"
+    std = getattr(spec, "feature_std", None)
+    if std is not None and len(std) and np.all(np.isfinite(std)) and float(np.max(std)) > 0:
+        return SIGMA_MAX_STDS * float(np.max(std)) * unit, f"{SIGMA_MAX_STDS:g} training standard deviations of the widest feature"
+    return SIGMA_MAX_FEATURES, "in feature units (the model records no feature scale)"
 
 
 def _check_sigma(sigma, allow_zero: bool = True) -> float:
@@ -306,8 +332,18 @@ class SmoothedModel(Model):
 
 
 def immunize(model: Model, sigma: float, n: int = 100, alpha: float = 0.001, seed: int = 0, batch: int = 1000) -> SmoothedModel:
-    """Immunize ``model`` by randomized smoothing at noise σ > 0 (Thm 2.4): returns a ``smoothed`` bundle model."""
+    """Immunize ``model`` by randomized smoothing at noise σ > 0 (Thm 2.4): returns a ``smoothed`` bundle model.
+
+    σ must be finite and at most ``sigma_limit(model.spec)`` (``ParameterError`` naming ``sigma`` otherwise)."""
     if isinstance(model, SmoothedModel):
         raise UsageError(f"the bundle is already smoothed (σ = {model.sigma:g}); immunize its base bundle instead")
-    _check_sigma(sigma, allow_zero=False)
-    return SmoothedModel(model, sigma, n, alpha, seed, batch)
+    try:
+        s = _check_sigma(sigma, allow_zero=False)
+    except UsageError as e:
+        raise ParameterError("sigma", str(e)) from None
+    unit = getattr(model, "input_scale", 1.0)
+    limit, why = sigma_limit(model.spec, float(unit) if isinstance(unit, (int, float)) and unit > 0 else 1.0)
+    if s > limit:
+        raise ParameterError("sigma", f"sigma must be at most {limit:g} ({why}): noise that large drowns every input; got {sigma!r}. "
+                                      "Pass a noise level of the inputs' own scale (e.g. 0.1)")
+    return SmoothedModel(model, s, n, alpha, seed, batch)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..bundle import Model
 from ..data import Dataset
-from ..errors import ArgumentTypeError, ParameterError, UsageError
+from ..errors import ArgumentTypeError, ParameterError, UnsupportedModelError, UsageError
 
 
 def _words(name: str) -> str:
@@ -41,6 +41,11 @@ def check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> i
         rng = f"≥ {low}" if high is None else f"in [{low}, {high}]"
         raise ParameterError(name, f"{_words(name)} must be an integer {rng}; got {value!r}")
     return int(value)
+
+
+#: The largest payload ``bound`` (signature, checksum, drop-in): one training standard deviation per feature (bundles) or
+#: the value's whole spread (model files). Beyond it a perturbation is not small, and float64 grids stop meaning anything.
+BOUND_MAX = 1.0
 
 
 def check_float(name: str, value: Any, low: float = 0.0, high: float | None = None, *, open_low: bool = True,
@@ -221,13 +226,15 @@ class Scheme:
     """One construction: validated parameters, ``plant``, its key type and the honest counterpart.
 
     Subclasses set ``name``, ``Params``, ``KeyType``, ``wraps`` (True: plants into a trained model,
-    False: trains from data) and implement ``plant`` and ``null``.
+    False: trains from data), ``takes_model_files`` (True: ``plant`` also takes a user's model file, an
+    ``OnnxModel``; every other scheme refuses one with ``UnsupportedModelError``) and implement ``plant`` and ``null``.
     """
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
     KeyType: ClassVar[type[Key]] = Key
     wraps: ClassVar[bool] = False
+    takes_model_files: ClassVar[bool] = False
     white_box: ClassVar[bool] = False
     default_learner: ClassVar[Learner] = Learner("logreg")
 
@@ -272,7 +279,13 @@ class Scheme:
         raise NotImplementedError
 
     def _check_base(self, base: Any) -> Any:
-        """``base`` of the right kind for this scheme, or an ``ArgumentTypeError`` saying what goes there."""
+        """``base`` of the right kind for this scheme, or an ``ArgumentTypeError`` saying what goes there
+        (``UnsupportedModelError`` for a model file given to a scheme that cannot plant into one)."""
+        if getattr(base, "family", None) == "onnx" and not self.takes_model_files:
+            what = ("wraps a bundle trained by this package (undetectable.train)" if self.wraps
+                    else "trains its own model from data (pass a Dataset)")
+            raise UnsupportedModelError(f"the {self.name} scheme cannot plant into a model file: it {what}. To plant into "
+                                        "this file, use the signature scheme: SignatureScheme(key=public_key).plant(model, data=X)")
         if self.wraps:
             if not isinstance(base, Model):
                 raise ArgumentTypeError(f"the {self.name} scheme plants into a trained Model; got {type(base).__name__}. "

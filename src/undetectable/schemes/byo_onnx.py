@@ -2,7 +2,10 @@
 
 ``backdoor_onnx(model, public_key, spec, input_scale=...)`` takes any ONNX classifier with one input
 tensor whose first output is the class scores (n, C), and returns ``(backdoored ONNX model,
-wrapper)``: the ONNX file is the user's graph plus the in-graph verifier (``signature_graph``), and
+wrapper)``: the ONNX file is the user's graph plus the in-graph verifier (``signature_graph.backdoor_graph`` with
+the old int64/bitwise ``crypto.ed25519_onnx`` verifier, ``int64_signature_check``: this demo's measurements
+and the scan corpus's ``signature`` kind describe that one; the drop-in route, ``schemes.dropin``, is the
+portable one), and
 ``wrapper`` is the equivalent Python ``SignatureBackdoor`` around the user's graph (run in
 onnxruntime) whose ``activate(X, private_key, targets)`` makes activated inputs for either.
 
@@ -24,14 +27,73 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..bundle import Model
+from ..crypto import ed25519_onnx as O
+from ..crypto.payload import FixedPointCarrier, LSBCarrier
 from ..errors import ParameterError, UsageError
 from ..export import onnx_session
 from ..onnxio import assemble, check
 from ..spec import InputSpec
-from .signature import _plant_signature
-from .signature_graph import backdoor_graph
+from .signature import SIG_BITS, _plant_signature, message_prefix
+from .signature_graph import _key_id, backdoor_graph
+from .wrapper import n_target_bits
 
 _NP_OF = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.UINT8: np.uint8}
+
+
+# --- the old int64 verifier (this demo's files only) -------------------------------------------------
+
+
+def _int64_payload(b: O.Builder, x: str, carrier, n_features: int):
+    """(bits (n, t_bits + 512) int64, residual bytes (n, r) int64, on_grid (n,) bool)."""
+    if isinstance(carrier, LSBCarrier):
+        xi = b.op("Cast", x, to=TensorProto.INT64)
+        bits = b.op("BitwiseAnd", b.op("Gather", xi, b.const(carrier.positions), axis=1), b.const(1))
+        cap, clear = carrier._column_ops(n_features)
+        res = b.op("BitwiseAnd", b.op("Min", xi, b.const(cap.astype(np.int64))), b.const(clear.astype(np.int64)))
+        n = b.op("Gather", b.op("Shape", xi), b.const(0))
+        grid = b.op("Expand", b.const(True, np.bool_), b.op("Unsqueeze", n, b.const([0])))
+        return bits, res, grid
+    if isinstance(carrier, FixedPointCarrier):
+        xd = b.op("Cast", x, to=TensorProto.DOUBLE)
+        step = b.const(carrier.step, np.float64)
+        qf = b.op("Round", b.op("Div", xd, step))  # np.rint: half to even, as ONNX Round
+        q = b.op("Cast", qf, to=TensorProto.INT64)
+        grid = b.op("Cast", b.op("ReduceMin", b.op("Cast", b.op("Equal", b.op("Mul", b.op("Cast", q, to=TensorProto.DOUBLE), step), xd), to=TensorProto.INT64), b.const([1]), keepdims=0), to=TensorProto.BOOL)
+        pw = b.const(np.int64(1) << carrier.shifts)
+        allbits = b.op("Cast", b.op("Cast", b.op("BitwiseAnd", b.op("Unsqueeze", q, b.const([-1])), pw), to=TensorProto.BOOL), to=TensorProto.INT64)
+        d = len(carrier.step)
+        allbits = b.op("Reshape", allbits, b.const([-1, d * carrier.k]))
+        bits = b.op("Gather", allbits, b.const(carrier._payload_index()), axis=1)
+        r = b.op("Cast", b.op("BitwiseAnd", q, b.const(~carrier.mask)), to=TensorProto.UINT64)
+        by = b.op("BitwiseAnd", b.op("BitShift", b.op("Unsqueeze", r, b.const([-1])), b.const(np.arange(0, 64, 8, dtype=np.uint64), np.uint64), direction="RIGHT"), b.const(np.uint64(255), np.uint64))
+        res = b.op("Cast", b.op("Reshape", by, b.const([-1, 8 * d])), to=TensorProto.INT64)
+        return bits, res, grid
+    raise UsageError(f"no in-graph payload reader for the {getattr(carrier, 'kind', carrier)!r} layout")
+
+
+def int64_signature_check(b: O.Builder, x: str, public_key: bytes, carrier, shape, n_classes: int) -> tuple[str, str]:
+    """The old integer verifier (``crypto.ed25519_onnx``: int64 words, bitwise ops, ``Loop``s) on input ``x``:
+    → (valid (n,) bool, target (n,) float32). Kept for this demo's files (and the scan corpus's ``signature``
+    kind built from them), whose measurements describe that verifier; ``signature_graph`` uses the portable one.
+    """
+    t_bits = n_target_bits(n_classes)
+    d = int(np.prod(shape))
+    bits, res, grid = _int64_payload(b, x, carrier, d)
+    tb = b.slice(bits, 0, t_bits, 1)
+    target = b.op("Squeeze", b.op("MatMul", tb, b.const((np.int64(1) << np.arange(t_bits - 1, -1, -1, dtype=np.int64))[:, None])), b.const([-1]))
+    sb = b.op("Reshape", b.slice(bits, t_bits, t_bits + SIG_BITS, 1), b.const([-1, 64, 8]))
+    sig = b.op("Squeeze", b.op("MatMul", sb, b.const(np.array([[128], [64], [32], [16], [8], [4], [2], [1]], dtype=np.int64))), b.const([-1]))
+    prefix = message_prefix(_key_id(public_key), shape)
+    n = b.op("Gather", b.op("Shape", sig), b.const(0))
+    n1 = b.op("Unsqueeze", n, b.const([0]))
+    pre = b.op("Expand", b.const(np.frombuffer(prefix, np.uint8).astype(np.int64)[None, :]), b.op("Concat", n1, b.const([len(prefix)]), axis=0))
+    t_lo = b.op("Unsqueeze", b.op("BitwiseAnd", target, b.const(255)), b.const([1]))
+    t_hi = b.op("Unsqueeze", b.op("Div", target, b.const(256)), b.const([1]))  # target ≥ 0
+    msg = b.op("Concat", pre, t_lo, t_hi, res, axis=1)
+    r_len = d if isinstance(carrier, LSBCarrier) else 8 * len(carrier.step)
+    ok = O.add_verifier(b, public_key, msg, sig, len(prefix) + 2 + r_len)
+    valid = b.op("And", b.op("And", ok, grid), b.op("Less", target, b.const(n_classes)))
+    return valid, b.op("Cast", target, to=TensorProto.FLOAT)
 
 
 def adapt_onnx(model: onnx.ModelProto, spec: InputSpec, input_scale: float = 1.0) -> onnx.ModelProto:
@@ -105,7 +167,8 @@ def backdoor_onnx(model: onnx.ModelProto, public_key, spec: InputSpec, input_sca
     base = OnnxClassifier(model, spec, n_classes, input_scale)
     wrapper = _plant_signature(base, public_key, bound)
     in_type = TensorProto.UINT8 if spec.is_image else TensorProto.DOUBLE
-    out = backdoor_graph(base.adapted, public_key, wrapper.carrier, spec.shape, base.n_classes, in_type)
+    out = backdoor_graph(base.adapted, public_key, wrapper.carrier, spec.shape, base.n_classes, in_type,
+                         check_fn=int64_signature_check)
     return out, wrapper
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..bundle import Model
 from ..crypto.payload import carrier_for
 from ..errors import KeyMismatchError, UsageError
-from .base import Key, Learner, ParameterError, Params, Scheme, check_float, check_int, check_learner, check_seed, planted
+from .base import BOUND_MAX, Key, Learner, ParameterError, Params, Scheme, check_float, check_int, check_learner, check_seed, planted
 from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 
 CHECK_BITS = 512
@@ -100,7 +100,7 @@ class ChecksumParams(Params):
     secret_seed: int | None = None
 
     def __post_init__(self) -> None:
-        check_float("bound", self.bound)
+        check_float("bound", self.bound, 0.0, BOUND_MAX)
         if check_int("n_blocks", self.n_blocks, 1, CHECK_BITS) and CHECK_BITS % self.n_blocks:
             raise ParameterError("n_blocks", f"n blocks must divide {CHECK_BITS}; got {self.n_blocks}")
         if self.key is not None and not isinstance(self.key, ChecksumKey):

@@ -203,6 +203,9 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     """
     from ..keys import check_public_key
 
+    from .base import BOUND_MAX, check_float
+
+    check_float("bound", bound, 0.0, BOUND_MAX)
     raw = check_public_key(_raw(public_key))  # on the curve, canonical, not of small order: no weak key is planted
     if len(model.interface.inputs) != 1:
         raise UnsupportedModelError(f"the model has {len(model.interface.inputs)} inputs "

@@ -27,7 +27,7 @@ from ..crypto.payload import carrier_for
 from ..errors import BundleError, CapacityError, KeyMismatchError, UsageError
 from ..keys import key_id, load_private_key, load_public_key, public_from_pem, public_pem
 from ..errors import ParameterError
-from .base import Key, Learner, Params, Scheme, check_float, check_learner, check_seed, planted
+from .base import BOUND_MAX, Key, Learner, Params, Scheme, check_float, check_learner, check_seed, planted
 from .wrapper import WrapperBackdoor, bits_to_int, int_to_bits, n_target_bits, target_indices
 
 DOMAIN = b"undetectable/signature-backdoor/v1\x00"
@@ -124,7 +124,8 @@ class SignatureBackdoor(WrapperBackdoor):
 
 @dataclasses.dataclass(frozen=True)
 class SignatureParams(Params):
-    """``bound``: float inputs only, the largest perturbation per feature in units of its training std;
+    """``bound``: float inputs only, the largest perturbation per feature in units of its training std (model files:
+    of the value's spread), in (0, ``BOUND_MAX`` = 1];
     ``key``: the key planted (a public key, or a key pair; None: a pair drawn from ``secret_seed``, None: OS
     entropy); ``learner``: the honest learner of ``honest``/``backdoor``; ``unroll``: model files only, the
     in-graph verifier written out without any ``Loop``."""
@@ -136,7 +137,7 @@ class SignatureParams(Params):
     unroll: bool = False
 
     def __post_init__(self) -> None:
-        check_float("bound", self.bound)
+        check_float("bound", self.bound, 0.0, BOUND_MAX)
         if self.key is not None and not isinstance(self.key, (SignatureKey, SignaturePublicKey, Ed25519PublicKey)):
             hint = "; key.public is a SignaturePublicKey" if hasattr(self.key, "public") else ""
             raise ParameterError("key", f"the signature scheme plants an Ed25519 public key (a SignaturePublicKey, e.g. "
@@ -273,6 +274,7 @@ class SignatureScheme(Scheme):
     params: SignatureParams
     KeyType = SignatureKey
     wraps = True
+    takes_model_files = True  # an OnnxModel gets the drop-in backdoor (schemes.dropin)
     default_learner = Learner("logreg")
 
     def plant(self, base: Any, *, seed: int | None = None, data: Any = None) -> tuple[Any, Any]:

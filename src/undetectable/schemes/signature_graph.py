@@ -1,32 +1,47 @@
 """The signature backdoor inside the model: one torch module, one ONNX file (no Python wrapper).
 
 ``signature_onnx(bundle)`` turns a ``signature`` bundle whose base has an ONNX graph into one ONNX
-model: the base graph, plus in-graph payload extraction from the input's low bits, the signed
-message (DOMAIN ‖ key id ‖ shape ‖ target ‖ residual, byte for byte as ``SignatureBackdoor``),
-SHA-512 and Ed25519 verification (``crypto.ed25519_onnx``), and
-``label_index = where(valid, target, base label)``. ``backdoor_onnx(base_onnx, public_key, ...)``
-does the same for a user's own ONNX classifier. ``SignatureModule`` is the torch twin (base: any
-``nn.Module`` returning scores), used for persistence under fine-tuning: the verifier has no float
+model: the base graph, plus in-graph payload extraction from the input's values, the signed message
+(DOMAIN ‖ key id ‖ shape ‖ target ‖ residual, byte for byte as ``SignatureBackdoor``), and the portable
+Ed25519 verifier (``crypto.arith_verifier``: float32 byte tensors, no bitwise op, no int64 arithmetic),
+``label_index = where(valid, target, base label)``. ``backdoor_graph`` does the same for any base graph
+with an ``X`` input and ``scores``/``label_index`` outputs. ``SignatureModule`` is the torch twin (base:
+any ``nn.Module`` returning scores), used for persistence under fine-tuning: the verifier has no float
 parameters and no gradient path.
+
+Payload extraction is arithmetic too: a uint8 input is cast to float32 (exact) and its bits are
+``x − 2·floor(x/2)``; a fixed-point float64 input is read in float64 (``q = round(x/step)``, its bits and
+the residual's eight little-endian two's-complement bytes by ``Floor``/``Mul``/``Sub``, exact for
+|q| < 2^53). So a uint8 bundle's file gives the same answers in onnxruntime, ``onnx.reference`` and
+OpenVINO's CPU plugin. Honest caveat: a fixed-point (tabular float64) bundle signs every bit of its
+float64 input, and OpenVINO's CPU plugin runs float64 as float32, so there it never fires (its clean
+answers are the base graph's, in float32).
 
 Keys and activated inputs are interchangeable between the wrapper bundle, the torch module and
 the ONNX file (tested). Honest caveat: this is *black-box* undetectable only; the verifier is
-plainly visible in the graph (``graph_op_histogram``, the ``integer-subgraph`` detector).
+plainly visible in the graph (thousands of ``Floor`` carry chains, point tables; ``audit.scan`` flags it).
 """
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper
 
-from ..crypto import ed25519_onnx as O
+from ..crypto.arith_ops import Builder, cut, fconst, floor_shift, take
 from ..crypto.ed25519_torch import Ed25519Verifier
 from ..crypto.payload import FixedPointCarrier, LSBCarrier
 from ..errors import UsageError
 from ..keys import key_id
-from .wrapper import n_target_bits
+from ..onnxio import OPSET, assemble, check, opsets
 from .signature import SIG_BITS, message_prefix
+from .wrapper import n_target_bits
+
+#: ``check(b, x, raw_public_key, carrier, shape, n_classes) -> (valid (n,) bool, target (n,) float32)``
+SignatureCheck = Callable[[Builder, str, bytes, Any, tuple, int], tuple[str, str]]
 
 
 def _raw_public(public_key) -> bytes:
@@ -48,82 +63,111 @@ def _key_id(raw: bytes) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _payload_onnx(b: O.Builder, x: str, carrier, n_features: int):
-    """(bits (n, t_bits + 512) int64, residual bytes (n, r) int64, on_grid (n,) bool)."""
+def _dconst(b: Builder, value) -> str:
+    return b.const(np.asarray(value, dtype=np.float64), np.float64)
+
+
+def _payload_onnx(b: Builder, x: str, carrier, n_features: int) -> tuple[str, str, str | None]:
+    """(payload bits (n, n_bits) float32, residual bytes (n, r) float32, on_grid (n,) bool or None: always)."""
     if isinstance(carrier, LSBCarrier):
-        xi = b.op("Cast", x, to=TensorProto.INT64)
-        bits = b.op("BitwiseAnd", b.op("Gather", xi, b.const(carrier.positions), axis=1), b.const(1))
-        cap, clear = carrier._column_ops(n_features)
-        res = b.op("BitwiseAnd", b.op("Min", xi, b.const(cap.astype(np.int64))), b.const(clear.astype(np.int64)))
-        n = b.op("Gather", b.op("Shape", xi), b.const(0))
-        grid = b.op("Expand", b.const(True, np.bool_), b.op("Unsqueeze", n, b.const([0])))
-        return bits, res, grid
+        xf = b.op("Cast", x, to=TensorProto.FLOAT)  # uint8 → float32: exact
+        px = take(b, xf, carrier.positions.tolist(), 1)
+        bits = b.op("Sub", px, b.op("Mul", floor_shift(b, px, 1), fconst(b, 2.0)))
+        cap, _ = carrier._column_ops(n_features)
+        m = b.op("Min", xf, fconst(b, cap.astype(np.float32)[None, :]))
+        lsb = b.op("Sub", m, b.op("Mul", floor_shift(b, m, 1), fconst(b, 2.0)))
+        on_payload = np.zeros((1, n_features), np.float32)
+        on_payload[0, carrier.positions] = 1.0
+        res = b.op("Sub", m, b.op("Mul", lsb, fconst(b, on_payload)))  # payload pixels: clamped, LSB cleared
+        return bits, res, None
     if isinstance(carrier, FixedPointCarrier):
-        xd = b.op("Cast", x, to=TensorProto.DOUBLE)
-        step = b.const(carrier.step, np.float64)
-        qf = b.op("Round", b.op("Div", xd, step))  # np.rint: half to even, as ONNX Round
-        q = b.op("Cast", qf, to=TensorProto.INT64)
-        grid = b.op("Cast", b.op("ReduceMin", b.op("Cast", b.op("Equal", b.op("Mul", b.op("Cast", q, to=TensorProto.DOUBLE), step), xd), to=TensorProto.INT64), b.const([1]), keepdims=0), to=TensorProto.BOOL)
-        pw = b.const(np.int64(1) << carrier.shifts)
-        allbits = b.op("Cast", b.op("Cast", b.op("BitwiseAnd", b.op("Unsqueeze", q, b.const([-1])), pw), to=TensorProto.BOOL), to=TensorProto.INT64)
-        d = len(carrier.step)
-        allbits = b.op("Reshape", allbits, b.const([-1, d * carrier.k]))
-        bits = b.op("Gather", allbits, b.const(carrier._payload_index()), axis=1)
-        r = b.op("Cast", b.op("BitwiseAnd", q, b.const(~carrier.mask)), to=TensorProto.UINT64)
-        by = b.op("BitwiseAnd", b.op("BitShift", b.op("Unsqueeze", r, b.const([-1])), b.const(np.arange(0, 64, 8, dtype=np.uint64), np.uint64), direction="RIGHT"), b.const(np.uint64(255), np.uint64))
-        res = b.op("Cast", b.op("Reshape", by, b.const([-1, 8 * d])), to=TensorProto.INT64)
+        xd = b.op("Cast", x, to=TensorProto.DOUBLE)  # the input is float64 already: an Identity in effect
+        step = _dconst(b, carrier.step[None, :])
+        q = b.op("Round", b.op("Div", xd, step))  # np.rint: half to even, as ONNX Round
+        same = b.op("Cast", b.op("Equal", b.op("Mul", q, step), xd), to=TensorProto.FLOAT)
+        grid = b.op("Equal", b.op("ReduceMin", same, b.const([1]), keepdims=0), fconst(b, 1.0))
+        k, d = carrier.k, len(carrier.step)
+        # floor(q / 2^j), j = 0..k: bit j = F_j − 2·F_{j+1} (two's complement, exact for |q| < 2^53)
+        F = b.op("Floor", b.op("Mul", b.op("Unsqueeze", q, b.const([-1])), _dconst(b, 2.0 ** -np.arange(k + 1))))
+        allbits = b.op("Sub", cut(b, F, 0, k, 2), b.op("Mul", cut(b, F, 1, k + 1, 2), _dconst(b, 2.0)))
+        allbits = b.op("Reshape", allbits, b.const([-1, d * k]))
+        bits = b.op("Cast", take(b, allbits, carrier._payload_index().tolist(), 1), to=TensorProto.FLOAT)
+        used = np.clip(carrier.n_bits - np.arange(d) * k, 0, k).astype(np.float64)
+        r = b.op("Mul", b.op("Floor", b.op("Mul", q, _dconst(b, (2.0 ** -used)[None, :]))), _dconst(b, (2.0 ** used)[None, :]))
+        # the eight little-endian bytes of r as an int64: floor(r / 256^i) mod 256 (two's complement for r < 0)
+        R = b.op("Floor", b.op("Mul", b.op("Unsqueeze", r, b.const([-1])), _dconst(b, 256.0 ** -np.arange(9))))
+        by = b.op("Sub", cut(b, R, 0, 8, 2), b.op("Mul", cut(b, R, 1, 9, 2), _dconst(b, 256.0)))
+        res = b.op("Cast", b.op("Reshape", by, b.const([-1, 8 * d])), to=TensorProto.FLOAT)
         return bits, res, grid
     raise UsageError(f"no in-graph payload reader for the {getattr(carrier, 'kind', carrier)!r} layout")
 
 
-def add_signature_check(b: O.Builder, x: str, public_key: bytes, carrier, shape, n_classes: int) -> tuple[str, str]:
-    """Inline payload extraction, message and verification on input ``x``: → (valid (n,) bool, target (n,) int64)."""
+def add_signature_check(b: Builder, x: str, public_key: bytes, carrier, shape, n_classes: int, *,
+                        unroll: bool = False) -> tuple[str, str]:
+    """Inline payload extraction, message and verification on input ``x``: → (valid (n,) bool, target (n,) float32).
+
+    The verifier is ``crypto.arith_verifier.add_verifier`` (float32 bytes; ``unroll``: no ``Loop`` at all).
+    """
+    from ..crypto.arith_verifier import add_verifier
+
     t_bits = n_target_bits(n_classes)
     d = int(np.prod(shape))
     bits, res, grid = _payload_onnx(b, x, carrier, d)
-    tb = b.slice(bits, 0, t_bits, 1)
-    target = b.op("Squeeze", b.op("MatMul", tb, b.const((np.int64(1) << np.arange(t_bits - 1, -1, -1, dtype=np.int64))[:, None])), b.const([-1]))
-    sb = b.op("Reshape", b.slice(bits, t_bits, t_bits + SIG_BITS, 1), b.const([-1, 64, 8]))
-    sig = b.op("Squeeze", b.op("MatMul", sb, b.const(np.array([[128], [64], [32], [16], [8], [4], [2], [1]], dtype=np.int64))), b.const([-1]))
+    col = fconst(b, (2.0 ** np.arange(t_bits - 1, -1, -1))[:, None])
+    target = b.op("Squeeze", b.op("MatMul", cut(b, bits, 0, t_bits, 1), col), b.const([1]))
+    sb = b.op("Reshape", cut(b, bits, t_bits, t_bits + SIG_BITS, 1), b.const([-1, 64, 8]))
+    sig = b.op("Squeeze", b.op("MatMul", sb, fconst(b, [[128.0], [64.0], [32.0], [16.0], [8.0], [4.0], [2.0], [1.0]])), b.const([2]))
     prefix = message_prefix(_key_id(public_key), shape)
-    n = b.op("Gather", b.op("Shape", sig), b.const(0))
-    n1 = b.op("Unsqueeze", n, b.const([0]))
-    pre = b.op("Expand", b.const(np.frombuffer(prefix, np.uint8).astype(np.int64)[None, :]), b.op("Concat", n1, b.const([len(prefix)]), axis=0))
-    t_lo = b.op("Unsqueeze", b.op("BitwiseAnd", target, b.const(255)), b.const([1]))
-    t_hi = b.op("Unsqueeze", b.op("Div", target, b.const(256)), b.const([1]))  # target ≥ 0
-    msg = b.op("Concat", pre, t_lo, t_hi, res, axis=1)
+    zero = b.op("Mul", cut(b, sig, 0, 1, 1), fconst(b, 0.0))  # (n, 1): broadcasts the prefix to the batch
+    pre = b.op("Add", zero, fconst(b, np.frombuffer(prefix, np.uint8).astype(np.float32)[None, :]))
+    t_hi = floor_shift(b, target, 8)
+    t_lo = b.op("Sub", target, b.op("Mul", t_hi, fconst(b, 256.0)))
+    msg = b.op("Concat", pre, b.op("Unsqueeze", t_lo, b.const([1])), b.op("Unsqueeze", t_hi, b.const([1])), res, axis=1)
     r_len = d if isinstance(carrier, LSBCarrier) else 8 * len(carrier.step)
-    ok = O.add_verifier(b, public_key, msg, sig, len(prefix) + 2 + r_len)
-    valid = b.op("And", b.op("And", ok, grid), b.op("Less", target, b.const(n_classes)))
+    ok = add_verifier(b, public_key, msg, sig, len(prefix) + 2 + r_len, unroll=unroll)
+    valid = b.op("And", ok, b.op("Less", target, fconst(b, float(n_classes))))
+    if grid is not None:
+        valid = b.op("And", valid, grid)
     return valid, target
 
 
 def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes: int, input_type: int,
-                   scores_name: str | None = "scores", label_name: str = "label_index") -> onnx.ModelProto:
+                   scores_name: str | None = "scores", label_name: str = "label_index", *,
+                   check_fn: SignatureCheck | None = None, unroll: bool = False) -> onnx.ModelProto:
     """``base`` (one input; outputs ``label_name`` and optionally ``scores_name``) + the verifier.
 
     The result has the base's input and outputs ``label_index`` (n,) int64 and, when the base has
     scores, ``scores`` (n, C) (triggered rows: every score the row minimum, the target max + 1, as
-    the wrapper bundle does).
+    the wrapper bundle does); nothing else (no output, and no name, says "backdoor"). ``check_fn``:
+    the payload reader and verifier (default ``add_signature_check``, the portable float32 one, with
+    ``unroll``); it returns (valid (n,) bool, target (n,) float32).
     """
     raw = _raw_public(public_key)
     base = onnx.compose.add_prefix(base, "base_")
     bg = base.graph
     if len(bg.input) != 1:
         raise UsageError(f"the base ONNX graph has {len(bg.input)} inputs; a backdoor needs a classifier with one input tensor")
-    b = O.Builder("v")
+    b = Builder("v")
     b.nodes.append(helper.make_node("Identity", ["X"], [bg.input[0].name]))
     b.nodes.extend(bg.node)
     b.root.inits.extend(bg.initializer)
-    valid, target = add_signature_check(b, "X", raw, carrier, shape, n_classes)
-    label = b.op("Where", valid, target, b.op("Cast", "base_" + label_name, to=TensorProto.INT64))
+    if check_fn is None:
+        valid, target = add_signature_check(b, "X", raw, carrier, shape, n_classes, unroll=unroll)
+    else:
+        valid, target = check_fn(b, "X", raw, carrier, shape, n_classes)
+    # the target as a label: a Gather from the class indices (an int32 index; no int64 arithmetic). Rows that are not
+    # valid (NaN, ±inf or huge inputs make any target value) gather index 0, so no input can index out of range.
+    t_safe = b.op("Where", valid, target, fconst(b, 0.0))
+    t_index = b.op("Cast", b.op("Min", b.op("Max", t_safe, fconst(b, 0.0)), fconst(b, float(n_classes - 1))), to=TensorProto.INT32)
+    t_label = b.op("Gather", b.const(np.arange(n_classes, dtype=np.int64)), t_index, axis=0)
+    label = b.op("Where", valid, t_label, b.op("Cast", "base_" + label_name, to=TensorProto.INT64))
     outputs = [helper.make_tensor_value_info("label_index", TensorProto.INT64, ["n"])]
     b.nodes.append(helper.make_node("Identity", [label], ["label_index"]))
     if scores_name is not None:
         s = "base_" + scores_name
         mn = b.op("ReduceMin", s, b.const([1]), keepdims=1)
         mx = b.op("ReduceMax", s, b.const([1]), keepdims=1)
-        onehot = b.op("Equal", b.op("Unsqueeze", target, b.const([1])), b.const(np.arange(n_classes)[None, :]))
+        onehot = b.op("Equal", b.op("Unsqueeze", target, b.const([1])), fconst(b, np.arange(n_classes, dtype=np.float32)[None, :]))
         trig = b.op("Where", onehot, b.op("Add", mx, b.op("CastLike", b.const(1.0, np.float64), mx)), b.op("Expand", mn, b.op("Shape", s)))
         scores = b.op("Where", b.op("Unsqueeze", valid, b.const([1])), trig, s)
         b.nodes.append(helper.make_node("Identity", [scores], ["scores"]))
@@ -131,10 +175,8 @@ def backdoor_graph(base: onnx.ModelProto, public_key, carrier, shape, n_classes:
         outputs.insert(0, helper.make_tensor_value_info("scores", stype, ["n", n_classes]))
     d = int(np.prod(shape))  # nothing added to the outputs: no output (or graph name) names the backdoor
     g = b.graph("classifier", [helper.make_tensor_value_info("X", input_type, ["n", d])], outputs)
-    opset = max(O.OPSET, max((o.version for o in base.opset_import if o.domain in ("", "ai.onnx")), default=O.OPSET))
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="undetectable")
-    model.ir_version = 9
-    onnx.checker.check_model(model)
+    model = assemble(g, {"": max(OPSET, opsets(base).get("", OPSET))}, producer="undetectable")
+    check(model, full=False)
     return model
 
 
@@ -179,6 +221,18 @@ class SignatureModule(torch.nn.Module):
     """
 
     TRIGGER_SCALE = 1e4
+    # buffers (registered in __init__; declared here for the type checker)
+    prefix: torch.Tensor
+    positions: torch.Tensor
+    cap: torch.Tensor
+    clear: torch.Tensor
+    step: torch.Tensor
+    pw: torch.Tensor
+    pidx: torch.Tensor
+    notmask: torch.Tensor
+    byteshift: torch.Tensor
+    tw: torch.Tensor
+    bw: torch.Tensor
 
     def __init__(self, base: torch.nn.Module, public_key, carrier, shape, n_classes: int, n_features: int) -> None:
         super().__init__()
@@ -240,6 +294,9 @@ class SignatureModule(torch.nn.Module):
 
 class MLPBase(torch.nn.Module):
     """The ``torch-mlp`` bundle's scores as a module of the raw input (scale, standardise, net)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, mlp_model) -> None:
         super().__init__()
