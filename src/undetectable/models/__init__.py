@@ -59,13 +59,13 @@ def train_model(kind: str, data: Dataset, seed: int = 0, **options):
     return fn(data, seed=seed, **options)
 
 
-#: the largest integer option (epochs, hidden units, features, iterations, batch size) a learner accepts
-MAX_INT_OPTION = 10**6
+#: the largest value of an integer learner option; other integer options (n_features) are bounded by their learner
+INT_OPTION_MAX = {"hidden": 100_000, "epochs": 10_000, "batch": 1_000_000, "max_iter": 1_000_000}
 
 
 def _check_option(kind: str, name: str, default: Any, value: Any) -> None:
-    """A learner option's value has its default's type: an integer in [1, MAX_INT_OPTION], a finite positive
-    number, or a string (``None`` where the default is None). The learner checks finer ranges itself."""
+    """A learner option's value has its default's type: an integer ≥ 1 (at most ``INT_OPTION_MAX[name]``), a finite
+    positive number, or a string (``None`` where the default is None). The learner checks finer ranges itself."""
     import math
 
     from ..errors import ParameterError
@@ -76,8 +76,9 @@ def _check_option(kind: str, name: str, default: Any, value: Any) -> None:
         return
     where = f"the {kind} learner's option {name!r}"
     if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_INT_OPTION:
-            raise ParameterError(name, f"{where} must be an integer in [1, {MAX_INT_OPTION:,}]; got {value!r}")
+        top = INT_OPTION_MAX.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1 or (top is not None and value > top):
+            raise ParameterError(name, f"{where} must be an integer ≥ 1" + (f" and at most {top:,}" if top else "") + f"; got {value!r}")
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (math.isfinite(value) and value > 0):
             raise ParameterError(name, f"{where} must be a finite positive number; got {value!r}")
