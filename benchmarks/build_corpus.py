@@ -129,39 +129,29 @@ def build(out: Path, quick: bool = False, log=print, dropin: bool = True) -> lis
     for it, e in tensor_bases:
         by_name.setdefault(it.base, []).append((it, e))
     order = sorted(by_name)
-    for k, kind in enumerate(PLANT_KINDS):
-        for j in range(n_per):
-            name = order[(j + 5 * k) % len(order)]
-            it, e = by_name[name][int(rng.integers(len(by_name[name])))]
-            pseed = int(rng.integers(1 << 30))
-            try:
-                p = plants.plant(kind, onnx.load(str(out / it.path)), e.X, target=int(rng.integers(2)), seed=pseed)
-            except Exception as exc:  # noqa: BLE001
-                failures.append(f"{kind} on {it.path}: {type(exc).__name__}: {str(exc)[:120]}")
-                continue
-            if not _same_outputs(out / it.path, p.model, e.X):
-                failures.append(f"{kind} on {it.path}: the planted file's outputs differ on the sample data (not planted)")
-                continue
-            rel = f"planted/{kind}/{Path(it.path).stem}_p{pseed}.onnx"
-            data = _save(out, rel, p.model.SerializeToString(), e.X)
-            items.append(Item(rel, "planted", it.family, kind, name, it.seed, it.opset, it.size, data))
-    # the arithmetic gate mixes into float scores only: its bases are the names whose every output is float (n, C)
-    gate_names = [n for n in order if _float_scores(out / by_name[n][0][0].path, by_name[n][0][1].X)]
-    for j in range(n_per):
-        name = gate_names[j % len(gate_names)]
+    def plant_into(kind: str, name: str) -> None:
+        """Plant ``kind`` into one honest file of base ``name``; kept only if its outputs are the base's on the data."""
         it, e = by_name[name][int(rng.integers(len(by_name[name])))]
         pseed = int(rng.integers(1 << 30))
         try:
-            p = plants.plant("gate", onnx.load(str(out / it.path)), e.X, target=int(rng.integers(2)), seed=pseed)
+            p = plants.plant(kind, onnx.load(str(out / it.path)), e.X, target=int(rng.integers(2)), seed=pseed)
         except Exception as exc:  # noqa: BLE001
-            failures.append(f"gate on {it.path}: {type(exc).__name__}: {str(exc)[:120]}")
-            continue
+            failures.append(f"{kind} on {it.path}: {type(exc).__name__}: {str(exc)[:120]}")
+            return
         if not _same_outputs(out / it.path, p.model, e.X):
-            failures.append(f"gate on {it.path}: the planted file's outputs differ on the sample data (not planted)")
-            continue
-        rel = f"planted/gate/{Path(it.path).stem}_p{pseed}.onnx"
+            failures.append(f"{kind} on {it.path}: the planted file's outputs differ on the sample data (not planted)")
+            return
+        rel = f"planted/{kind}/{Path(it.path).stem}_p{pseed}.onnx"
         data = _save(out, rel, p.model.SerializeToString(), e.X)
-        items.append(Item(rel, "planted", it.family, "gate", name, it.seed, it.opset, it.size, data))
+        items.append(Item(rel, "planted", it.family, kind, name, it.seed, it.opset, it.size, data))
+
+    for k, kind in enumerate(PLANT_KINDS):
+        for j in range(n_per):
+            plant_into(kind, order[(j + 5 * k) % len(order)])
+    # the arithmetic gate mixes into float scores only: its bases are the names whose every output is float (n, C)
+    gate_names = [n for n in order if _float_scores(out / by_name[n][0][0].path, by_name[n][0][1].X)]
+    for j in range(n_per):
+        plant_into("gate", gate_names[j % len(gate_names)])
     log(f"planted (pattern kinds): {sum(i.label == 'planted' for i in items)} ({time.time() - t0:.0f}s)")
     sig = [(it, e) for it, e in honest if it.base in SIGNATURE_BASES and it.size == 1]
     for it, e in (sig[:2] if quick else sig[:12]):

@@ -154,20 +154,25 @@ def build(name: str, folder: Path) -> tuple[Path, np.ndarray]:
         quantize_dynamic(str(fp), str(path), weight_type=QuantType.QInt8)
         return path, X
     if name == "onnx-gelu-op21":  # an op newer than opset 18 (Gelu: 20), file at opset 21
-        from onnx import TensorProto, helper, numpy_helper
-
-        rng = np.random.default_rng(0)
-        W1 = numpy_helper.from_array(rng.normal(0, 0.05, (784, 16)).astype(np.float32), "W1")
-        W2 = numpy_helper.from_array(rng.normal(0, 0.5, (16, 10)).astype(np.float32), "W2")
-        nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"]), helper.make_node("Gelu", ["h"], ["g"]),
-                 helper.make_node("MatMul", ["g", "W2"], ["logits"])]
-        g = helper.make_graph(nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [W1, W2])
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], producer_name="handmade")
-        m.ir_version = 10
-        path.write_bytes(m.SerializeToString())
+        path.write_bytes(handmade_mlp("Gelu", 21, 10, seed=0).SerializeToString())
         return path, normalised(pixels).reshape(-1, 784)
     raise KeyError(name)
+
+
+def handmade_mlp(activation: str, opset: int, ir_version: int, seed: int = 0):
+    """A hand-made logits MLP (MatMul, ``activation``, MatMul; float (N, 784) → (N, 10)) declared at default ``opset``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    W1 = numpy_helper.from_array(rng.normal(0, 0.05, (784, 16)).astype(np.float32), "W1")
+    W2 = numpy_helper.from_array(rng.normal(0, 0.5, (16, 10)).astype(np.float32), "W2")
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"]), helper.make_node(activation, ["h"], ["g"]),
+             helper.make_node("MatMul", ["g", "W2"], ["logits"])]
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [W1, W2])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="handmade")
+    m.ir_version = ir_version
+    return m
 
 
 def raw_public(private_key) -> bytes:

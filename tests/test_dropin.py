@@ -228,18 +228,7 @@ def test_unsupported_parts_named(rng):
 
 def _mlp_at(opset: int, ir_version: int = 4):
     """A hand-made logits MLP (MatMul, Relu, MatMul; float (N, 784)) declared at default opset ``opset``."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(1)
-    W1 = numpy_helper.from_array(rng.normal(0, 0.05, (784, 16)).astype(np.float32), "W1")
-    W2 = numpy_helper.from_array(rng.normal(0, 0.5, (16, 10)).astype(np.float32), "W2")
-    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
-             helper.make_node("MatMul", ["r", "W2"], ["logits"])]
-    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [W1, W2])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="handmade")
-    m.ir_version = ir_version
-    return OnnxModel(m)
+    return OnnxModel(F.handmade_mlp("Relu", opset, ir_version, seed=1))
 
 
 def test_opset_below_9_is_raised_to_9_and_said(folder, tmp_path):
