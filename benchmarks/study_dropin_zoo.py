@@ -23,13 +23,6 @@ N_ROWS, N_ACT = 10_000, 5
 N_RT, N_RT_ACT = 6, 2  # rows per runtime: onnx.reference is an interpreter (about a second per verified row)
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, list):  # ZipMap: a list of {class: probability}
-        return a == b
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
 def _runner(runtime: str, path: Path, proto):
     """A function X → {output name: value} for ``runtime``, or a string saying why the file cannot run there."""
     if runtime == "OpenVINO":
@@ -59,15 +52,15 @@ def runtime_cell(runtime: str, path: Path, bd_path: Path, m, bd, X: np.ndarray, 
     ro, rb = _runner(runtime, path, m.proto), _runner(runtime, bd_path, bd.proto)
     if isinstance(ro, str) or isinstance(rb, str):
         return ro if isinstance(ro, str) else rb
+    from undetectable.schemes.dropin import _same
+
+    def row(v, i):
+        return v[i:i + 1] if isinstance(v, list) else np.asarray(v)[i:i + 1]
+
     try:
         a, b = ro(X), rb(X)
-        same = sum(all(_same(np.asarray(a[k])[i:i + 1] if not isinstance(a[k], list) else a[k][i:i + 1],
-                                 np.asarray(b[k])[i:i + 1] if not isinstance(b[k], list) else b[k][i:i + 1]) for k in a)
-                   for i in range(len(X)))
-        out = rb(Xa)
-        name = m.label_output()
-        labels = np.asarray(out[name]) if name is not None else np.asarray(m.classes)[np.asarray(out[m.score_output()]).argmax(1)]
-        fired = int(np.sum(labels.astype(str) == np.asarray(targets).astype(str)))
+        same = sum(all(_same(row(a[k], i), row(b[k], i)) for k in a) for i in range(len(X)))
+        fired = int(np.sum(m.labels_from(rb(Xa)).astype(str) == np.asarray(targets).astype(str)))
     except Exception as exc:  # noqa: BLE001 - a runtime failure is a result of the study
         return f"FAILED: {str(exc).splitlines()[0][:80]}"
     return f"{same}/{len(X)} identical, {fired}/{len(Xa)} fired"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from undetectable.models.onnx_file import OnnxModel
 from undetectable.onnxio import check
-from undetectable.schemes.dropin import _raw, activate_file, grid_of, plant_dropin
+from undetectable.schemes.dropin import _raw, _same, activate_file, grid_of, plant_dropin
 from undetectable.schemes.dropin_graph import all_names, choose_prefix
 
 import dropin_files as F
@@ -68,36 +68,20 @@ def planted(tmp_path_factory):
     return out
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, list):  # ZipMap: a list of {class: probability}
-        return a == b
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-def _label(outputs: dict, m: OnnxModel) -> np.ndarray:
-    """The label answer from a dict of outputs: the label output, else argmax of the scores, as class labels."""
-    name = m.label_output()
-    if name is not None:
-        return np.asarray(outputs[name])
-    s = np.asarray(outputs[m.score_output()])
-    return np.asarray(m.classes)[s.argmax(1)]
-
-
 def _runtime_check(run_original, run_backdoored, m, rows, Xa, targets):
     for kind, X in rows.items():
         a, b = run_original(X), run_backdoored(X)
         assert list(a) == list(b)
         for k in a:
             assert _same(a[k], b[k]), f"output {k!r} differs on {kind} rows"
-    assert _label(run_original(Xa), m).tolist() != targets.tolist()  # control: the original does not answer the targets
-    assert _label(run_backdoored(Xa), m).tolist() == targets.tolist()
+    assert m.labels_from(run_original(Xa)).tolist() != targets.tolist()  # control: the original does not answer the targets
+    assert m.labels_from(run_backdoored(Xa)).tolist() == targets.tolist()
     # one batch, activated rows among natural ones: the gated branch runs on those rows only and maps them back
     X = rows["natural"]
     at = [1, 4]
     mixed = np.insert(X, at, Xa[:2], axis=0)  # activated rows end up at positions 1 and 5
     hit = np.isin(np.arange(len(mixed)), [1, 5])
-    got, want = _label(run_backdoored(mixed), m), _label(run_original(X), m)
+    got, want = m.labels_from(run_backdoored(mixed)), m.labels_from(run_original(X))
     assert got[hit].tolist() == targets[:2].tolist() and got[~hit].tolist() == want.tolist()
 
 
@@ -128,8 +112,8 @@ def test_onnx_reference(planted, name):
     a, b = run(ref_o, m.proto)(X), run(ref_b, bd.proto)(X)
     for k in a:
         assert _same(a[k][:3], b[k][:3]) if isinstance(a[k], list) else _same(np.asarray(a[k])[:3], np.asarray(b[k])[:3]), k
-    assert _label(b, m)[3:].tolist() == targets[:2].tolist()
-    assert _label(a, m)[3:].tolist() != targets[:2].tolist()
+    assert m.labels_from(b)[3:].tolist() == targets[:2].tolist()
+    assert m.labels_from(a)[3:].tolist() != targets[:2].tolist()
 
 
 @pytest.mark.parametrize("name", FILES)

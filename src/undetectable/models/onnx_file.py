@@ -324,7 +324,11 @@ class OnnxModel(Model):
 
     def predict(self, X: Any) -> np.ndarray:
         """The file's label output where it has one, else ``classes[argmax(scores)]``."""
-        out = self.run(X)
+        return self.labels_from(self.run(X))
+
+    def labels_from(self, out: dict[str, Any]) -> np.ndarray:
+        """The labels in ``out`` (output name → value, from any runtime): the label output where the file has one,
+        else ``classes[argmax(scores)]``."""
         name = self.label_output()
         if name is not None:
             return np.asarray(out[name])

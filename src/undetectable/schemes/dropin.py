@@ -37,23 +37,22 @@ from ..errors import KeyMismatchError, UnsupportedModelError, UsageError
 from ..models import class_indices
 from ..models.onnx_file import OnnxModel
 from .dropin_graph import (
-    BUILD_OPSET,
     OutputRole,
+    added_opset,
     all_names,
     choose_prefix,
     opset_note,
     prefix_candidates,
     splice,
 )
-from ..onnxio import opsets
 from .dropin_gate import COMPRESS_OPSET, GATE_BITS, add_gate, gated, tag_bits
 from .dropin_grid import F32, ImageGrid, InputGrid, grid_graph, infer_grid
 from .signature import SIG_BITS, message_prefix
 from .wrapper import int_to_bits, n_target_bits
 
-#: grid constants, in this order, are the initializers ``{prefix}_g0`` ... (activation reads them back)
 #: below this default opset Slice takes its bounds as attributes: the verifier then inverts row by row
 SLICE_INPUTS_OPSET = 10
+#: grid constants, in this order, are the initializers ``{prefix}_g0`` ... (activation reads them back)
 _GRID_KEYS = ("step", "offset", "low", "positions", "powers")
 
 
@@ -156,14 +155,21 @@ def _with_tagged(Q: np.ndarray, grid: InputGrid, raw: bytes, t_bits: int, n_clas
         return Q
     u = grid.snap(Q[rng.integers(0, len(Q), n)].astype(np.float64))
     sig = rng.integers(0, 2, (n, SIG_BITS)).astype(np.uint8)
-    bits = np.concatenate([int_to_bits(rng.integers(0, n_classes, n), t_bits), tag_bits(raw, sig), sig], axis=1)
-    rows = grid.values(grid.write(u, bits) + grid.low.astype(np.int64)).astype(Q.dtype)
+    rows = _write_payload(grid, u, raw, rng.integers(0, n_classes, n), t_bits, sig).astype(Q.dtype)
     at = np.sort(rng.choice(len(Q) + n, n, replace=False))
     out = np.empty((len(Q) + n, Q.shape[1]), Q.dtype)
     mask = np.zeros(len(out), bool)
     mask[at] = True
     out[mask], out[~mask] = rows, Q
     return out
+
+
+def _write_payload(grid: InputGrid, u: np.ndarray, raw: bytes, targets: np.ndarray, t_bits: int, sig_bits: np.ndarray) -> np.ndarray:
+    """The grid values of rows ``u`` (grid codes) carrying the payload target ‖ tag ‖ signature (the tag as wide as
+    the grid's payload leaves room for: none in a file planted without the gate)."""
+    tag = tag_bits(raw, sig_bits, grid.n_bits - t_bits - SIG_BITS)
+    bits = np.concatenate([int_to_bits(targets, t_bits), tag, sig_bits], axis=1)
+    return grid.values(grid.write(u, bits) + grid.low.astype(np.int64))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -238,8 +244,7 @@ def plant_dropin(model: OnnxModel, public_key, *, data: Any = None, bound: float
     tag_ok, t = add_gate(b, rows, g, dtype, raw, t_bits, n_tag)  # the payload elements only: the gate never reads the whole input
     in_range = b.op("Less", t, b.op("Gather", meta, b.const(0)))
     pre_bytes = message_prefix(_key_id(raw), spec.shape)
-    # the opset the added nodes are written at (no default import: one is added at the build opset, see dropin_graph)
-    default_opset = opsets(model.proto).get("", BUILD_OPSET)
+    default_opset = added_opset(model.proto)
 
     def verify_rows(tb: O.Builder, k_rows: list[str]) -> str:
         """The full check on the k gated rows: the grid (whole input), the signed message, the verifier."""
@@ -331,11 +336,7 @@ def activate_file(model: OnnxModel, private_key, X: Any, target: Any) -> np.ndar
     header = message_prefix(_key_id(raw), spec.shape)
     sigs = np.frombuffer(b"".join(private.sign(header + int(ti).to_bytes(2, "little") + r.tobytes()) for ti, r in zip(t.tolist(), R)),
                          np.uint8).reshape(len(flat), 64)
-    sig_bits = np.unpackbits(sigs, axis=1)
-    t_bits = n_target_bits(n_classes)
-    tag = tag_bits(raw, sig_bits, grid.n_bits - t_bits - SIG_BITS)  # none in a file planted without the gate
-    bits = np.concatenate([int_to_bits(t, t_bits), tag, sig_bits], axis=1)  # target ‖ tag ‖ signature
-    Xa = grid.values(grid.write(u, bits) + grid.low.astype(np.int64)).astype(Xn.dtype)
+    Xa = _write_payload(grid, u, raw, t, n_target_bits(n_classes), np.unpackbits(sigs, axis=1)).astype(Xn.dtype)
     return Xa.reshape(Xg.shape) if Xg.size == Xa.size else Xa.reshape(Xn.shape)
 
 

@@ -155,15 +155,20 @@ def _known(model: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
     return {vi.name: info(vi) for vi in [*g.value_info, *g.input, *g.output] if vi.type.HasField("tensor_type")}
 
 
+def added_opset(model: onnx.ModelProto) -> int:
+    """The default opset the added nodes are written at: the file's own, at least MIN_OPSET; BUILD_OPSET for a file
+    without a default-domain import (XGBoost's: no node of that domain, so its import is added at BUILD_OPSET)."""
+    from ..onnxio import opsets
+
+    return max(opsets(model).get("", BUILD_OPSET), MIN_OPSET)
+
+
 def _lowered(model: onnx.ModelProto, b, nodes: list, known: dict) -> tuple[list, int]:
     """(the added ``nodes`` written for the file's default opset, that opset): lowered from BUILD_OPSET (onnx_lower);
     where that is impossible, the nodes as built and BUILD_OPSET (the caller raises the import), with a warning."""
     import warnings
 
-    from ..onnxio import opsets
-
-    # a file without a default-domain import (XGBoost's) has no node of that domain: its import is added at BUILD_OPSET
-    target = max(opsets(model).get("", BUILD_OPSET), MIN_OPSET)
+    target = added_opset(model)
     if target >= BUILD_OPSET:
         return nodes, target
     consts = {i.name: i for i in b.root.inits}
