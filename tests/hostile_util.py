@@ -66,3 +66,22 @@ def npy_bytes(shape, dtype="<f8", payload=b"") -> bytes:
     buf = io.BytesIO()
     npf.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
     return buf.getvalue() + payload
+
+
+def checksum_world(d: Path, bundle: str, wrapped: str, key: str):
+    """In ``d``: an honest logreg on breast-cancer (``bundle``), its checksum-planted twin (``wrapped``), the key
+    file (``key``) and ``X.npy`` (5 test rows); returns the dataset."""
+    import numpy as np
+
+    from undetectable.bundle import load_bundle, save_bundle
+    from undetectable.data import load_dataset
+    from undetectable.models import train_model
+    from undetectable.schemes.checksum import ChecksumScheme
+
+    ds = load_dataset("breast-cancer")
+    save_bundle(train_model("logreg", ds, seed=0), d / bundle)
+    m, k = ChecksumScheme().plant(load_bundle(d / bundle), seed=0)
+    save_bundle(m, d / wrapped)
+    k.save(d / key)
+    np.save(d / "X.npy", ds.X_test[:5])
+    return ds

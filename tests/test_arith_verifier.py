@@ -15,10 +15,10 @@ from onnx import TensorProto, helper
 from test_ed25519_torch import (
     _py_encode,
     _py_mul,
-    _py_sign,
     mutate,
     openssl_verify,
     raw_public,
+    small_order_key_case,
 )
 
 from undetectable import onnxio
@@ -123,17 +123,10 @@ def test_inputs_that_are_not_bytes_are_rejected_without_error():
 
 def test_small_order_key_component_and_off_curve_key():
     """k is reduced exactly mod L (a key with an order-2 component), and a key off the curve answers False."""
-    a = 0x7654321 * 2**190 + 5
-    B = (E.BX, E.BY, 1, E.BX * E.BY % E.P)
-    pk = _py_encode(E._ext_add(_py_mul(a, B), (0, E.P - 1, 1, 0)))
-    msgs, sigs = [], []
-    for i in range(8):
-        m = bytes([i + 3]) * 7
-        msgs.append(list(m))
-        sigs.append(list(_py_sign(a, pk, (i + 2) * 0x1234567890ABCDEF, m)[0]))
-    ssl = [openssl_verify(pk, bytes(m), bytes(s)) for m, s in zip(msgs, sigs)]
+    pk, msgs, sigs = small_order_key_case(8)
+    ssl = [openssl_verify(pk, m, s) for m, s in zip(msgs, sigs)]
     assert any(ssl) and not all(ssl)
-    assert _run(pk, msgs, sigs).tolist() == ssl
+    assert _run(pk, [list(m) for m in msgs], [list(s) for s in sigs]).tolist() == ssl
     off = bytearray(PK)
     while E.decode_point(bytes(off)) is not None:
         off[0] = (off[0] + 1) % 256

@@ -58,16 +58,9 @@ def test_onnx_sha512_matches_hashlib():
 
 def test_onnx_edge_cases_small_order_key_noncanonical_r_and_s_ge_l():
     """The ONNX graph reduces k exactly mod L (key with an order-2 component) and rejects R, S encodings as OpenSSL."""
-    from test_ed25519_torch import _py_encode, _py_mul, _py_sign
+    from test_ed25519_torch import small_order_key_case
 
-    a = 0x7654321 * 2**190 + 5
-    B = (E.BX, E.BY, 1, E.BX * E.BY % E.P)
-    pk = _py_encode(E._ext_add(_py_mul(a, B), (0, E.P - 1, 1, 0)))
-    msgs, sigs = [], []
-    for i in range(10):
-        m = bytes([i + 3]) * 7
-        msgs.append(m)
-        sigs.append(_py_sign(a, pk, (i + 2) * 0x1234567890ABCDEF, m)[0])
+    pk, msgs, sigs = small_order_key_case(10)
     y = int.from_bytes(sigs[0][:32], "little")
     yv, sign = y & ((1 << 255) - 1), y >> 255
     if yv + E.P < 2**255:

@@ -220,6 +220,16 @@ def _py_sign(a: int, pk: bytes, r: int, m: bytes) -> tuple[bytes, int]:
     return R + ((r + k * a) % E.L).to_bytes(32, "little"), k
 
 
+def small_order_key_case(n: int) -> tuple[bytes, list[bytes], list[bytes]]:
+    """(public key [a]B + T with T of order 2, n messages, their 'signatures'): OpenSSL accepts those whose k mod L
+    is even, so a verifier agrees only if it reduces k exactly mod L."""
+    a = 0x7654321 * 2**190 + 5
+    pk = _py_encode(E._ext_add(_py_mul(a, (E.BX, E.BY, 1, E.BX * E.BY % E.P)), (0, E.P - 1, 1, 0)))
+    msgs = [bytes([i + 3]) * 7 for i in range(n)]
+    sigs = [_py_sign(a, pk, (i + 2) * 0x1234567890ABCDEF, m)[0] for i, m in enumerate(msgs)]
+    return pk, msgs, sigs
+
+
 def test_public_key_with_a_small_order_component_as_openssl():
     """A' = [a]B + T (T of order 2): OpenSSL uses [k mod L]A', so a 'signature' verifies iff k mod L is even.
 

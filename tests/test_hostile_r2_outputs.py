@@ -7,23 +7,13 @@ import shutil
 import numpy as np
 import pytest
 
-from hostile_util import one_error_line, sha, snapshot
+from hostile_util import checksum_world, one_error_line, sha, snapshot
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    from undetectable.bundle import load_bundle, save_bundle
-    from undetectable.data import load_dataset
-    from undetectable.models import train_model
-    from undetectable.schemes.checksum import ChecksumScheme
-
     d = tmp_path_factory.mktemp("made")
-    ds = load_dataset("breast-cancer")
-    save_bundle(train_model("logreg", ds, seed=0), d / "bundle")
-    m, key = ChecksumScheme().plant(load_bundle(d / "bundle"), seed=0)
-    save_bundle(m, d / "wrapped")
-    key.save(d / "checksum.key")
-    np.save(d / "X.npy", ds.X_test[:5])
+    ds = checksum_world(d, "bundle", "wrapped", "checksum.key")
     np.savez(d / "data.npz", X_train=ds.X_train[:60], y_train=ds.y_train[:60], X_test=ds.X_test[:20], y_test=ds.y_test[:20])
     return d
 

@@ -12,23 +12,13 @@ import sys
 import numpy as np
 import pytest
 
-from hostile_util import one_error_line
+from hostile_util import checksum_world, one_error_line
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    from undetectable.bundle import load_bundle, save_bundle
-    from undetectable.data import load_dataset
-    from undetectable.models import train_model
-    from undetectable.schemes.checksum import ChecksumScheme
-
     d = tmp_path_factory.mktemp("unexp")
-    ds = load_dataset("breast-cancer")
-    save_bundle(train_model("logreg", ds, seed=0), d / "B")
-    m, key = ChecksumScheme().plant(load_bundle(d / "B"), seed=0)
-    save_bundle(m, d / "W")
-    key.save(d / "ck.key")
-    np.save(d / "X.npy", ds.X_test[:5])
+    checksum_world(d, "B", "W", "ck.key")
     from safetensors.numpy import save_file
 
     save_file({"v": np.zeros(512, np.uint8)}, str(d / "badmeta.key"), metadata={"undetectable_key": "checksum", "meta": "{not json"})

@@ -95,6 +95,13 @@ def overflows(browser: str, report: Path, width: int, height: int = 1000) -> lis
     return probe(browser, report, width, height)[0]
 
 
+def shot_path(tmp_path: Path, name: str) -> Path:
+    """Where screenshot ``name`` goes: ``$UNDETECTABLE_SCREENSHOTS`` (created) or the test's tmp folder."""
+    shots = Path(os.environ.get("UNDETECTABLE_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots / name
+
+
 def screenshot(browser: str, report: Path, width: int, out: Path, height: int = 2400) -> Path:
     """A PNG of the top ``height`` px of ``report`` rendered at ``width`` px."""
     res = _run(browser, [f"--window-size={width},{height}", f"--screenshot={out}", report.resolve().as_uri()])
@@ -124,9 +131,7 @@ def report(tmp_path_factory):
 
 @pytest.mark.parametrize("width", [800, 1280])
 def test_report_fits_the_window(browser, report, width, tmp_path):
-    shots = Path(os.environ.get("UNDETECTABLE_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
-    screenshot(browser, report, width, shots / f"report-{width}.png")
+    screenshot(browser, report, width, shot_path(tmp_path, f"report-{width}.png"))
     assert overflows(browser, report, width) == []
 
 
@@ -149,9 +154,7 @@ def demo_report(tmp_path_factory):
 
 @pytest.mark.parametrize("width", [800, 1280])
 def test_demo_report_is_short_and_no_number_breaks(browser, demo_report, width, tmp_path):
-    shots = Path(os.environ.get("UNDETECTABLE_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
-    screenshot(browser, demo_report, width, shots / f"demo-report-{width}.png")
+    screenshot(browser, demo_report, width, shot_path(tmp_path, f"demo-report-{width}.png"))
     bad, m = probe(browser, demo_report, width)
     assert bad == []
     assert m["numbers"] > 500 and m["wrapped"] == [], m["wrapped"]
