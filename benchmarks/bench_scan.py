@@ -264,10 +264,11 @@ def timing(reps1: int = 40, reps64: int = 8, log=print) -> dict:
     for name, make in (("logreg", _logreg), ("resnet18-shaped", _resnet18)):
         net = make()
         honest = onnx.load_from_string(export_torch(net, X, 17, False))
+        sh = session(honest)
+        ih = sh.get_inputs()[0].name
         for gate in (True, False):
             bd = plant_dropin(OnnxModel(honest), pub, data=X, gate=gate, n_probes=20).proto
-            sh, sb = session(honest), session(bd)
-            ih = sh.get_inputs()[0].name
+            sb = session(bd)
             row = {"params": int(sum(t.numel() for t in net.parameters())), "honest_bytes": honest.ByteSize(),
                    "backdoored_bytes": bd.ByteSize(), "gate": gate}
             for batch, reps in ((1, reps1), (64, reps64)):

@@ -70,9 +70,7 @@ def _check_option(kind: str, name: str, default: Any, value: Any) -> None:
 
     from ..errors import ParameterError
 
-    if value is None and default is None:
-        return
-    if isinstance(default, bool) or default is None:
+    if default is None or isinstance(default, bool):
         return
     where = f"the {kind} learner's option {name!r}"
     if isinstance(default, int):

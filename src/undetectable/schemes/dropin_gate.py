@@ -17,8 +17,8 @@ In the graph (``add_gate``, ``gated``):
   op, no int64 data);
 * ``If(any(gate))``: the then-branch ``Compress``-es the gated rows (k of n), runs the full check on them (the
   grid, the message, the verifier: everything that reads the whole input) and maps the k answers back to the n
-  rows with an int32 ``Gather`` by rank (CumSum of the float gate − 1, clamped at 0) AND the gate; the
-  else-branch answers the gate itself (all False).
+  rows with an int32 ``Gather`` by rank (CumSum of the float gate − 1, clamped at 0) AND the gate (below opset 11,
+  which has no CumSum, it checks all n rows instead); the else-branch answers the gate itself (all False).
 
 For a row chosen without looking at the public key, the gate passes with probability 2^-GATE_BITS (c is uniform
 and independent of everything else; an all-zero payload region passes only if c = 0). Activated rows always pass
